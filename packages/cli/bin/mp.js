@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// The mp command. Plain JavaScript so an old Node gets a clear message instead of a syntax error;
+// the TypeScript sources run through Node's built-in type stripping (Node >= 22.18).
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  process.stderr.write(
+    `mp needs Node.js 22.18 or newer (this is ${process.version}).\n` +
+      'Install a current Node (https://nodejs.org, or `npm install -g node@24`), or run `scripts/setup` in the mp repository, which installs one for you.\n',
+  );
+  process.exit(1);
+}
+const { main } = await import('../src/main.ts');
+process.exitCode = await main(process.argv.slice(2));

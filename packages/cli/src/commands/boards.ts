@@ -1,0 +1,4 @@
+import { listPlugins } from './list-plugins.ts';
+import type { CommandRun } from './table.ts';
+
+export const run: CommandRun = (input) => listPlugins(input, 'board');

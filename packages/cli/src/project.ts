@@ -1,0 +1,38 @@
+/** Opens the project a command works on, with flags turned into config overrides. */
+import { fileURLToPath } from 'node:url';
+import { type ConfigOverrides, openProject, type Project, UsageError } from '@mp/core';
+import type { CommandInput } from './commands/table.ts';
+
+/** The CLI package: its dependencies are the first-party plugins, found wherever mp is installed. */
+export const CLI_PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+export function loadProject(input: CommandInput, overrides: ConfigOverrides = {}): Promise<Project> {
+  return openProject({
+    projectDir: input.cwd,
+    configFile: typeof input.values.config === 'string' ? input.values.config : undefined,
+    overrides,
+    pluginRoots: [CLI_PACKAGE_DIR],
+  });
+}
+
+/** Config overrides from the build flags shared by `mp build` and `mp dev`. */
+export function buildOverrides(values: CommandInput['values']): ConfigOverrides {
+  const overrides: ConfigOverrides = {};
+  if (typeof values.board === 'string') overrides.board = values.board;
+  if (Array.isArray(values.lib)) overrides.libraries = values.lib;
+  if (values['no-libs'] === true) overrides.libraries = [];
+  if (typeof values.micropython === 'string') overrides.micropythonRef = values.micropython;
+  if (typeof values.image === 'string') overrides.image = values.image;
+  if (typeof values.modules === 'string') overrides.modules = values.modules;
+  if (typeof values['export-dir'] === 'string') overrides.exportDir = values['export-dir'];
+  if (typeof values.port === 'string') overrides.port = values.port;
+  if (typeof values.jobs === 'string') overrides.jobs = positiveInt('--jobs', values.jobs);
+  if (typeof values.baud === 'string') overrides.baud = positiveInt('--baud', values.baud);
+  return overrides;
+}
+
+export function positiveInt(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, got "${text}"`);
+  return n;
+}

@@ -1,0 +1,250 @@
+/**
+ * Finds, imports and validates a project's config file, then merges defaults, file and flags.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { registerHooks } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describeError, MpError, ValidationError } from '../errors.ts';
+import type { Plugin } from '../plugin/types.ts';
+import {
+  checkKnownKeys,
+  checkNumber,
+  checkString,
+  checkStringRecord,
+  Issues,
+  isRecord,
+  typeName,
+} from '../util/validate.ts';
+import type { ConfigOverrides, MpConfig, PluginOption, ResolvedConfig } from './types.ts';
+
+export const CONFIG_FILE_NAMES = ['mp.config.ts', 'mp.config.mts', 'mp.config.js', 'mp.config.mjs', 'mp.config.json'];
+
+/** The defaults reproduce the original pipeline: a D1 mini with mqtt_as and the project's modules. */
+export const DEFAULTS = {
+  board: 'esp8266-d1mini',
+  libraries: ['mqtt_as'],
+  modules: 'modules',
+  exportDir: 'export',
+  micropythonGit: 'https://github.com/micropython/micropython.git',
+} as const;
+
+export function findConfigFile(projectDir: string): string | undefined {
+  for (const name of CONFIG_FILE_NAMES) {
+    const file = join(projectDir, name);
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+let coreResolverRegistered = false;
+
+/**
+ * A project outside this repository has no `@mp/core` in its node_modules, yet its config says
+ * `import { defineConfig } from '@mp/core'`. Resolve that specifier to the running core, so a
+ * config works whether mp came from npm or from a clone, and there is only one copy of the API.
+ */
+function registerCoreResolver(): void {
+  if (coreResolverRegistered) return;
+  coreResolverRegistered = true;
+  const coreUrl = import.meta.resolve('@mp/core');
+  registerHooks({
+    resolve(specifier, context, nextResolve) {
+      if (specifier === '@mp/core') return { url: coreUrl, shortCircuit: true, format: 'module' };
+      return nextResolve(specifier, context);
+    },
+  });
+}
+
+/** Imports a config file. Each call sees the file's current content (for `mp dev` reloads). */
+export async function importConfigFile(file: string): Promise<unknown> {
+  if (file.endsWith('.json')) {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(file, 'utf8');
+    try {
+      return JSON.parse(text);
+    } catch (error) {
+      throw configError(file, `is not valid JSON: ${describeError(error)}`, 'Fix the JSON syntax.');
+    }
+  }
+  registerCoreResolver();
+  const url = `${pathToFileURL(file).href}?mtime=${statSync(file).mtimeMs}`;
+  try {
+    const module = await import(url);
+    return module.default;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX' || code === 'ERR_INVALID_TYPESCRIPT_SYNTAX') {
+      // Node strips types but does not transform enums and the like; tsx does.
+      try {
+        const { tsImport } = await import('tsx/esm/api');
+        const module = await tsImport(url, import.meta.url);
+        return module.default;
+      } catch (tsxError) {
+        throw configError(file, `could not be loaded: ${describeError(tsxError)}`, 'Fix the error in the config file.');
+      }
+    }
+    throw configError(file, `could not be loaded: ${describeError(error)}`, 'Fix the error in the config file.');
+  }
+}
+
+function configError(file: string, message: string, hint: string): MpError {
+  return new MpError({ code: 'CONFIG_LOAD_FAILED', message: `${basename(file)} ${message}`, file, hint });
+}
+
+const CONFIG_KEYS = [
+  'board', 'libraries', 'modules', 'micropython', 'plugins', 'exportDir', 'image', 'mirrors', 'flash', 'jobs',
+] as const;
+
+/** Checks a config object and reports every problem at once, each with its key path. */
+export function validateConfig(value: unknown, file?: string): MpConfig {
+  const issues = new Issues();
+  const fail = () =>
+    new ValidationError({
+      code: 'CONFIG_INVALID',
+      subject: file ? basename(file) : 'The config',
+      issues: issues.list,
+      file,
+      hint: 'Fix the keys listed above; see README "Configuration" for every key.',
+    });
+  if (value === undefined) {
+    issues.add('', 'has no default export; write `export default defineConfig({ ... })`');
+    throw fail();
+  }
+  if (!isRecord(value)) {
+    issues.add('', `must export an object, got ${typeName(value)}`);
+    throw fail();
+  }
+  checkKnownKeys(issues, value, CONFIG_KEYS, '');
+  checkString(issues, value, 'board', '');
+  checkString(issues, value, 'modules', '');
+  checkString(issues, value, 'exportDir', '');
+  checkString(issues, value, 'image', '');
+  checkStringRecord(issues, value, 'mirrors', '');
+  checkNumber(issues, value, 'jobs', '', { min: 1, integer: true });
+  if (value.libraries !== undefined) {
+    if (!Array.isArray(value.libraries)) issues.add('libraries', `must be a list, got ${typeName(value.libraries)}`);
+    else
+      value.libraries.forEach((lib, i) => {
+        const at = `libraries[${i}]`;
+        if (typeof lib === 'string') return;
+        if (!isRecord(lib)) return issues.add(at, `must be a library id or { id, ref?, git?, path? }, got ${typeName(lib)}`);
+        checkKnownKeys(issues, lib, ['id', 'ref', 'git', 'path'], at);
+        checkString(issues, lib, 'id', at, { required: true });
+        checkString(issues, lib, 'ref', at);
+        checkString(issues, lib, 'git', at);
+        checkString(issues, lib, 'path', at);
+        if (lib.path !== undefined && (lib.git !== undefined || lib.ref !== undefined)) {
+          issues.add(at, 'path (a local checkout) cannot be combined with git or ref');
+        }
+      });
+  }
+  if (value.micropython !== undefined) {
+    if (!isRecord(value.micropython)) issues.add('micropython', `must be an object, got ${typeName(value.micropython)}`);
+    else {
+      checkKnownKeys(issues, value.micropython, ['ref', 'git', 'path'], 'micropython');
+      checkString(issues, value.micropython, 'ref', 'micropython');
+      checkString(issues, value.micropython, 'git', 'micropython');
+      checkString(issues, value.micropython, 'path', 'micropython');
+    }
+  }
+  if (value.flash !== undefined) {
+    if (!isRecord(value.flash)) issues.add('flash', `must be an object, got ${typeName(value.flash)}`);
+    else {
+      checkKnownKeys(issues, value.flash, ['port', 'baud'], 'flash');
+      checkString(issues, value.flash, 'port', 'flash');
+      checkNumber(issues, value.flash, 'baud', 'flash', { min: 9600, integer: true });
+    }
+  }
+  if (value.plugins !== undefined && !Array.isArray(value.plugins)) {
+    issues.add('plugins', `must be a list of plugin objects, got ${typeName(value.plugins)}`);
+  }
+  if (!issues.ok) throw fail();
+  return value as MpConfig;
+}
+
+/** Nested arrays are flattened and falsy entries dropped, so `cond && plugin` works. */
+export function flattenPlugins(options: PluginOption[] | undefined): Plugin[] {
+  const out: Plugin[] = [];
+  const walk = (option: PluginOption) => {
+    if (!option) return;
+    if (Array.isArray(option)) option.forEach(walk);
+    else out.push(option);
+  };
+  (options ?? []).forEach(walk);
+  return out;
+}
+
+/** `MP_GIT_MIRRORS="https://github.com/=file:///srv/git/;https://gitlab.com/=…"` */
+export function parseMirrorEnv(value: string | undefined): Record<string, string> {
+  const mirrors: Record<string, string> = {};
+  for (const pair of (value ?? '').split(';')) {
+    const at = pair.indexOf('=');
+    if (at > 0) mirrors[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+  }
+  return mirrors;
+}
+
+export interface LoadConfigOptions {
+  projectDir: string;
+  overrides?: ConfigOverrides;
+  env?: NodeJS.ProcessEnv;
+  /** An explicit config file (`--config`); otherwise looked up in the project directory. */
+  configFile?: string;
+}
+
+/** Defaults ← config file ← environment ← command-line flags. */
+export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedConfig> {
+  const projectDir = resolve(options.projectDir);
+  const env = options.env ?? process.env;
+  if (!existsSync(projectDir) || !statSync(projectDir).isDirectory()) {
+    throw new MpError({
+      code: 'PROJECT_NOT_FOUND',
+      message: `Project directory ${projectDir} does not exist`,
+      file: projectDir,
+      hint: 'Pass an existing directory with --cwd, or create it (mkdir -p … && cd …).',
+      exitCode: 2,
+    });
+  }
+  const configFile = options.configFile ? resolve(projectDir, options.configFile) : findConfigFile(projectDir);
+  if (options.configFile && !existsSync(configFile!)) {
+    throw new MpError({
+      code: 'CONFIG_NOT_FOUND',
+      message: `Config file ${configFile} does not exist`,
+      file: configFile,
+      hint: `Create it, or leave out --config to use ${CONFIG_FILE_NAMES[0]} from the project if there is one.`,
+      exitCode: 2,
+    });
+  }
+  const file: MpConfig = configFile ? validateConfig(await importConfigFile(configFile), configFile) : {};
+  const o = options.overrides ?? {};
+  const libraries = (o.libraries ?? file.libraries ?? DEFAULTS.libraries).map((lib) =>
+    typeof lib === 'string' ? { id: lib } : { ...lib, path: lib.path ? resolve(projectDir, lib.path) : undefined },
+  );
+  let micropythonRef = o.micropythonRef ?? env.MP_MICROPYTHON_REF ?? file.micropython?.ref;
+  let micropythonPath = file.micropython?.path ?? env.MP_MICROPYTHON_PATH;
+  // `--micropython ../my-micropython` names a local checkout rather than a git ref.
+  if (micropythonRef && /^(\.{1,2}\/|\/|~)/.test(micropythonRef)) {
+    micropythonPath = micropythonRef.replace(/^~(?=\/)/, env.HOME ?? '~');
+    micropythonRef = undefined;
+  }
+  return {
+    projectDir,
+    configFile,
+    board: o.board ?? file.board ?? DEFAULTS.board,
+    libraries,
+    modulesDir: resolve(projectDir, o.modules ?? file.modules ?? DEFAULTS.modules),
+    micropython: {
+      ref: micropythonRef,
+      git: file.micropython?.git ?? env.MP_MICROPYTHON_GIT ?? DEFAULTS.micropythonGit,
+      path: micropythonPath ? resolve(projectDir, micropythonPath) : undefined,
+    },
+    plugins: flattenPlugins(file.plugins),
+    exportDir: resolve(projectDir, o.exportDir ?? file.exportDir ?? DEFAULTS.exportDir),
+    image: o.image ?? file.image,
+    mirrors: { ...(file.mirrors ?? {}), ...parseMirrorEnv(env.MP_GIT_MIRRORS) },
+    flash: { port: o.port ?? file.flash?.port, baud: o.baud ?? file.flash?.baud },
+    jobs: o.jobs ?? file.jobs ?? availableParallelism(),
+  };
+}

@@ -1,0 +1,90 @@
+import type { Plugin } from '../plugin/types.ts';
+
+/** A library as the config names it: by id, or by id with its source overridden. */
+export type LibraryChoice =
+  | string
+  | {
+      id: string;
+      /** Git ref of the library's repository (branch, tag or sha). */
+      ref?: string;
+      /** Another git URL (a fork or mirror). */
+      git?: string;
+      /** A local checkout instead of git; watched by `mp dev`. */
+      path?: string;
+    };
+
+/** Config entries may be nested or falsy so `cond && plugin` works (as in Vite). */
+export type PluginOption = Plugin | PluginOption[] | false | null | undefined;
+
+/**
+ * The project's `mp.config.ts` (or `.js`, `.mjs`, `.json`). Every key is optional; command-line
+ * flags override it.
+ * @example
+ * export default defineConfig({ board: 'esp32-generic', libraries: ['mqtt_as'], micropython: { ref: 'v1.28.0' } });
+ */
+export interface MpConfig {
+  /** Board plugin id. Default `esp8266-d1mini`. */
+  board?: string;
+  /** Libraries to freeze. Default `['mqtt_as']`; `[]` freezes none. */
+  libraries?: LibraryChoice[];
+  /** Folder of the project's own Python modules to freeze, relative to the project. Default `modules`. */
+  modules?: string;
+  micropython?: {
+    /** Tag, branch or sha. Default: the newest stable release tag (`vX.Y.Z`). */
+    ref?: string;
+    /** Repository URL. Default `https://github.com/micropython/micropython.git`. */
+    git?: string;
+    /** A local MicroPython checkout used as is (no clone). */
+    path?: string;
+  };
+  /** Plugin objects passed directly, besides the discovered packages. */
+  plugins?: PluginOption[];
+  /** Where firmware is exported, relative to the project. Default `export`. */
+  exportDir?: string;
+  /** Toolchain image override for the board. */
+  image?: string;
+  /**
+   * URL prefix rewrites for every git source, e.g. `{ 'https://github.com/': 'https://git.example.com/mirror/' }`.
+   * Also read from `MP_GIT_MIRRORS` (`from=to` pairs separated by `;`).
+   */
+  mirrors?: Record<string, string>;
+  flash?: {
+    /** Serial port path. Default: detected. */
+    port?: string;
+    /** Baud rate after the stub is loaded. Default: the board's. */
+    baud?: number;
+  };
+  /** Parallel make jobs. Default: the number of CPUs. */
+  jobs?: number;
+}
+
+/** Flags from the command line that override config keys. */
+export interface ConfigOverrides {
+  board?: string;
+  libraries?: LibraryChoice[];
+  modules?: string;
+  micropythonRef?: string;
+  image?: string;
+  exportDir?: string;
+  port?: string;
+  baud?: number;
+  jobs?: number;
+}
+
+/** Config after defaults, file and flags are merged, with paths made absolute. */
+export interface ResolvedConfig {
+  projectDir: string;
+  /** The config file used, if any. */
+  configFile?: string;
+  board: string;
+  libraries: Array<{ id: string; ref?: string; git?: string; path?: string }>;
+  /** Absolute path of the modules folder (may not exist). */
+  modulesDir: string;
+  micropython: { ref?: string; git: string; path?: string };
+  plugins: Plugin[];
+  exportDir: string;
+  image?: string;
+  mirrors: Record<string, string>;
+  flash: { port?: string; baud?: number };
+  jobs: number;
+}

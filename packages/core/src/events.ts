@@ -1,0 +1,143 @@
+/**
+ * Core never writes to the terminal. Long operations are lists of {@link Step}s; each step gets a
+ * {@link StepContext} to report through, and the CLI decides how that looks (listr2 in a TTY,
+ * plain lines in CI logs, JSON events with `--json`).
+ */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** A logger handed to plugins and steps. `plugin` loggers prefix their messages with the plugin id. */
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+  /** A logger whose messages are tagged with `scope` (e.g. a plugin id). */
+  child(scope: string): Logger;
+}
+
+export interface LogRecord {
+  level: LogLevel;
+  message: string;
+  scope?: string;
+}
+
+/** A logger that hands every record to `sink`. */
+export function createLogger(sink: (record: LogRecord) => void, scope?: string): Logger {
+  const emit = (level: LogLevel) => (message: string) =>
+    sink(scope === undefined ? { level, message } : { level, message, scope });
+  return {
+    debug: emit('debug'),
+    info: emit('info'),
+    warn: emit('warn'),
+    error: emit('error'),
+    child: (child) => createLogger(sink, scope ? `${scope}:${child}` : child),
+  };
+}
+
+/** A logger that drops everything (tests, programmatic callers who do not care). */
+export const silentLogger: Logger = createLogger(() => {});
+
+/** What a running step can tell its observer. */
+export interface StepContext {
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /** One line of tool output (compiler, git, docker pull); the UI shows the last few, all go to the log file. */
+  output(line: string): void;
+  /** Progress of a measurable step (bytes flashed, layers pulled). `total` may be unknown. */
+  progress(done: number, total?: number, unit?: string): void;
+  /** Replace the step's title, e.g. "Toolchain: pulling larsks/esp-open-sdk". */
+  title(text: string): void;
+  /** Mark the step as done without work, with the reason ("cached", "up to date"). */
+  skip(reason: string): void;
+}
+
+/** One stage of a pipeline, as the UI shows it. */
+export interface Step<C> {
+  /** Stable id, used in JSON events and error messages (`step: 'compile'`). */
+  id: string;
+  title: string;
+  /** Return a reason to skip the step (shown to the user), or false to run it. */
+  skip?(ctx: C): string | false;
+  run(ctx: C, step: StepContext): Promise<void>;
+}
+
+export type StepEvent =
+  | { type: 'step:start'; id: string; title: string }
+  | { type: 'step:title'; id: string; title: string }
+  | { type: 'step:output'; id: string; line: string }
+  | { type: 'step:progress'; id: string; done: number; total?: number; unit?: string }
+  | { type: 'step:skip'; id: string; reason: string }
+  | { type: 'step:end'; id: string; status: 'ok' | 'skipped' | 'failed'; ms: number; error?: string }
+  | ({ type: 'log' } & LogRecord);
+
+/** Something that renders or records step events. */
+export type StepObserver = (event: StepEvent) => void;
+
+/**
+ * Runs steps in order with a plain observer: used for `--json`, non-TTY output and programmatic use.
+ * (The CLI's listr2 renderer runs the same Step objects itself.) Errors are tagged with the step id.
+ */
+export async function runSteps<C>(
+  steps: Step<C>[],
+  ctx: C,
+  options: { signal: AbortSignal; observer?: StepObserver; logger?: Logger },
+): Promise<void> {
+  const observer = options.observer ?? (() => {});
+  for (const step of steps) {
+    if (options.signal.aborted) {
+      const { CancelledError } = await import('./errors.ts');
+      throw new CancelledError(step.id);
+    }
+    const started = performance.now();
+    const skipReason = step.skip?.(ctx);
+    if (skipReason) {
+      observer({ type: 'step:skip', id: step.id, reason: skipReason });
+      observer({ type: 'step:end', id: step.id, status: 'skipped', ms: 0 });
+      continue;
+    }
+    observer({ type: 'step:start', id: step.id, title: step.title });
+    let skipped = false;
+    const logger =
+      options.logger ??
+      createLogger((record) => observer({ type: 'log', ...record, scope: record.scope ?? step.id }));
+    const context: StepContext = {
+      signal: options.signal,
+      logger,
+      output: (line) => observer({ type: 'step:output', id: step.id, line }),
+      progress: (done, total, unit) => observer({ type: 'step:progress', id: step.id, done, total, unit }),
+      title: (title) => observer({ type: 'step:title', id: step.id, title }),
+      skip: (reason) => {
+        skipped = true;
+        observer({ type: 'step:skip', id: step.id, reason });
+      },
+    };
+    try {
+      await step.run(ctx, context);
+    } catch (error) {
+      tagStep(error, step.id);
+      observer({
+        type: 'step:end',
+        id: step.id,
+        status: 'failed',
+        ms: performance.now() - started,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      throw error;
+    }
+    observer({
+      type: 'step:end',
+      id: step.id,
+      status: skipped ? 'skipped' : 'ok',
+      ms: performance.now() - started,
+    });
+  }
+}
+
+/** Records which step an MpError came from, unless it already says. */
+export function tagStep(error: unknown, stepId: string): void {
+  if (error && typeof error === 'object' && 'code' in error && 'step' in error) {
+    const e = error as { step?: string };
+    e.step ??= stepId;
+  }
+}

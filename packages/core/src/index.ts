@@ -1,0 +1,37 @@
+/**
+ * @mp/core: the programmatic API of mp. The CLI is a thin layer over these functions.
+ *
+ * Folders, one concern each:
+ *   plugin/    board & library contracts, define* helpers, discovery, validation, registry
+ *   config/    mp.config.* loading, validation, defaults and flag overrides
+ *   util/      atomic writes, locks, cache paths, validation kit
+ */
+export * from './errors.ts';
+export * from './events.ts';
+export * from './plugin/types.ts';
+export { defineBoard, defineConfig, defineLibrary } from './plugin/define.ts';
+export { validatePlugin, isBoard, isLibrary } from './plugin/validate.ts';
+export * from './plugin/version.ts';
+export {
+  discoverPluginPackages,
+  importPluginPackage,
+  findWorkspaceRoot,
+  workspacePackageDirs,
+  type PluginPackage,
+} from './plugin/discovery.ts';
+export { PluginRegistry, type PluginListing } from './plugin/registry.ts';
+export type * from './config/types.ts';
+export {
+  CONFIG_FILE_NAMES,
+  DEFAULTS,
+  findConfigFile,
+  flattenPlugins,
+  loadConfig,
+  parseMirrorEnv,
+  validateConfig,
+} from './config/load.ts';
+export { openProject, type Project, type OpenProjectOptions } from './project.ts';
+export { writeFileAtomic } from './util/fs.ts';
+export { acquireLock, withLock } from './util/lock.ts';
+export { userCacheDir } from './util/paths.ts';
+export { closest } from './util/validate.ts';

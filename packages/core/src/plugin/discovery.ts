@@ -1,0 +1,247 @@
+/**
+ * Finds mp plugins without core knowing any of them: every package that declares itself in its
+ * package.json, `"mp": { "board": "<id>" }` or `"mp": { "library": "<id>" }`, found among
+ *  - the packages of the pnpm/npm workspace a search root lives in (boards/*, plugins/* here), and
+ *  - the dependencies of each search root's package.json (installed under node_modules).
+ * Only package.json files are read here; plugin modules are imported when first needed, so
+ * `mp build` imports one board, not all of them.
+ */
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describeError, MpError } from '../errors.ts';
+import type { Plugin, PluginKind } from './types.ts';
+import { validatePlugin } from './validate.ts';
+
+/** A plugin package found by discovery, not yet imported. */
+export interface PluginPackage {
+  kind: PluginKind;
+  id: string;
+  packageName: string;
+  version: string;
+  packageDir: string;
+  packageJsonPath: string;
+  /** The module to import (the package's "." export or main). */
+  entry: string;
+}
+
+export interface DiscoverOptions {
+  /** Directories whose workspace and dependencies are searched (the project, the mp install). */
+  roots: string[];
+}
+
+export interface DiscoveryResult {
+  packages: PluginPackage[];
+  /** Packages that say they are plugins but whose package.json is unusable. */
+  problems: MpError[];
+}
+
+export function discoverPluginPackages(options: DiscoverOptions): DiscoveryResult {
+  const seen = new Map<string, PluginPackage>();
+  const problems: MpError[] = [];
+  const visit = (packageDir: string) => {
+    let real: string;
+    try {
+      real = realpathSync(packageDir);
+    } catch {
+      return;
+    }
+    if (seen.has(real)) return;
+    const found = readPluginPackage(real, problems);
+    if (found) seen.set(real, found);
+  };
+  for (const root of options.roots) {
+    for (const dir of workspacePackageDirs(root)) visit(dir);
+    for (const dir of dependencyDirs(root)) visit(dir);
+  }
+  return { packages: [...seen.values()], problems };
+}
+
+function readPluginPackage(packageDir: string, problems: MpError[]): PluginPackage | undefined {
+  const packageJsonPath = join(packageDir, 'package.json');
+  let pkg: Record<string, unknown>;
+  try {
+    pkg = JSON.parse(readFileSync(packageJsonPath, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const mp = pkg.mp as Record<string, unknown> | undefined;
+  if (mp === undefined) return undefined;
+  const packageName = typeof pkg.name === 'string' ? pkg.name : packageDir;
+  const fail = (message: string) => {
+    problems.push(
+      new MpError({
+        code: 'PLUGIN_PACKAGE_INVALID',
+        message: `${packageName}: ${message}`,
+        plugin: packageName,
+        file: packageJsonPath,
+        hint: 'Declare exactly one of "mp": { "board": "<kebab-id>" } or "mp": { "library": "<python_name>" } in package.json.',
+      }),
+    );
+    return undefined;
+  };
+  if (typeof mp !== 'object' || mp === null) return fail('the "mp" field must be an object');
+  const kind: PluginKind | undefined =
+    typeof mp.board === 'string' ? 'board' : typeof mp.library === 'string' ? 'library' : undefined;
+  if (!kind || (typeof mp.board === 'string' && typeof mp.library === 'string')) {
+    return fail('the "mp" field must name one board or one library');
+  }
+  const entry = packageEntry(packageDir, pkg);
+  if (!entry) return fail('no entry module: set "exports" (".") or "main" in package.json');
+  return {
+    kind,
+    id: (kind === 'board' ? mp.board : mp.library) as string,
+    packageName,
+    version: typeof pkg.version === 'string' ? pkg.version : '0.0.0',
+    packageDir,
+    packageJsonPath,
+    entry,
+  };
+}
+
+function packageEntry(packageDir: string, pkg: Record<string, unknown>): string | undefined {
+  let target: unknown = pkg.exports;
+  if (target && typeof target === 'object' && !Array.isArray(target) && '.' in target) {
+    target = (target as Record<string, unknown>)['.'];
+  }
+  // Conditional exports: prefer "import", then "default".
+  while (target && typeof target === 'object' && !Array.isArray(target)) {
+    const t = target as Record<string, unknown>;
+    target = t.import ?? t.node ?? t.default;
+  }
+  const file = typeof target === 'string' ? target : typeof pkg.main === 'string' ? pkg.main : 'index.js';
+  const path = resolve(packageDir, file);
+  return existsSync(path) ? path : undefined;
+}
+
+/** Packages of the workspace `dir` belongs to (pnpm-workspace.yaml or package.json "workspaces"). */
+export function workspacePackageDirs(dir: string): string[] {
+  const root = findWorkspaceRoot(dir);
+  if (!root) return [];
+  const patterns = root.patterns;
+  const dirs: string[] = [];
+  for (const pattern of patterns) {
+    if (pattern.startsWith('!')) continue;
+    const clean = pattern.replace(/\/+$/, '');
+    if (clean.endsWith('/*') || clean.endsWith('/**')) {
+      const parent = join(root.dir, clean.replace(/\/\*\*?$/, ''));
+      let entries: string[] = [];
+      try {
+        entries = readdirSync(parent);
+      } catch {
+        continue;
+      }
+      for (const entry of entries.sort()) {
+        const candidate = join(parent, entry);
+        if (existsSync(join(candidate, 'package.json'))) dirs.push(candidate);
+      }
+    } else if (existsSync(join(root.dir, clean, 'package.json'))) {
+      dirs.push(join(root.dir, clean));
+    }
+  }
+  return dirs;
+}
+
+export function findWorkspaceRoot(start: string): { dir: string; patterns: string[] } | undefined {
+  let dir = resolve(start);
+  for (;;) {
+    const yaml = join(dir, 'pnpm-workspace.yaml');
+    if (existsSync(yaml)) return { dir, patterns: parseWorkspaceYaml(readFileSync(yaml, 'utf8')) };
+    const pkgPath = join(dir, 'package.json');
+    if (existsSync(pkgPath)) {
+      try {
+        const pkg = JSON.parse(readFileSync(pkgPath, 'utf8'));
+        const ws = Array.isArray(pkg.workspaces) ? pkg.workspaces : pkg.workspaces?.packages;
+        if (Array.isArray(ws)) return { dir, patterns: ws.filter((p: unknown) => typeof p === 'string') };
+      } catch {
+        // An unreadable package.json is not a workspace root; keep looking up.
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+/** The `packages:` list of pnpm-workspace.yaml (the only key discovery needs; no YAML library). */
+export function parseWorkspaceYaml(text: string): string[] {
+  const patterns: string[] = [];
+  let inPackages = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*$/, '').trimEnd();
+    if (!line.trim()) continue;
+    if (/^\S/.test(line)) {
+      inPackages = /^packages\s*:/.test(line);
+      continue;
+    }
+    const item = inPackages ? /^\s+-\s*['"]?([^'"]+)['"]?\s*$/.exec(line) : null;
+    if (item?.[1]) patterns.push(item[1]);
+  }
+  return patterns;
+}
+
+/** Installed dependencies named in `root`'s package.json, resolved through node_modules upwards. */
+function dependencyDirs(root: string): string[] {
+  let pkg: Record<string, Record<string, string> | undefined>;
+  try {
+    pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  } catch {
+    return [];
+  }
+  const names = new Set([
+    ...Object.keys(pkg.dependencies ?? {}),
+    ...Object.keys(pkg.devDependencies ?? {}),
+    ...Object.keys(pkg.optionalDependencies ?? {}),
+  ]);
+  const dirs: string[] = [];
+  for (const name of names) {
+    let dir = resolve(root);
+    for (;;) {
+      const candidate = join(dir, 'node_modules', name);
+      if (existsSync(join(candidate, 'package.json'))) {
+        dirs.push(candidate);
+        break;
+      }
+      const parent = dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
+    }
+  }
+  return dirs;
+}
+
+/** Imports and validates one discovered plugin; errors name the package and what to do. */
+export async function importPluginPackage(found: PluginPackage): Promise<Plugin> {
+  let module: Record<string, unknown>;
+  try {
+    module = await import(pathToFileURL(found.entry).href);
+  } catch (error) {
+    throw new MpError({
+      code: 'PLUGIN_IMPORT_FAILED',
+      message: `Could not import plugin package ${found.packageName} (${found.entry}): ${describeError(error)}`,
+      plugin: found.packageName,
+      file: found.entry,
+      hint: `Fix the error in ${found.packageName}, or remove it from the workspace/dependencies. Run \`pnpm install\` if it imports a package that is not installed.`,
+      cause: error,
+    });
+  }
+  const plugin = validatePlugin(module.default, { packageName: found.packageName, file: found.entry }, found.kind);
+  if (plugin.id !== found.id) {
+    throw new MpError({
+      code: 'PLUGIN_ID_MISMATCH',
+      message: `${found.packageName}: package.json declares ${found.kind} "${found.id}" but the module exports id "${plugin.id}"`,
+      plugin: found.packageName,
+      file: found.packageJsonPath,
+      hint: `Make "mp": { "${found.kind}": "…" } in package.json and the plugin's id the same.`,
+    });
+  }
+  return plugin;
+}
+
+export function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
