@@ -9,5 +9,15 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
+// Caches compiled (and type-stripped) modules between runs: start-up is most of a short command.
+const { enableCompileCache } = await import('node:module');
+enableCompileCache?.();
+// `mp boards | head` closes the pipe early; that is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
 const { main } = await import('../src/main.ts');
 process.exitCode = await main(process.argv.slice(2));

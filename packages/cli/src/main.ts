@@ -4,7 +4,6 @@
  */
 import { parseArgs } from 'node:util';
 import { type CommandInput, type CommandSpec, COMMANDS, type OptionSpec, projectOptions } from './commands/table.ts';
-import { closestWord } from './ui/suggest.ts';
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   cwd: { type: 'string', short: 'C', description: 'Project directory (default: the current directory)', arg: 'dir' },
@@ -38,7 +37,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
   if (commandName === undefined) return usageError(stderr, `Missing command. Run \`mp --help\` for the list.`);
   const spec = COMMANDS.find((c) => c.name === commandName);
   if (!spec) {
-    const near = closestWord(commandName, COMMANDS.map((c) => c.name));
+    const near = await closestWord(commandName, COMMANDS.map((c) => c.name));
     return usageError(stderr, `Unknown command "${commandName}".${near ? ` Did you mean \`mp ${near}\`?` : ''} Run \`mp --help\` for the list.`);
   }
 
@@ -58,7 +57,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
       strict: true,
     });
   } catch (error) {
-    return usageError(stderr, parseErrorMessage(error, spec, Object.keys(options)));
+    return usageError(stderr, await parseErrorMessage(error, spec, Object.keys(options)));
   }
   const values = parsed.values as CommandInput['values'];
   if (values.help) {
@@ -104,16 +103,22 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
   }
 }
 
+/** Loaded only on the error path: the suggestion code lives in core, which `mp --help` never imports. */
+async function closestWord(input: string, candidates: string[]): Promise<string | undefined> {
+  const { closest } = await import('@mp/core');
+  return closest(input, candidates);
+}
+
 function usageError(stderr: CommandInput['stderr'], message: string): number {
   stderr.write(`mp: ${message}\n`);
   return 2;
 }
 
-function parseErrorMessage(error: unknown, spec: CommandSpec, known: string[]): string {
+async function parseErrorMessage(error: unknown, spec: CommandSpec, known: string[]): Promise<string> {
   const message = error instanceof Error ? error.message : String(error);
   const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1];
   if (unknown) {
-    const near = closestWord(unknown.replace(/^-+/, ''), known);
+    const near = await closestWord(unknown.replace(/^-+/, ''), known);
     return `Unknown option ${unknown} for \`mp ${spec.name}\`.${near ? ` Did you mean --${near}?` : ''} Run \`mp ${spec.name} --help\`.`;
   }
   return `${message.replace(/\. To specify a positional.*$/s, '')}. Run \`mp ${spec.name} --help\`.`;

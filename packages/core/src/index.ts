@@ -31,6 +31,9 @@ export {
   validateConfig,
 } from './config/load.ts';
 export { openProject, type Project, type OpenProjectOptions } from './project.ts';
+export * from './serial/index.ts';
+export { registerCoreResolver } from './plugin/core-resolver.ts';
+export * from './toolchain/engine.ts';
 export { writeFileAtomic } from './util/fs.ts';
 export { acquireLock, withLock } from './util/lock.ts';
 export { userCacheDir } from './util/paths.ts';

@@ -2,11 +2,11 @@
  * Finds, imports and validates a project's config file, then merges defaults, file and flags.
  */
 import { existsSync, statSync } from 'node:fs';
-import { registerHooks } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeError, MpError, ValidationError } from '../errors.ts';
+import { registerCoreResolver } from '../plugin/core-resolver.ts';
 import type { Plugin } from '../plugin/types.ts';
 import {
   checkKnownKeys,
@@ -38,25 +38,6 @@ export function findConfigFile(projectDir: string): string | undefined {
   return undefined;
 }
 
-let coreResolverRegistered = false;
-
-/**
- * A project outside this repository has no `@mp/core` in its node_modules, yet its config says
- * `import { defineConfig } from '@mp/core'`. Resolve that specifier to the running core, so a
- * config works whether mp came from npm or from a clone, and there is only one copy of the API.
- */
-function registerCoreResolver(): void {
-  if (coreResolverRegistered) return;
-  coreResolverRegistered = true;
-  const coreUrl = import.meta.resolve('@mp/core');
-  registerHooks({
-    resolve(specifier, context, nextResolve) {
-      if (specifier === '@mp/core') return { url: coreUrl, shortCircuit: true, format: 'module' };
-      return nextResolve(specifier, context);
-    },
-  });
-}
-
 /** Imports a config file. Each call sees the file's current content (for `mp dev` reloads). */
 export async function importConfigFile(file: string): Promise<unknown> {
   if (file.endsWith('.json')) {
@@ -69,7 +50,7 @@ export async function importConfigFile(file: string): Promise<unknown> {
     }
   }
   registerCoreResolver();
-  const url = `${pathToFileURL(file).href}?mtime=${statSync(file).mtimeMs}`;
+  const url = `${pathToFileURL(file).href}?t=${Math.trunc(statSync(file).mtimeMs * 1000)}`;
   try {
     const module = await import(url);
     return module.default;

@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'n
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeError, MpError } from '../errors.ts';
+import { registerCoreResolver } from './core-resolver.ts';
 import type { Plugin, PluginKind } from './types.ts';
 import { validatePlugin } from './validate.ts';
 
@@ -52,6 +53,7 @@ export function discoverPluginPackages(options: DiscoverOptions): DiscoveryResul
   };
   for (const root of options.roots) {
     for (const dir of workspacePackageDirs(root)) visit(dir);
+    for (const dir of localPluginDirs(root)) visit(dir);
     for (const dir of dependencyDirs(root)) visit(dir);
   }
   return { packages: [...seen.values()], problems };
@@ -180,6 +182,27 @@ export function parseWorkspaceYaml(text: string): string[] {
   return patterns;
 }
 
+/**
+ * A project's own `boards/*` and `plugins/*` packages (where `mp new` puts them), so a project
+ * that is not a workspace can still keep local plugins.
+ */
+function localPluginDirs(root: string): string[] {
+  const dirs: string[] = [];
+  for (const folder of ['boards', 'plugins']) {
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(join(root, folder));
+    } catch {
+      continue;
+    }
+    for (const entry of entries.sort()) {
+      const candidate = join(root, folder, entry);
+      if (existsSync(join(candidate, 'package.json'))) dirs.push(candidate);
+    }
+  }
+  return dirs;
+}
+
 /** Installed dependencies named in `root`'s package.json, resolved through node_modules upwards. */
 function dependencyDirs(root: string): string[] {
   let pkg: Record<string, Record<string, string> | undefined>;
@@ -213,6 +236,7 @@ function dependencyDirs(root: string): string[] {
 /** Imports and validates one discovered plugin; errors name the package and what to do. */
 export async function importPluginPackage(found: PluginPackage): Promise<Plugin> {
   let module: Record<string, unknown>;
+  registerCoreResolver();
   try {
     module = await import(pathToFileURL(found.entry).href);
   } catch (error) {

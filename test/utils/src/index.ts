@@ -1,0 +1,2 @@
+export * from './run-mp.ts';
+export * from './temp-project.ts';
