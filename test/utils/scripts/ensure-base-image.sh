@@ -12,7 +12,9 @@ if docker image inspect "$tag" >/dev/null 2>&1; then
 fi
 
 # The mirror apt already uses here (deb822 or one-line sources), else Debian's default.
-mirror="$(grep -hoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | grep -v security | head -n1 || true)"
+# Only live lines count: `URIs:` (deb822) and `deb URL` (one-line); comments may name snapshot mirrors.
+mirror="$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+  grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -n1 || true)"
 mirror="${MP_TEST_DEBIAN_MIRROR:-${mirror:-http://deb.debian.org/debian}}"
 
 if ! command -v debootstrap >/dev/null 2>&1; then
