@@ -1,0 +1,214 @@
+import { COMMANDS } from './protocol.ts';
+
+export type ChipName = 'esp8266' | 'esp32';
+
+/** The USB-serial bridge the emulated board carries, as `list()` reports it. */
+export interface UsbIdentity {
+  /** 4 lowercase hex digits, like bindings-cpp reports them. */
+  vendorId: string;
+  productId: string;
+  manufacturer: string;
+  serialNumber: string | undefined;
+  pnpId: string | undefined;
+}
+
+/**
+ * What the emulator needs to know about a chip: the registers esptool-js reads to identify it
+ * (targets/esp8266.js, targets/esp32.js), the ROM loader's dialect, and the boot messages.
+ */
+export interface ChipDefinition {
+  name: ChipName;
+  /** Name esptool-js uses (`CHIP_NAME`), also the key of its bundled flasher stub. */
+  displayName: 'ESP8266' | 'ESP32';
+  /** Value of CHIP_DETECT_MAGIC_REG (0x40001000). */
+  magic: number;
+  /** Status bytes at the end of a ROM response (every stub uses 2). */
+  romStatusBytes: 2 | 4;
+  /** Value field of the ROM's SYNC replies (the stub replies 0). */
+  romSyncValue: number;
+  /** Baud rate of the ROM's boot messages (ESP8266 with a 26 MHz crystal: 74880). */
+  romBaud: number;
+  /** Commands the ROM loader implements; the rest get the invalid-message reply. */
+  romCommands: ReadonlySet<number>;
+  /** Commands the flasher stub implements. */
+  stubCommands: ReadonlySet<number>;
+  /** Whether the ROM needs SPI_ATTACH before it can touch flash (ESP32 does). */
+  romNeedsSpiAttach: boolean;
+  xtalMHz: number;
+  /** esptool-js XTAL_CLK_DIVIDER: UART clock = crystal * divider. */
+  xtalClkDivider: number;
+  uartClkdivReg: number;
+  spiRegBase: number;
+  spiUsr2Offset: number;
+  spiW0Offset: number;
+  /** Flash offset of the application image whose banner the emulated app prints. */
+  appOffset: number;
+  /** RAM the ROM accepts MEM_BEGIN for: [start, end). */
+  ramRanges: ReadonlyArray<readonly [number, number]>;
+  usb: UsbIdentity;
+  defaultMac: string;
+  /** Constant registers (eFuses, chip id, date registers) for a given MAC. */
+  constantRegisters(mac: Uint8Array): Map<number, number>;
+  romBanner(kind: 'download' | 'flash', cause: 'power-on' | 'reset' | 'software'): string;
+  /** What the ROM prints when there is no valid image at the app offset. */
+  noFirmwareMessage: string;
+}
+
+export const CHIP_DETECT_MAGIC_REG = 0x40001000;
+
+const COMMON_LOADER = [
+  COMMANDS.FLASH_BEGIN,
+  COMMANDS.FLASH_DATA,
+  COMMANDS.FLASH_END,
+  COMMANDS.MEM_BEGIN,
+  COMMANDS.MEM_END,
+  COMMANDS.MEM_DATA,
+  COMMANDS.SYNC,
+  COMMANDS.WRITE_REG,
+  COMMANDS.READ_REG,
+];
+
+const STUB_COMMANDS = new Set<number>([
+  ...COMMON_LOADER,
+  COMMANDS.SPI_SET_PARAMS,
+  COMMANDS.SPI_ATTACH,
+  COMMANDS.CHANGE_BAUDRATE,
+  COMMANDS.FLASH_DEFL_BEGIN,
+  COMMANDS.FLASH_DEFL_DATA,
+  COMMANDS.FLASH_DEFL_END,
+  COMMANDS.SPI_FLASH_MD5,
+  COMMANDS.ERASE_FLASH,
+  COMMANDS.ERASE_REGION,
+  COMMANDS.READ_FLASH,
+  COMMANDS.RUN_USER_CODE,
+]);
+
+const ESP8266: ChipDefinition = {
+  name: 'esp8266',
+  displayName: 'ESP8266',
+  magic: 0xfff0c101,
+  romStatusBytes: 2,
+  romSyncValue: 0x20120707,
+  romBaud: 74880,
+  // The ESP8266 ROM has no SPI_ATTACH/SPI_SET_PARAMS, no compressed writes, no MD5, no baud change.
+  romCommands: new Set(COMMON_LOADER),
+  stubCommands: STUB_COMMANDS,
+  romNeedsSpiAttach: false,
+  xtalMHz: 26,
+  xtalClkDivider: 2,
+  uartClkdivReg: 0x60000014,
+  spiRegBase: 0x60000200,
+  spiUsr2Offset: 0x24,
+  spiW0Offset: 0x40,
+  appOffset: 0x0,
+  ramRanges: [
+    [0x3ffe8000, 0x40000000],
+    [0x40100000, 0x40110000],
+  ],
+  usb: {
+    vendorId: '1a86',
+    productId: '7523',
+    manufacturer: '1a86',
+    serialNumber: undefined,
+    pnpId: 'usb-1a86_USB2.0-Serial-if00-port0',
+  },
+  defaultMac: '5c:cf:7f:a1:b2:c3',
+  constantRegisters(mac) {
+    const base = 0x3ff00050;
+    // esptool-js readMac: OUI from efuse3 when non-zero, then efuse1 bits 15..0 and efuse0 bits 31..24.
+    // ESP8285 detection looks at efuse0 bit 4 and efuse2 bit 16: both clear for an ESP8266EX.
+    return new Map([
+      [CHIP_DETECT_MAGIC_REG, 0xfff0c101],
+      [base + 0x0, (mac[5]! << 24) >>> 0],
+      [base + 0x4, (mac[3]! << 8) | mac[4]!],
+      [base + 0x8, 0],
+      [base + 0xc, (mac[0]! << 16) | (mac[1]! << 8) | mac[2]!],
+    ]);
+  },
+  romBanner(kind, cause) {
+    const rst = cause === 'power-on' ? 1 : 2;
+    const mode = kind === 'download' ? '(1,7)' : '(3,6)';
+    return `\r\n ets Jan  8 2013,rst cause:${rst}, boot mode:${mode}\r\n\r\n`;
+  },
+  noFirmwareMessage: 'csum err\r\nets_main.c \r\n',
+};
+
+const ESP32: ChipDefinition = {
+  name: 'esp32',
+  displayName: 'ESP32',
+  magic: 0x00f01d83,
+  romStatusBytes: 4,
+  romSyncValue: 0x20120707,
+  romBaud: 115200,
+  romCommands: new Set([
+    ...COMMON_LOADER,
+    COMMANDS.SPI_SET_PARAMS,
+    COMMANDS.SPI_ATTACH,
+    COMMANDS.CHANGE_BAUDRATE,
+    COMMANDS.FLASH_DEFL_BEGIN,
+    COMMANDS.FLASH_DEFL_DATA,
+    COMMANDS.FLASH_DEFL_END,
+    COMMANDS.SPI_FLASH_MD5,
+  ]),
+  stubCommands: STUB_COMMANDS,
+  romNeedsSpiAttach: true,
+  xtalMHz: 40,
+  xtalClkDivider: 1,
+  uartClkdivReg: 0x3ff40014,
+  spiRegBase: 0x3ff42000,
+  spiUsr2Offset: 0x24,
+  spiW0Offset: 0x80,
+  appOffset: 0x1000,
+  ramRanges: [
+    [0x3ff90000, 0x40000000],
+    [0x40070000, 0x400c2000],
+  ],
+  usb: {
+    vendorId: '10c4',
+    productId: 'ea60',
+    manufacturer: 'Silicon Labs',
+    serialNumber: '0001',
+    pnpId: 'usb-Silicon_Labs_CP2102_USB_to_UART_Bridge_Controller_0001-if00-port0',
+  },
+  defaultMac: '24:0a:c4:a1:b2:c3',
+  constantRegisters(mac) {
+    const efuse = 0x3ff5a000;
+    // An ESP32-D0WD-V3 (revision 3), dual core, 240 MHz, BT, ADC vref calibrated, no coding scheme:
+    // word3 = rev bit 0 (15) | CPU freq rated (13) | package 1 (bits 11..9); word5 bit 20 = rev bit 1;
+    // APB_CTRL_DATE bit 31 = rev bit 2.
+    return new Map([
+      [CHIP_DETECT_MAGIC_REG, 0x00f01d83],
+      [efuse + 0x00, 0],
+      [efuse + 0x04, ((mac[2]! << 24) | (mac[3]! << 16) | (mac[4]! << 8) | mac[5]!) >>> 0],
+      [efuse + 0x08, (mac[0]! << 8) | mac[1]!],
+      [efuse + 0x0c, (1 << 15) | (1 << 13) | (1 << 9)],
+      [efuse + 0x10, 0x0a << 8],
+      [efuse + 0x14, 1 << 20],
+      [efuse + 0x18, 0],
+      [0x3ff6607c, 0x96042000],
+    ]);
+  },
+  romBanner(kind, cause) {
+    const rst = cause === 'software' ? 'rst:0xc (SW_CPU_RESET)' : 'rst:0x1 (POWERON_RESET)';
+    return kind === 'download'
+      ? `ets Jun  8 2016 00:22:57\r\n\r\n${rst},boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n`
+      : `ets Jun  8 2016 00:22:57\r\n\r\n${rst},boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n`;
+  },
+  noFirmwareMessage: 'flash read err, 1000\r\nets_main.c 371 \r\n',
+};
+
+export const CHIPS: Readonly<Record<ChipName, ChipDefinition>> = { esp8266: ESP8266, esp32: ESP32 };
+
+export function chipDefinition(name: string): ChipDefinition {
+  const chip = CHIPS[name.toLowerCase() as ChipName];
+  if (!chip) throw new Error(`Unknown emulated chip "${name}" (known: ${Object.keys(CHIPS).join(', ')})`);
+  return chip;
+}
+
+export function parseMac(mac: string): Uint8Array {
+  const parts = mac.split(/[:-]/);
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
+    throw new Error(`Invalid MAC address "${mac}" (expected aa:bb:cc:dd:ee:ff)`);
+  }
+  return Uint8Array.from(parts.map((p) => Number.parseInt(p, 16)));
+}

@@ -1,0 +1,185 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChipName } from './chips.ts';
+import { chipDefinition } from './chips.ts';
+import type { EmulatedEsp, EmulatorStats } from './device.ts';
+import { DEFAULT_FLASH_SIZE } from './device.ts';
+import { EspEmulator } from './emulator.ts';
+import type { FaultAction, FaultRule } from './faults.ts';
+
+/** One device in an emulator config file (JSON). */
+export interface EmulatorDeviceConfig {
+  chip: ChipName;
+  path?: string;
+  flashSize?: number;
+  /**
+   * Flash content: read at start when the file exists, written back whenever the port closes and at
+   * process exit. Relative to the config file. Default `flash-<index>.bin`.
+   */
+  flashFile?: string;
+  /** Stats of the last process plus fault bookkeeping (JSON). Default `state-<index>.json`. */
+  stateFile?: string;
+  mac?: string;
+  throttle?: boolean;
+  /** Faults fire at most `times` in total across processes, so a rerun after an injected unplug completes. */
+  faults?: Omit<FaultRule, 'when'>[];
+  enRiseMs?: number;
+  appOffset?: number;
+}
+
+export interface EmulatorConfig {
+  devices: EmulatorDeviceConfig[];
+}
+
+/** Content of a device's state file. */
+export interface EmulatorState {
+  stats: EmulatorStats;
+  /** How often each configured fault has fired, over all processes. */
+  faultsFired: number[];
+}
+
+export interface PersistentEmulator {
+  emulator: EspEmulator;
+  /** Writes every device's flash and state file now. */
+  save(): void;
+}
+
+/** Module a subprocess loads (through `MP_SERIAL_BINDING`) to get the emulator binding. */
+export const FROM_ENV_MODULE = fileURLToPath(new URL('./from-env.ts', import.meta.url));
+
+const FAULT_ACTIONS: readonly FaultAction[] = ['drop', 'corrupt', 'delay', 'unplug'];
+
+/** Builds the emulator a config file describes and keeps its files up to date. */
+export function loadEmulatorConfig(configPath: string): PersistentEmulator {
+  const absolute = resolve(configPath);
+  const base = dirname(absolute);
+  let config: EmulatorConfig;
+  try {
+    config = JSON.parse(readFileSync(absolute, 'utf8')) as EmulatorConfig;
+  } catch (error) {
+    throw new Error(`Cannot read emulator config ${absolute}: ${(error as Error).message}`);
+  }
+  validateConfig(config, absolute);
+  const files = config.devices.map((device, index) => deviceFiles(base, device, index));
+  const emulator = new EspEmulator(
+    config.devices.map((device, index) => {
+      const { flashFile, stateFile } = files[index]!;
+      const state = readState(stateFile);
+      return {
+        chip: device.chip,
+        path: device.path,
+        flashSize: device.flashSize,
+        flash: existsSync(flashFile) ? new Uint8Array(readFileSync(flashFile)) : undefined,
+        mac: device.mac,
+        throttle: device.throttle,
+        faults: device.faults?.map((rule) => ({ ...rule })),
+        faultsFired: state?.faultsFired,
+        enRiseMs: device.enRiseMs,
+        appOffset: device.appOffset,
+      };
+    }),
+  );
+  const saveDevice = (device: EmulatedEsp, index: number) => {
+    const { flashFile, stateFile } = files[index]!;
+    writeAtomic(flashFile, device.flash);
+    const state: EmulatorState = { stats: device.stats, faultsFired: [...device.faults.fired] };
+    writeAtomic(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  };
+  const save = () => emulator.devices.forEach(saveDevice);
+  emulator.devices.forEach((device, index) => {
+    device.on('close', () => saveDevice(device, index));
+    device.on('unplug', () => saveDevice(device, index));
+  });
+  process.once('exit', save);
+  return { emulator, save };
+}
+
+export interface EmulatorFiles {
+  configPath: string;
+  /** Environment for a subprocess (the mp CLI) that should talk to the emulator. */
+  env: { MP_EMULATOR: string; MP_SERIAL_BINDING: string };
+  flashFile(index?: number): string;
+  stateFile(index?: number): string;
+  /** The flash as the subprocess left it (erased if it never wrote the file). */
+  readFlash(index?: number): Uint8Array;
+  readState(index?: number): EmulatorState | undefined;
+}
+
+/**
+ * Writes a config (and initial flash images) into `dir` for a subprocess to load through
+ * `MP_SERIAL_BINDING=<FROM_ENV_MODULE>` and `MP_EMULATOR=<config>`.
+ */
+export function writeEmulatorConfig(
+  dir: string,
+  devices: (EmulatorDeviceConfig & { flash?: Uint8Array })[],
+): EmulatorFiles {
+  mkdirSync(dir, { recursive: true });
+  const configPath = join(resolve(dir), 'emulator.json');
+  const base = dirname(configPath);
+  const config: EmulatorConfig = { devices: devices.map(({ flash: _flash, ...device }) => device) };
+  validateConfig(config, configPath);
+  const files = config.devices.map((device, index) => deviceFiles(base, device, index));
+  devices.forEach((device, index) => {
+    if (device.flash) writeAtomic(files[index]!.flashFile, device.flash);
+  });
+  writeAtomic(configPath, `${JSON.stringify(config, null, 2)}\n`);
+  const at = (index: number) => {
+    const entry = files[index];
+    if (!entry) throw new Error(`No emulated device ${index} in ${configPath}`);
+    return entry;
+  };
+  return {
+    configPath,
+    env: { MP_EMULATOR: configPath, MP_SERIAL_BINDING: FROM_ENV_MODULE },
+    flashFile: (index = 0) => at(index).flashFile,
+    stateFile: (index = 0) => at(index).stateFile,
+    readFlash: (index = 0) => {
+      const { flashFile } = at(index);
+      if (existsSync(flashFile)) return new Uint8Array(readFileSync(flashFile));
+      return new Uint8Array(config.devices[index]!.flashSize ?? DEFAULT_FLASH_SIZE).fill(0xff);
+    },
+    readState: (index = 0) => readState(at(index).stateFile),
+  };
+}
+
+function deviceFiles(base: string, device: EmulatorDeviceConfig, index: number) {
+  const locate = (file: string | undefined, fallback: string) =>
+    file === undefined ? join(base, fallback) : isAbsolute(file) ? file : join(base, file);
+  return {
+    flashFile: locate(device.flashFile, `flash-${index}.bin`),
+    stateFile: locate(device.stateFile, `state-${index}.json`),
+  };
+}
+
+function readState(file: string): EmulatorState | undefined {
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as EmulatorState;
+}
+
+function writeAtomic(file: string, data: Uint8Array | string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, data);
+  renameSync(temp, file);
+}
+
+function validateConfig(config: EmulatorConfig, where: string): void {
+  const fail = (message: string): never => {
+    throw new Error(`Invalid emulator config ${where}: ${message}`);
+  };
+  if (!config || !Array.isArray(config.devices) || config.devices.length === 0)
+    fail('"devices" must be a non-empty array');
+  config.devices.forEach((device, index) => {
+    try {
+      chipDefinition(String(device.chip));
+    } catch (error) {
+      fail(`devices[${index}].chip: ${(error as Error).message}`);
+    }
+    for (const [i, rule] of (device.faults ?? []).entries()) {
+      if (!FAULT_ACTIONS.includes(rule.action)) {
+        fail(`devices[${index}].faults[${i}].action must be one of ${FAULT_ACTIONS.join(', ')}`);
+      }
+    }
+  });
+}

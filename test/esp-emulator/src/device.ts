@@ -1,0 +1,1005 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { getStubJsonByChipName } from 'esptool-js';
+import type { ChipDefinition, ChipName, UsbIdentity } from './chips.ts';
+import { chipDefinition, parseMac } from './chips.ts';
+import type { FaultRule, FiredFault } from './faults.ts';
+import { corruptFrame, FaultInjector } from './faults.ts';
+import { firmwareId, IMAGE_MAGIC } from './firmware.ts';
+import type { FlashRegion } from './flash.ts';
+import { FlashMemory, recordRegion, SECTOR_SIZE } from './flash.ts';
+import { StreamingInflater } from './inflate.ts';
+import type { CommandPacket } from './protocol.ts';
+import {
+  COMMANDS,
+  checksum,
+  encodeResponse,
+  parseCommand,
+  ROM_ERROR,
+  SlipDecoder,
+  STUB_ERROR,
+  slipEncode,
+  u32,
+} from './protocol.ts';
+
+export const DEFAULT_FLASH_SIZE = 4 * 1024 * 1024;
+/** MicroPython's REPL UART speed. */
+export const APP_BAUD = 115200;
+const SPI_CMD_USR = 1 << 18;
+const SYNC_PAYLOAD = Uint8Array.from([0x07, 0x07, 0x12, 0x20, ...new Array<number>(32).fill(0x55)]);
+const OHAI = new TextEncoder().encode('OHAI');
+const READ_FLASH_ACK_TIMEOUT_MS = 10_000;
+
+export interface EspDeviceOptions {
+  chip: ChipName;
+  /** Default: `/dev/ttyEMU<n>` in creation order. */
+  path?: string;
+  /** Bytes; a power of two, at least 256 KiB. Default 4 MiB. */
+  flashSize?: number;
+  /** Initial flash content from offset 0 (the rest is erased). */
+  flash?: Uint8Array;
+  mac?: string;
+  /** Pace bytes at the baud rate (10 bits per byte) in both directions. Default off. */
+  throttle?: boolean;
+  faults?: FaultRule[];
+  /** How often each fault already fired (from-env keeps this across processes). */
+  faultsFired?: number[];
+  /**
+   * Time from EN's release to the chip sampling GPIO0 (the RC delay on EN). DTR/RTS changes within
+   * this window still count, as on real boards. Default 10 ms.
+   */
+  enRiseMs?: number;
+  /** Offset of the image the emulated app identifies (ESP8266: 0x0, ESP32: 0x1000). */
+  appOffset?: number;
+  usb?: Partial<UsbIdentity>;
+}
+
+export type DeviceMode = 'unplugged' | 'reset' | 'download' | 'stub' | 'app' | 'no-firmware';
+
+export type BootKind = 'download' | 'app' | 'no-firmware';
+
+export interface ErrorResponse {
+  command: string;
+  /** Second status byte: ROM_ERROR or STUB_ERROR code. */
+  error: number;
+  stub: boolean;
+}
+
+export interface EmulatorStats {
+  /** Bytes that reached the device's UART from the host. */
+  bytesReceived: number;
+  /** Bytes the device put on the wire towards the host. */
+  bytesSent: number;
+  /** Bytes that arrived/left at a baud rate the other side did not use (seen as garbage). */
+  garbledBytesReceived: number;
+  garbledBytesSent: number;
+  /** Commands the loader (ROM or stub) executed, by name. */
+  commands: Record<string, number>;
+  errorResponses: ErrorResponse[];
+  /** Frames dropped by the loader: bad SLIP escape, bad header, wrong length field. */
+  malformedFrames: number;
+  /** Flash regions programmed, in order, contiguous writes merged. */
+  flashWrites: FlashRegion[];
+  flashErases: FlashRegion[];
+  /** Times EN was pulled low. */
+  resets: number;
+  boots: BootKind[];
+  stubStarts: number;
+  /** Why uploaded code was refused at MEM_END (it must be esptool-js's stub, byte for byte). */
+  stubRejections: string[];
+  /** Baud rates set with CHANGE_BAUDRATE. */
+  baudChanges: number[];
+  faultsFired: FiredFault[];
+  /** Lines typed into the emulated REPL. */
+  replLines: string[];
+  unplugs: number;
+  /** Exceptions inside the emulator itself (always empty unless the emulator has a bug). */
+  internalErrors: string[];
+}
+
+export function emptyStats(): EmulatorStats {
+  return {
+    bytesReceived: 0,
+    bytesSent: 0,
+    garbledBytesReceived: 0,
+    garbledBytesSent: 0,
+    commands: {},
+    errorResponses: [],
+    malformedFrames: 0,
+    flashWrites: [],
+    flashErases: [],
+    resets: 0,
+    boots: [],
+    stubStarts: 0,
+    stubRejections: [],
+    baudChanges: [],
+    faultsFired: [],
+    replLines: [],
+    unplugs: 0,
+    internalErrors: [],
+  };
+}
+
+/** The device's view of the open serial port. */
+export interface HostLink {
+  /** Baud rate the host side currently uses. */
+  readonly baudRate: number;
+  /** Bytes the device transmitted at `wireBaud`. */
+  deliver(bytes: Uint8Array, wireBaud: number): void;
+  /** The USB device went away. */
+  deviceGone(): void;
+}
+
+interface RamSegment {
+  offset: number;
+  size: number;
+  blocks: number;
+  blockSize: number;
+  nextSeq: number;
+  data: Uint8Array;
+}
+
+interface FlashSession {
+  compressed: boolean;
+  offset: number;
+  /** Erase size (ROM) or exact write size (stub, compressed). */
+  size: number;
+  blocks: number;
+  blockSize: number;
+  nextSeq: number;
+  /** Bytes programmed so far (uncompressed), from `offset`. */
+  written: number;
+  inflater: StreamingInflater | undefined;
+  erasedSectors: Set<number>;
+}
+
+/** Error codes for the ROM and for the stub; the one matching the current loader is sent. */
+type ReplyError = { rom: number; stub: number };
+type Reply = { value?: number; data?: Uint8Array } | ReplyError;
+
+const stubCache = new Map<string, ReturnType<typeof getStubJsonByChipName>>();
+
+function loadStub(chip: ChipDefinition) {
+  let stub = stubCache.get(chip.displayName);
+  if (!stub) {
+    stub = getStubJsonByChipName(chip.displayName);
+    stubCache.set(chip.displayName, stub);
+  }
+  return stub;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** What a receiver at the wrong baud rate makes of the bytes: a fixed-point-free byte permutation. */
+export function garble(bytes: Uint8Array): Uint8Array {
+  return bytes.map((b) => (b * 73 + 41) & 0xff);
+}
+
+/**
+ * One emulated board: an ESP8266 or ESP32 with its ROM serial bootloader, the esptool flasher stub,
+ * SPI flash, the DTR/RTS auto-reset circuit and a MicroPython-like application.
+ *
+ * Events: `close` (the host closed its port), `unplug`, `replug`, `boot` (BootKind), `internal-error`.
+ */
+export class EmulatedEsp extends EventEmitter {
+  readonly chip: ChipDefinition;
+  readonly path: string;
+  readonly mac: Uint8Array;
+  readonly flashMemory: FlashMemory;
+  readonly faults: FaultInjector;
+  readonly throttle: boolean;
+  readonly usb: UsbIdentity;
+  readonly appOffset: number;
+  readonly enRiseMs: number;
+  readonly stats: EmulatorStats = emptyStats();
+
+  #mode: DeviceMode = 'reset';
+  #plugged = true;
+  #link: HostLink | null = null;
+  #dtr = false;
+  #rts = false;
+  #enLow = false;
+  #bootTimer: NodeJS.Timeout | null = null;
+  /** Bumped on every reset/boot; work queued in an older epoch is discarded. */
+  #epoch = 0;
+  #txBaud: number;
+  /** null: ROM autobaud, any rate is accepted until a SYNC locks it. */
+  #rxBaud: number | null = null;
+  readonly #decoder = new SlipDecoder();
+  #queue: Promise<void> = Promise.resolve();
+  readonly #registers = new Map<number, number>();
+  readonly #constants: Map<number, number>;
+  #spiAttached = false;
+  #ram: RamSegment[] = [];
+  #ramSession: RamSegment | null = null;
+  #flashSession: FlashSession | null = null;
+  #ackInbox: Uint8Array[] | null = null;
+  #ackWake: (() => void) | null = null;
+  #replLine = '';
+  #replLastCr = false;
+  #banner = '';
+
+  constructor(options: EspDeviceOptions & { path: string }) {
+    super();
+    this.chip = chipDefinition(options.chip);
+    this.path = options.path;
+    this.mac = parseMac(options.mac ?? this.chip.defaultMac);
+    this.flashMemory = new FlashMemory(options.flashSize ?? DEFAULT_FLASH_SIZE, options.flash);
+    this.faults = new FaultInjector(options.faults, options.faultsFired, this.stats.faultsFired);
+    this.throttle = options.throttle ?? false;
+    this.usb = { ...this.chip.usb, ...options.usb };
+    this.appOffset = options.appOffset ?? this.chip.appOffset;
+    this.enRiseMs = options.enRiseMs ?? 10;
+    this.#constants = this.chip.constantRegisters(this.mac);
+    this.#txBaud = this.chip.romBaud;
+    this.#boot('power-on');
+  }
+
+  /** The flash content (live view; erased bytes are 0xFF). */
+  get flash(): Uint8Array {
+    return this.flashMemory.bytes;
+  }
+
+  get mode(): DeviceMode {
+    return this.#mode;
+  }
+
+  get plugged(): boolean {
+    return this.#plugged;
+  }
+
+  /** Baud rate the device's UART currently runs at. */
+  get baudRate(): number {
+    return this.#txBaud;
+  }
+
+  get portOpen(): boolean {
+    return this.#link !== null;
+  }
+
+  /** The banner line the application printed at its last boot. */
+  get banner(): string {
+    return this.#banner;
+  }
+
+  /** Identity of the image at the app offset, as the banner shows it. */
+  firmwareId(): string {
+    return firmwareId(this.flash.subarray(this.appOffset));
+  }
+
+  /** Pulls the USB cable: the open port errors, the device leaves `list()`, power is lost. */
+  unplug(): void {
+    if (!this.#plugged) return;
+    this.#plugged = false;
+    this.#enterReset();
+    this.#mode = 'unplugged';
+    this.stats.unplugs++;
+    const link = this.#link;
+    this.#link = null;
+    this.#dtr = false;
+    this.#rts = false;
+    this.#enLow = false;
+    link?.deviceGone();
+    this.emit('unplug');
+  }
+
+  /** Plugs the cable back in: the device is listed again and powers up (into the app). */
+  replug(): void {
+    if (this.#plugged) return;
+    this.#plugged = true;
+    this.#boot('power-on');
+    this.emit('replug');
+  }
+
+  /** Called by the binding when a port opens. */
+  attach(link: HostLink): void {
+    if (!this.#plugged) throw new Error(`${this.path} is not connected`);
+    if (this.#link) throw new Error(`Error Resource temporarily unavailable Cannot lock port ${this.path}`);
+    this.#link = link;
+  }
+
+  /** Called by the binding when its port closes; the tty drops DTR and RTS (hupcl). */
+  detach(link: HostLink): void {
+    if (this.#link !== link) return;
+    this.setLines(false, false);
+    this.#link = null;
+    this.emit('close');
+  }
+
+  /**
+   * The auto-reset circuit: EN is low while RTS is asserted and DTR is not; GPIO0 is low while DTR
+   * is asserted and RTS is not. The chip boots `enRiseMs` after EN's release and samples GPIO0 then.
+   */
+  setLines(dtr: boolean, rts: boolean): void {
+    this.#dtr = dtr;
+    this.#rts = rts;
+    if (!this.#plugged) return;
+    const enLow = rts && !dtr;
+    if (enLow && !this.#enLow) {
+      this.stats.resets++;
+      this.#enterReset();
+    } else if (!enLow && this.#enLow) {
+      this.#bootTimer = setTimeout(() => {
+        this.#bootTimer = null;
+        this.#boot('reset');
+      }, this.enRiseMs);
+    }
+    this.#enLow = enLow;
+  }
+
+  /** Bytes from the host, sent at `hostBaud`. */
+  receive(bytes: Uint8Array, hostBaud: number): void {
+    this.stats.bytesReceived += bytes.length;
+    const mode = this.#mode;
+    if (mode !== 'download' && mode !== 'stub' && mode !== 'app') return;
+    let data = bytes;
+    if (this.#rxBaud !== null && hostBaud !== this.#rxBaud) {
+      data = garble(bytes);
+      this.stats.garbledBytesReceived += bytes.length;
+    }
+    if (mode === 'app') {
+      this.#replInput(data);
+      return;
+    }
+    const malformedBefore = this.#decoder.malformed;
+    const frames = this.#decoder.push(data);
+    this.stats.malformedFrames += this.#decoder.malformed - malformedBefore;
+    for (const frame of frames) this.#onFrame(frame, hostBaud);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Power, reset and boot
+
+  #enterReset(): void {
+    this.#epoch++;
+    if (this.#bootTimer) clearTimeout(this.#bootTimer);
+    this.#bootTimer = null;
+    this.#mode = 'reset';
+    this.#decoder.reset();
+    this.#endFlashSession();
+    this.#ram = [];
+    this.#ramSession = null;
+    this.#spiAttached = false;
+    this.#ackInbox = null;
+    this.#ackWake?.();
+    this.#ackWake = null;
+    this.#replLine = '';
+  }
+
+  #boot(cause: 'power-on' | 'reset' | 'software'): void {
+    this.#enterReset();
+    const gpio0Low = this.#dtr && !this.#rts;
+    this.#txBaud = this.chip.romBaud;
+    this.#rxBaud = null;
+    if (gpio0Low) {
+      this.#mode = 'download';
+      this.stats.boots.push('download');
+      this.#print(this.chip.romBanner('download', cause));
+      this.emit('boot', 'download');
+      return;
+    }
+    this.#print(this.chip.romBanner('flash', cause));
+    this.#startApplication();
+  }
+
+  #startApplication(): void {
+    this.#enterReset();
+    if (this.flash[this.appOffset] !== IMAGE_MAGIC) {
+      this.#mode = 'no-firmware';
+      this.#txBaud = this.chip.romBaud;
+      this.stats.boots.push('no-firmware');
+      this.#print(this.chip.noFirmwareMessage);
+      this.emit('boot', 'no-firmware');
+      return;
+    }
+    this.#mode = 'app';
+    this.#txBaud = APP_BAUD;
+    this.#rxBaud = APP_BAUD;
+    this.#banner = `MicroPython (emulated ${this.chip.displayName}) firmware ${this.firmwareId()}`;
+    this.stats.boots.push('app');
+    this.#print(`\r\n${this.#banner}\r\nType "help()" for more information.\r\n>>> `);
+    this.emit('boot', 'app');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Wire
+
+  #transmit(bytes: Uint8Array): void {
+    this.stats.bytesSent += bytes.length;
+    const link = this.#link;
+    if (!link) return;
+    if (link.baudRate !== this.#txBaud) {
+      this.stats.garbledBytesSent += bytes.length;
+      link.deliver(garble(bytes), this.#txBaud);
+    } else {
+      link.deliver(bytes, this.#txBaud);
+    }
+  }
+
+  #print(text: string): void {
+    this.#transmit(Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff));
+  }
+
+  #enqueue(task: () => Promise<void>): void {
+    this.#queue = this.#queue.then(task).catch((error: unknown) => {
+      // An emulator bug, not a device behaviour: keep it visible to tests. Emitted outside the queue
+      // so a throwing listener cannot wedge it.
+      this.stats.internalErrors.push(error instanceof Error ? (error.stack ?? error.message) : String(error));
+      process.nextTick(() => this.emit('internal-error', error));
+    });
+  }
+
+  /** Sends one SLIP frame, subject to response faults. */
+  async #sendFrame(payload: Uint8Array, command: string, epoch: number): Promise<void> {
+    let frame = payload;
+    const rule = this.faults.check('response', command, payload.subarray(8));
+    if (rule) {
+      if (rule.action === 'drop') return;
+      if (rule.action === 'unplug') {
+        this.unplug();
+        return;
+      }
+      if (rule.action === 'corrupt') frame = corruptFrame(payload, rule.byte);
+      if (rule.action === 'delay') await sleep(rule.delayMs ?? 500);
+    }
+    if (epoch !== this.#epoch) return;
+    this.#transmit(slipEncode(frame));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Loader (ROM and stub)
+
+  #onFrame(frame: Uint8Array, baud: number): void {
+    if (this.#ackInbox) {
+      // During READ_FLASH every frame from the host is an acknowledgement.
+      this.#ackInbox.push(frame);
+      this.#ackWake?.();
+      return;
+    }
+    let cmd = parseCommand(frame);
+    if (!cmd) {
+      this.stats.malformedFrames++;
+      return;
+    }
+    let delayMs = 0;
+    const rule = this.faults.check('command', cmd.name, cmd.data);
+    if (rule) {
+      if (rule.action === 'drop') return;
+      if (rule.action === 'unplug') {
+        this.unplug();
+        return;
+      }
+      if (rule.action === 'delay') delayMs = rule.delayMs ?? 500;
+      if (rule.action === 'corrupt') {
+        cmd = parseCommand(corruptFrame(frame, rule.byte));
+        if (!cmd) {
+          this.stats.malformedFrames++;
+          return;
+        }
+      }
+    }
+    const epoch = this.#epoch;
+    const packet = cmd;
+    this.#enqueue(async () => {
+      if (delayMs) await sleep(delayMs);
+      if (epoch !== this.#epoch) return;
+      await this.#execute(packet, baud, epoch);
+    });
+  }
+
+  get #inStub(): boolean {
+    return this.#mode === 'stub';
+  }
+
+  async #reply(cmd: CommandPacket, epoch: number, reply: Reply = {}): Promise<void> {
+    const statusLength = this.#inStub ? 2 : this.chip.romStatusBytes;
+    const status = new Uint8Array(statusLength);
+    let value = 0;
+    let data: Uint8Array = new Uint8Array(0);
+    if ('rom' in reply) {
+      const error = this.#inStub ? reply.stub : reply.rom;
+      status[0] = 1;
+      status[1] = error;
+      this.stats.errorResponses.push({ command: cmd.name, error, stub: this.#inStub });
+    } else {
+      value = reply.value ?? 0;
+      data = reply.data ?? data;
+    }
+    const body = new Uint8Array(data.length + status.length);
+    body.set(data);
+    body.set(status, data.length);
+    await this.#sendFrame(encodeResponse(cmd.op, value, body), cmd.name, epoch);
+  }
+
+  async #replyUnsupported(cmd: CommandPacket, epoch: number): Promise<void> {
+    if (this.#inStub) {
+      await this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.CMD_NOT_IMPLEMENTED });
+      return;
+    }
+    // The ROM answers a message it cannot handle without echoing its op, status 1 / 0x05; esptool
+    // (and esptool-js) read exactly that as "unsupported command".
+    this.stats.errorResponses.push({ command: cmd.name, error: ROM_ERROR.INVALID_MESSAGE, stub: false });
+    const status = new Uint8Array(this.chip.romStatusBytes);
+    status[0] = 1;
+    status[1] = ROM_ERROR.INVALID_MESSAGE;
+    await this.#sendFrame(encodeResponse(0x00, 0, status), cmd.name, epoch);
+  }
+
+  async #execute(cmd: CommandPacket, baud: number, epoch: number): Promise<void> {
+    if (this.#rxBaud === null && cmd.op !== COMMANDS.SYNC && baud !== this.chip.romBaud) {
+      // Before autobaud locks, only a SYNC's 0x55 preamble is understood at a foreign rate.
+      this.stats.garbledBytesReceived += cmd.data.length + 8;
+      return;
+    }
+    this.stats.commands[cmd.name] = (this.stats.commands[cmd.name] ?? 0) + 1;
+    const supported = (this.#inStub ? this.chip.stubCommands : this.chip.romCommands).has(cmd.op);
+    if (!supported) return this.#replyUnsupported(cmd, epoch);
+    switch (cmd.op) {
+      case COMMANDS.SYNC:
+        return this.#sync(cmd, baud, epoch);
+      case COMMANDS.READ_REG:
+        if (cmd.data.length !== 4) return this.#reply(cmd, epoch, badLength);
+        return this.#reply(cmd, epoch, { value: this.#readRegister(u32(cmd.data, 0)) });
+      case COMMANDS.WRITE_REG:
+        if (cmd.data.length === 0 || cmd.data.length % 16 !== 0) return this.#reply(cmd, epoch, badLength);
+        for (let i = 0; i < cmd.data.length / 16; i++) {
+          this.#writeRegister(u32(cmd.data, i * 4), u32(cmd.data, i * 4 + 1), u32(cmd.data, i * 4 + 2));
+        }
+        return this.#reply(cmd, epoch);
+      case COMMANDS.MEM_BEGIN:
+        return this.#reply(cmd, epoch, this.#memBegin(cmd));
+      case COMMANDS.MEM_DATA:
+        return this.#reply(cmd, epoch, this.#memData(cmd));
+      case COMMANDS.MEM_END:
+        return this.#memEnd(cmd, epoch);
+      case COMMANDS.SPI_ATTACH:
+        if (cmd.data.length < 4) return this.#reply(cmd, epoch, badLength);
+        this.#spiAttached = true;
+        return this.#reply(cmd, epoch);
+      case COMMANDS.SPI_SET_PARAMS:
+        if (cmd.data.length !== 24) return this.#reply(cmd, epoch, badLength);
+        return this.#reply(cmd, epoch);
+      case COMMANDS.FLASH_BEGIN:
+      case COMMANDS.FLASH_DEFL_BEGIN:
+        return this.#reply(cmd, epoch, this.#flashBegin(cmd));
+      case COMMANDS.FLASH_DATA:
+      case COMMANDS.FLASH_DEFL_DATA:
+        return this.#reply(cmd, epoch, await this.#flashData(cmd, epoch));
+      case COMMANDS.FLASH_END:
+      case COMMANDS.FLASH_DEFL_END:
+        return this.#flashEnd(cmd, epoch);
+      case COMMANDS.SPI_FLASH_MD5:
+        return this.#reply(cmd, epoch, this.#md5(cmd));
+      case COMMANDS.CHANGE_BAUDRATE:
+        return this.#changeBaudRate(cmd, epoch);
+      case COMMANDS.ERASE_FLASH:
+        this.flashMemory.eraseRange(0, this.flashMemory.size);
+        recordRegion(this.stats.flashErases, 0, this.flashMemory.size);
+        return this.#reply(cmd, epoch);
+      case COMMANDS.ERASE_REGION:
+        return this.#reply(cmd, epoch, this.#eraseRegion(cmd));
+      case COMMANDS.READ_FLASH:
+        return this.#readFlash(cmd, epoch);
+      case COMMANDS.RUN_USER_CODE:
+        // Does not answer: the stub jumps straight into the application.
+        this.#startApplication();
+        return;
+      default:
+        return this.#replyUnsupported(cmd, epoch);
+    }
+  }
+
+  async #sync(cmd: CommandPacket, baud: number, epoch: number): Promise<void> {
+    if (!bytesEqual(cmd.data, SYNC_PAYLOAD)) {
+      this.stats.malformedFrames++;
+      return;
+    }
+    if (this.#inStub) return this.#reply(cmd, epoch, { value: 0 });
+    if (this.#rxBaud === null) {
+      this.#rxBaud = baud;
+      this.#txBaud = baud;
+    }
+    // The ROM answers every SYNC eight times.
+    for (let i = 0; i < 8; i++) await this.#reply(cmd, epoch, { value: this.chip.romSyncValue });
+  }
+
+  #readRegister(address: number): number {
+    const constant = this.#constants.get(address);
+    if (constant !== undefined) return constant;
+    if (address === this.chip.uartClkdivReg) {
+      return Math.round((this.chip.xtalMHz * 1e6 * this.chip.xtalClkDivider) / this.#txBaud) & 0xfffff;
+    }
+    return this.#registers.get(address) ?? 0;
+  }
+
+  #writeRegister(address: number, value: number, mask: number): void {
+    if (this.#constants.has(address)) return;
+    let next = (((this.#registers.get(address) ?? 0) & ~mask) | (value & mask)) >>> 0;
+    if (address === this.chip.spiRegBase && next & SPI_CMD_USR) {
+      this.#runSpiCommand();
+      next = (next & ~SPI_CMD_USR) >>> 0;
+    }
+    this.#registers.set(address, next);
+  }
+
+  /** The SPI "user command" esptool uses for RDID (runSpiflashCommand / readFlashId). */
+  #runSpiCommand(): void {
+    const base = this.chip.spiRegBase;
+    const command = (this.#registers.get(base + this.chip.spiUsr2Offset) ?? 0) & 0xffff;
+    const w0 = base + this.chip.spiW0Offset;
+    if (command === 0x9f) this.#registers.set(w0, this.flashMemory.jedecId);
+    else if (command === 0x05 || command === 0x35) this.#registers.set(w0, 0);
+  }
+
+  #memBegin(cmd: CommandPacket): Reply {
+    if (cmd.data.length !== 16) return badLength;
+    const [size, blocks, blockSize, offset] = fields(cmd.data);
+    const inRam = this.chip.ramRanges.some(([start, end]) => offset >= start && offset + size <= end);
+    if (!inRam) return { rom: ROM_ERROR.RAM_ADDRESS, stub: STUB_ERROR.BAD_DATA_LEN };
+    if (blockSize === 0 || blocks * blockSize < size)
+      return { rom: ROM_ERROR.RAM_SIZE, stub: STUB_ERROR.BAD_BLOCKSIZE };
+    const segment: RamSegment = { offset, size, blocks, blockSize, nextSeq: 0, data: new Uint8Array(size) };
+    // A new upload to the same RAM replaces what was there.
+    this.#ram = this.#ram.filter((s) => s.offset + s.size <= offset || s.offset >= offset + size);
+    this.#ram.push(segment);
+    this.#ramSession = segment;
+    return {};
+  }
+
+  #memData(cmd: CommandPacket): Reply {
+    const session = this.#ramSession;
+    if (!session) return { rom: ROM_ERROR.RESULT_WRONG, stub: STUB_ERROR.NOT_IN_FLASH_MODE };
+    const block = dataBlock(cmd, session);
+    if ('rom' in block) return block;
+    const at = block.seq * session.blockSize;
+    if (block.payload.length > session.blockSize || at + block.payload.length > session.size) {
+      return { rom: ROM_ERROR.RAM_SIZE, stub: STUB_ERROR.TOO_MUCH_DATA };
+    }
+    session.data.set(block.payload, at);
+    session.nextSeq++;
+    return {};
+  }
+
+  async #memEnd(cmd: CommandPacket, epoch: number): Promise<void> {
+    if (cmd.data.length !== 8) return this.#reply(cmd, epoch, badLength);
+    const [noExecute, entry] = fields(cmd.data);
+    const session = this.#ramSession;
+    if (session && session.nextSeq !== session.blocks) {
+      return this.#reply(cmd, epoch, { rom: ROM_ERROR.RESULT_WRONG, stub: STUB_ERROR.NOT_ENOUGH_DATA });
+    }
+    if (noExecute !== 0) return this.#reply(cmd, epoch);
+    if (this.#inStub) return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.CMD_NOT_IMPLEMENTED });
+    const problem = await this.#checkStubUpload(entry);
+    if (epoch !== this.#epoch) return;
+    if (problem) {
+      this.stats.stubRejections.push(problem);
+      return this.#reply(cmd, epoch, { rom: ROM_ERROR.RESULT_WRONG, stub: 0 });
+    }
+    await this.#reply(cmd, epoch);
+    if (epoch !== this.#epoch) return;
+    this.#ram = [];
+    this.#ramSession = null;
+    this.#endFlashSession();
+    this.#mode = 'stub';
+    this.stats.stubStarts++;
+    await this.#sendFrame(OHAI, 'OHAI', epoch);
+  }
+
+  /** Only esptool-js's own flasher stub for this chip may run: text and data byte-exact, right entry. */
+  async #checkStubUpload(entry: number): Promise<string | undefined> {
+    const stub = await loadStub(this.chip);
+    if (!stub) return `esptool-js has no stub for ${this.chip.displayName}`;
+    const expected = [
+      { name: 'text', offset: stub.text_start, bytes: stub.decodedText },
+      { name: 'data', offset: stub.data_start, bytes: stub.decodedData },
+    ];
+    if (this.#ram.length !== expected.length) {
+      return `expected ${expected.length} RAM segments (stub text + data), got ${this.#ram.length}`;
+    }
+    for (const want of expected) {
+      const got = this.#ram.find((segment) => segment.offset === want.offset);
+      if (!got) return `no ${want.name} segment at 0x${want.offset.toString(16)}`;
+      if (!bytesEqual(got.data, want.bytes)) return `${want.name} segment differs from esptool-js's stub`;
+    }
+    if (entry !== stub.entry) return `entry 0x${entry.toString(16)}, expected 0x${stub.entry.toString(16)}`;
+    return undefined;
+  }
+
+  #flashBegin(cmd: CommandPacket): Reply {
+    if (cmd.data.length < 16) return badLength;
+    const [size, blocks, blockSize, offset] = fields(cmd.data);
+    if ((size > 0 || blocks > 0) && this.#flashDetached()) return { rom: ROM_ERROR.RESULT_WRONG, stub: 0 };
+    if (!this.flashMemory.contains(offset, size)) {
+      return { rom: ROM_ERROR.INVALID_PARAMETER, stub: STUB_ERROR.BAD_DATA_LEN };
+    }
+    if (blocks > 0 && blockSize === 0)
+      return { rom: ROM_ERROR.INVALID_PARAMETER, stub: STUB_ERROR.BAD_BLOCKSIZE };
+    this.#endFlashSession();
+    const compressed = cmd.op === COMMANDS.FLASH_DEFL_BEGIN;
+    if (!this.#inStub && size > 0) {
+      // The ROM erases the whole region up front; the stub erases sector by sector as data arrives.
+      this.flashMemory.eraseRange(offset, size);
+      recordRegion(this.stats.flashErases, offset, size);
+    }
+    this.#flashSession = {
+      compressed,
+      offset,
+      size,
+      blocks,
+      blockSize,
+      nextSeq: 0,
+      written: 0,
+      inflater: compressed ? new StreamingInflater() : undefined,
+      erasedSectors: new Set(),
+    };
+    return {};
+  }
+
+  async #flashData(cmd: CommandPacket, epoch: number): Promise<Reply> {
+    const session = this.#flashSession;
+    const compressed = cmd.op === COMMANDS.FLASH_DEFL_DATA;
+    if (!session || session.compressed !== compressed) {
+      return { rom: ROM_ERROR.RESULT_WRONG, stub: STUB_ERROR.NOT_IN_FLASH_MODE };
+    }
+    if (this.#flashDetached()) return { rom: ROM_ERROR.RESULT_WRONG, stub: 0 };
+    const block = dataBlock(cmd, session);
+    if ('rom' in block) return block;
+    if (block.payload.length > session.blockSize)
+      return { rom: ROM_ERROR.INVALID_PARAMETER, stub: STUB_ERROR.BAD_BLOCKSIZE };
+    let at: number;
+    let bytes: Uint8Array;
+    if (compressed) {
+      try {
+        bytes = await session.inflater!.push(block.payload);
+      } catch {
+        return { rom: ROM_ERROR.DEFLATE, stub: STUB_ERROR.INFLATE_ERROR };
+      }
+      if (epoch !== this.#epoch) return {};
+      at = session.offset + session.written;
+      if (this.#inStub && session.written + bytes.length > session.size) {
+        return { rom: 0, stub: STUB_ERROR.TOO_MUCH_DATA };
+      }
+    } else {
+      at = session.offset + block.seq * session.blockSize;
+      bytes = block.payload;
+    }
+    if (!this.flashMemory.contains(at, bytes.length)) {
+      return { rom: ROM_ERROR.INVALID_PARAMETER, stub: STUB_ERROR.BAD_DATA_LEN };
+    }
+    if (!this.#programFlash(session, at, bytes))
+      return { rom: ROM_ERROR.FLASH_WRITE, stub: STUB_ERROR.FAILED_SPI_OP };
+    session.written = Math.max(session.written, at + bytes.length - session.offset);
+    session.nextSeq++;
+    return {};
+  }
+
+  #programFlash(session: FlashSession, at: number, bytes: Uint8Array): boolean {
+    if (bytes.length === 0) return true;
+    if (this.#inStub) {
+      const first = Math.floor(at / SECTOR_SIZE);
+      const last = Math.floor((at + bytes.length - 1) / SECTOR_SIZE);
+      for (let sector = first; sector <= last; sector++) {
+        if (session.erasedSectors.has(sector)) continue;
+        session.erasedSectors.add(sector);
+        this.flashMemory.eraseRange(sector * SECTOR_SIZE, SECTOR_SIZE);
+        recordRegion(this.stats.flashErases, sector * SECTOR_SIZE, SECTOR_SIZE);
+      }
+    }
+    recordRegion(this.stats.flashWrites, at, bytes.length);
+    // Read-back check as the ROM does: programming unerased flash cannot set bits back to 1.
+    return this.flashMemory.program(at, bytes);
+  }
+
+  async #flashEnd(cmd: CommandPacket, epoch: number): Promise<void> {
+    if (cmd.data.length < 4) return this.#reply(cmd, epoch, badLength);
+    const runUserCode = u32(cmd.data, 0) !== 0;
+    const session = this.#flashSession;
+    const compressed = cmd.op === COMMANDS.FLASH_DEFL_END;
+    if (this.#inStub) {
+      if (!session || session.compressed !== compressed) {
+        return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.NOT_IN_FLASH_MODE });
+      }
+      if (session.nextSeq < session.blocks)
+        return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.NOT_ENOUGH_DATA });
+      if (compressed && session.blocks > 0) {
+        try {
+          const rest = await session.inflater!.finish();
+          if (rest.length > 0) return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.TOO_MUCH_DATA });
+        } catch {
+          return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.INFLATE_ERROR });
+        }
+        if (session.written !== session.size) {
+          return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.NOT_ENOUGH_DATA });
+        }
+      }
+    }
+    this.#endFlashSession();
+    await this.#reply(cmd, epoch);
+    if (epoch !== this.#epoch) return;
+    if (!runUserCode) {
+      // "Reboot": the ROM resets the chip (GPIO0 decides again); the stub drops back to the ROM loader.
+      if (this.#inStub) {
+        this.#enterReset();
+        this.#mode = 'download';
+        this.#rxBaud = this.#txBaud;
+      } else {
+        this.#boot('software');
+      }
+    } else if (!this.#inStub) {
+      this.#startApplication();
+    }
+  }
+
+  /** The ESP32 ROM cannot reach the SPI flash before SPI_ATTACH; the stub attaches by itself. */
+  #flashDetached(): boolean {
+    return !this.#inStub && this.chip.romNeedsSpiAttach && !this.#spiAttached;
+  }
+
+  #endFlashSession(): void {
+    this.#flashSession?.inflater?.destroy();
+    this.#flashSession = null;
+  }
+
+  #md5(cmd: CommandPacket): Reply {
+    if (cmd.data.length !== 16) return badLength;
+    if (this.#flashDetached()) return { rom: ROM_ERROR.RESULT_WRONG, stub: 0 };
+    const [address, size] = fields(cmd.data);
+    if (!this.flashMemory.contains(address, size)) {
+      return { rom: ROM_ERROR.INVALID_PARAMETER, stub: STUB_ERROR.BAD_DATA_LEN };
+    }
+    const digest = createHash('md5')
+      .update(this.flash.subarray(address, address + size))
+      .digest();
+    // ROM: 32 hex digits in ASCII; stub: 16 raw bytes.
+    const data = this.#inStub ? new Uint8Array(digest) : new TextEncoder().encode(digest.toString('hex'));
+    return { data };
+  }
+
+  async #changeBaudRate(cmd: CommandPacket, epoch: number): Promise<void> {
+    if (cmd.data.length !== 8) return this.#reply(cmd, epoch, badLength);
+    const baud = u32(cmd.data, 0);
+    if (baud < 300 || baud > 5_000_000) {
+      return this.#reply(cmd, epoch, { rom: ROM_ERROR.INVALID_PARAMETER, stub: STUB_ERROR.BAD_DATA_LEN });
+    }
+    // Answered at the old rate; the UART switches afterwards.
+    await this.#reply(cmd, epoch);
+    if (epoch !== this.#epoch) return;
+    this.#txBaud = baud;
+    this.#rxBaud = baud;
+    this.stats.baudChanges.push(baud);
+  }
+
+  #eraseRegion(cmd: CommandPacket): Reply {
+    if (cmd.data.length !== 8) return badLength;
+    const [offset, size] = fields(cmd.data);
+    if (offset % SECTOR_SIZE !== 0 || size % SECTOR_SIZE !== 0 || !this.flashMemory.contains(offset, size)) {
+      return { rom: 0, stub: STUB_ERROR.BAD_DATA_LEN };
+    }
+    this.flashMemory.eraseRange(offset, size);
+    recordRegion(this.stats.flashErases, offset, size);
+    return {};
+  }
+
+  /** Stub READ_FLASH: a plain reply, then raw data frames each acked by the host, then the MD5. */
+  async #readFlash(cmd: CommandPacket, epoch: number): Promise<void> {
+    if (cmd.data.length < 16) return this.#reply(cmd, epoch, badLength);
+    const [offset, length, , packetSize] = fields(cmd.data);
+    const maxInFlight = cmd.data.length >= 20 ? Math.max(1, u32(cmd.data, 4)) : 1;
+    if (!this.flashMemory.contains(offset, length) || packetSize === 0 || length === 0) {
+      return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.BAD_DATA_LEN });
+    }
+    const inbox: Uint8Array[] = [];
+    this.#ackInbox = inbox;
+    try {
+      await this.#reply(cmd, epoch);
+      const md5 = createHash('md5');
+      let sent = 0;
+      let acked = 0;
+      while (acked < length) {
+        while (sent < length && sent - acked < maxInFlight * packetSize) {
+          const chunk = this.flash.subarray(offset + sent, offset + Math.min(length, sent + packetSize));
+          md5.update(chunk);
+          sent += chunk.length;
+          if (epoch !== this.#epoch) return;
+          this.#transmit(slipEncode(chunk));
+        }
+        const ack = await this.#nextAck(inbox, epoch);
+        if (ack?.length !== 4) return;
+        const count = u32(ack, 0);
+        if (count > sent || count < acked) return;
+        acked = count;
+      }
+      if (epoch !== this.#epoch) return;
+      this.#transmit(slipEncode(new Uint8Array(md5.digest())));
+    } finally {
+      if (this.#ackInbox === inbox) this.#ackInbox = null;
+    }
+  }
+
+  async #nextAck(inbox: Uint8Array[], epoch: number): Promise<Uint8Array | undefined> {
+    const deadline = Date.now() + READ_FLASH_ACK_TIMEOUT_MS;
+    while (inbox.length === 0) {
+      if (epoch !== this.#epoch || Date.now() > deadline) return undefined;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 100);
+        this.#ackWake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#ackWake = null;
+    }
+    return inbox.shift();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Application (a REPL that echoes)
+
+  #replInput(data: Uint8Array): void {
+    let out = '';
+    for (const byte of data) {
+      if (byte === 0x0a && this.#replLastCr) {
+        this.#replLastCr = false;
+        continue;
+      }
+      this.#replLastCr = byte === 0x0d;
+      if (byte === 0x0d || byte === 0x0a) {
+        const line = this.#replLine;
+        this.#replLine = '';
+        this.stats.replLines.push(line);
+        out += `\r\n${replEvaluate(line)}>>> `;
+      } else if (byte === 0x03) {
+        this.#replLine = '';
+        out += '\r\n>>> ';
+      } else if (byte === 0x04) {
+        this.#replLine = '';
+        out += `\r\nMPY: soft reboot\r\n${this.#banner}\r\nType "help()" for more information.\r\n>>> `;
+      } else if (byte === 0x08 || byte === 0x7f) {
+        if (this.#replLine.length > 0) {
+          this.#replLine = this.#replLine.slice(0, -1);
+          out += '\b \b';
+        }
+      } else if (byte >= 0x20 && byte < 0x7f) {
+        this.#replLine += String.fromCharCode(byte);
+        out += String.fromCharCode(byte);
+      }
+    }
+    if (out) this.#print(out);
+  }
+}
+
+/** Just enough Python for tests: `print("text")` prints, anything else is silently accepted. */
+function replEvaluate(line: string): string {
+  const match = /^\s*print\((['"])(.*)\1\)\s*$/.exec(line);
+  return match ? `${match[2]}\r\n` : '';
+}
+
+const badLength: ReplyError = { rom: ROM_ERROR.INVALID_MESSAGE, stub: STUB_ERROR.BAD_DATA_LEN };
+
+/** The first four little-endian words of a payload (0 where the payload is shorter). */
+function fields(data: Uint8Array): [number, number, number, number] {
+  return [u32(data, 0), u32(data, 1), u32(data, 2), u32(data, 3)];
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Validates the common *_DATA payload: length, 0xEF-seeded XOR checksum, sequence number. */
+function dataBlock(
+  cmd: CommandPacket,
+  session: { nextSeq: number; blocks: number },
+): { seq: number; payload: Uint8Array } | ReplyError {
+  if (cmd.data.length < 16) return badLength;
+  const length = u32(cmd.data, 0);
+  const seq = u32(cmd.data, 1);
+  const payload = cmd.data.subarray(16);
+  if (payload.length !== length) return badLength;
+  if (cmd.checksum !== checksum(payload))
+    return { rom: ROM_ERROR.CHECKSUM, stub: STUB_ERROR.BAD_DATA_CHECKSUM };
+  if (seq >= session.blocks) return { rom: ROM_ERROR.RESULT_WRONG, stub: STUB_ERROR.TOO_MUCH_DATA };
+  if (seq !== session.nextSeq) return { rom: ROM_ERROR.RESULT_WRONG, stub: STUB_ERROR.INVALID_COMMAND };
+  return { seq, payload };
+}
