@@ -37,6 +37,8 @@ export interface EmulatorState {
   stats: EmulatorStats;
   /** How often each configured fault has fired, over all processes. */
   faultsFired: number[];
+  /** Whether the process still held the port when it saved (false after a clean release). */
+  portOpen: boolean;
 }
 
 export interface PersistentEmulator {
@@ -83,7 +85,7 @@ export function loadEmulatorConfig(configPath: string): PersistentEmulator {
   const saveDevice = (device: EmulatedEsp, index: number) => {
     const { flashFile, stateFile } = files[index]!;
     writeAtomic(flashFile, device.flash);
-    const state: EmulatorState = { stats: device.stats, faultsFired: [...device.faults.fired] };
+    const state: EmulatorState = { stats: device.stats, faultsFired: [...device.faults.fired], portOpen: device.portOpen };
     writeAtomic(stateFile, `${JSON.stringify(state, null, 2)}\n`);
   };
   const save = () => emulator.devices.forEach(saveDevice);

@@ -1,0 +1,77 @@
+/**
+ * `mp flash [firmware.bin]`: the newest export of the project's board (or the given file at the
+ * board's layout) onto the board over serial, writing only the sectors that changed.
+ */
+import { resolve } from 'node:path';
+import {
+  type ConfigOverrides,
+  createFlashJob,
+  type FirmwareImage,
+  type FlashResult,
+  findLatestExport,
+  firmwareFromFile,
+  firmwareFromSidecar,
+  SerialMonitor,
+} from '@mp/core';
+import { loadProject, positiveInt } from '../project.ts';
+import { formatBytes, formatSeconds } from '../ui/progress.ts';
+import { renderSteps } from '../ui/run-steps.ts';
+import { style } from '../ui/style.ts';
+import { assertNotJson, consoleUntilExit } from './monitor.ts';
+import { pickPort } from './ports.ts';
+import type { CommandInput, CommandRun } from './table.ts';
+
+export const run: CommandRun = async (input) => {
+  const { values } = input;
+  if (values.monitor === true) assertNotJson(input, '--monitor');
+  const overrides: ConfigOverrides = {};
+  if (typeof values.board === 'string') overrides.board = values.board;
+  if (typeof values.port === 'string') overrides.port = values.port;
+  if (typeof values.baud === 'string') overrides.baud = positiveInt('--baud', values.baud);
+  const project = await loadProject(input, overrides);
+  const firmware = await firmwareToFlash(input, project);
+  const selected = await pickPort(input, project.config.flash.port, project.stateDir);
+  const monitor = values.monitor === true ? new SerialMonitor({ path: selected.path }) : undefined;
+  const job = createFlashJob({
+    firmware,
+    port: selected.path,
+    baudRate: project.config.flash.baud,
+    full: values.full === true,
+    monitor,
+  });
+  const started = performance.now();
+  try {
+    await renderSteps(job.steps, job, input);
+  } finally {
+    await job.dispose();
+  }
+  const result = job.result!;
+  if (input.json) {
+    input.stdout.write(
+      `${JSON.stringify({ type: 'result', ok: true, firmware: firmware.file, board: firmware.boardId, flash: result })}\n`,
+    );
+    return 0;
+  }
+  input.stderr.write(`${summary(result, (performance.now() - started) / 1000)}\n`);
+  if (!monitor) return 0;
+  return consoleUntilExit(input, monitor, `${selected.path} at ${monitor.baudRate} baud`);
+};
+
+async function firmwareToFlash(
+  input: CommandInput,
+  project: Awaited<ReturnType<typeof loadProject>>,
+): Promise<FirmwareImage> {
+  const boardId = project.config.board;
+  const file = input.positionals[0];
+  if (file) return firmwareFromFile(resolve(input.cwd, file), await project.plugins.load('board', boardId));
+  return firmwareFromSidecar(await findLatestExport(project.config.exportDir, boardId));
+}
+
+/** "✔ Flashed ESP8266EX on /dev/ttyUSB0: wrote 4.0 KiB of 320.0 KiB (1 of 80 sectors, 3.5 KiB sent) in 2.1s" */
+function summary(result: FlashResult, seconds: number): string {
+  const what =
+    result.mode === 'unchanged'
+      ? `already up to date (${formatBytes(result.imageBytes)} checked, nothing written)`
+      : `wrote ${formatBytes(result.writtenBytes)} of ${formatBytes(result.imageBytes)} (${result.sectorsWritten} of ${result.sectorsTotal} sectors, ${formatBytes(result.compressedBytes)} compressed${result.mode === 'full' && result.fullReason ? `; full write: ${result.fullReason}` : ''})`;
+  return `${style.green('✔')} Flashed ${result.device.description} on ${result.port}: ${what} in ${formatSeconds(seconds)}`;
+}

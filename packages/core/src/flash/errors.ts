@@ -1,0 +1,151 @@
+/**
+ * What can go wrong between mp and a board, said so the user knows what to do next. Foreign errors
+ * (serialport, esptool-js, DOMExceptions of the Web Serial adapter) are turned into MpErrors with
+ * permanent codes here, in one place.
+ */
+import { CancelledError, describeError, isAbortError, MpError } from '../errors.ts';
+
+/** Error codes and messages of the operating system and serialport found anywhere in a cause chain. */
+function causeText(error: unknown): { codes: string[]; text: string } {
+  const codes: string[] = [];
+  const texts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 6; depth++) {
+    if (typeof current === 'object') {
+      const code = (current as { code?: unknown }).code;
+      if (typeof code === 'string') codes.push(code);
+      const errno = (current as { errno?: unknown }).errno;
+      if (typeof errno === 'number') codes.push(`errno:${errno}`);
+      texts.push(describeError(current));
+      current = (current as { cause?: unknown }).cause;
+    } else {
+      texts.push(String(current));
+      break;
+    }
+  }
+  return { codes, text: texts.join(' | ') };
+}
+
+function matches(error: unknown, codes: string[], pattern: RegExp): boolean {
+  const found = causeText(error);
+  return found.codes.some((c) => codes.includes(c)) || pattern.test(found.text);
+}
+
+export function isPortBusy(error: unknown): boolean {
+  return matches(
+    error,
+    ['EBUSY', 'EAGAIN'],
+    /EBUSY|resource busy|cannot lock port|temporarily unavailable|already open|access is denied/i,
+  );
+}
+
+export function isPermissionDenied(error: unknown): boolean {
+  return matches(error, ['EACCES', 'EPERM'], /EACCES|permission denied|operation not permitted/i);
+}
+
+export function isPortMissing(error: unknown): boolean {
+  return matches(
+    error,
+    ['ENOENT', 'ENODEV', 'ENXIO'],
+    /ENOENT|no such file|no such device|not found|does not exist|file not found/i,
+  );
+}
+
+/** The USB device went away (unplugged, reset of a native-USB chip, cable glitch). */
+export function isDeviceLost(error: unknown): boolean {
+  return matches(
+    error,
+    ['EIO', 'ENXIO'],
+    /device has been lost|disconnected|device not configured|EIO\b|input\/output error/i,
+  );
+}
+
+/** Which group owns serial devices, for the permission hint. */
+function serialGroupHint(path: string): string {
+  if (process.platform === 'linux') {
+    return `Add yourself to the group that owns ${path} and log in again: \`sudo usermod -aG dialout $USER\` (Debian, Ubuntu, Fedora) or \`sudo usermod -aG uucp $USER\` (Arch, openSUSE). Check the group with \`ls -l ${path}\`.`;
+  }
+  if (process.platform === 'darwin')
+    return `Check that ${path} is readable by you (\`ls -l ${path}\`) and that no security tool blocks serial access.`;
+  return `Check that your user may open ${path}.`;
+}
+
+/** Opening a serial port failed: busy, permission denied, missing, or something else. */
+export function portOpenError(path: string, error: unknown): MpError {
+  if (error instanceof MpError) return error;
+  if (isAbortError(error)) return new CancelledError('opening the serial port');
+  if (isPermissionDenied(error)) {
+    return new MpError({
+      code: 'PORT_PERMISSION_DENIED',
+      message: `Permission denied opening serial port ${path}`,
+      file: path,
+      hint: serialGroupHint(path),
+      cause: error,
+    });
+  }
+  if (isPortBusy(error)) {
+    return new MpError({
+      code: 'PORT_BUSY',
+      message: `Serial port ${path} is busy: another program has it open`,
+      file: path,
+      hint: `Close the other program using ${path} (a serial monitor, screen, minicom, Thonny, the Arduino IDE, another \`mp monitor\`), then run the command again. \`fuser ${path}\` or \`lsof ${path}\` names it.`,
+      cause: error,
+    });
+  }
+  if (isPortMissing(error)) {
+    return new MpError({
+      code: 'PORT_NOT_FOUND',
+      message: `Serial port ${path} does not exist`,
+      file: path,
+      hint: 'Plug the board in (with a data cable, not a charge-only one) and run `mp ports` to see which ports there are; then pass one with --port.',
+      cause: error,
+    });
+  }
+  return new MpError({
+    code: 'PORT_OPEN_FAILED',
+    message: `Could not open serial port ${path}: ${causeText(error).text}`,
+    file: path,
+    hint: 'Check the board is plugged in and `mp ports` lists it, then run the command again.',
+    cause: error,
+  });
+}
+
+export function deviceLostError(path: string, during: string, error?: unknown): MpError {
+  const monitoring = during.includes('monitor');
+  return new MpError({
+    code: 'DEVICE_LOST',
+    message: `The board on ${path} went away during ${during} (unplugged, or the USB connection dropped)`,
+    file: path,
+    hint: monitoring
+      ? 'Plug it back in and run the same command again.'
+      : 'Plug it back in and run the same command again: mp remembers which sectors were being written and rewrites them, then checks the whole image.',
+    cause: error,
+  });
+}
+
+export function noAnswerError(path: string, error?: unknown): MpError {
+  return new MpError({
+    code: 'DEVICE_NO_ANSWER',
+    message: `No answer from an ESP bootloader on ${path}`,
+    file: path,
+    hint: 'Hold the BOOT (GPIO0/FLASH) button, press and release RESET (EN/RST), release BOOT, then run the command again within a few seconds. Also check that nothing else holds the port and that --port names the board.',
+    cause: error,
+  });
+}
+
+/**
+ * Any failure while talking to the board after the port opened. Errors that are already MpErrors
+ * pass through; a lost device wins over whatever timeout it caused.
+ */
+export function sessionError(path: string, during: string, error: unknown, deviceLost: boolean): MpError {
+  if (error instanceof MpError) return error;
+  if (isAbortError(error)) return new CancelledError(during);
+  if (deviceLost || isDeviceLost(error)) return deviceLostError(path, during, error);
+  return new MpError({
+    code: 'DEVICE_PROTOCOL_ERROR',
+    message: `The board on ${path} stopped answering properly during ${during}: ${describeError(error)}`,
+    file: path,
+    hint: 'Run the command again (mp checks what is on the flash and finishes the job). If it keeps failing, try a lower speed with --baud 115200 and a shorter or better USB cable.',
+    cause: error,
+  });
+}

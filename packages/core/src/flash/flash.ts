@@ -1,0 +1,440 @@
+/**
+ * `mp flash` as steps: connect (reset into the bootloader, check the chip, stub, baud, flash
+ * size), write (only the 4 KiB sectors that differ from what this device was last given), verify
+ * (the board's MD5 of every region; a mismatch means a full write), restart into the application.
+ */
+import { createHash } from 'node:crypto';
+import { MpError } from '../errors.ts';
+import { runSteps, type Step, type StepContext, type StepObserver } from '../events.ts';
+import type { BindingInterface } from '../serial/index.ts';
+import { type DeviceSegmentState, type DeviceState, DeviceStateStore } from './device-state.ts';
+import { deflateForFlash, type EspDeviceInfo, EspSession, resetIntoApplication } from './esp-session.ts';
+import type { FirmwareImage } from './firmware.ts';
+import type { SerialMonitor } from './monitor.ts';
+import { changedRuns, hashSectors, padToWord, runBytes, SECTOR_SIZE, type SectorRun } from './sectors.ts';
+
+export interface FlashFirmwareOptions {
+  firmware: FirmwareImage;
+  /** Serial port path (see `selectPort`). */
+  port: string;
+  /** Baud rate once the stub runs. Default: the firmware's (board layout or export sidecar). */
+  baudRate?: number;
+  /** Write every sector, whatever the device record says (`--full`). */
+  full?: boolean;
+  /** Default: `MP_SERIAL_BINDING`, else real hardware. */
+  binding?: BindingInterface;
+  /** Where device records live. Default: `<userCacheDir>/devices`. */
+  devices?: DeviceStateStore;
+  /**
+   * A monitor to hand the port to right before the board restarts (`mp flash --monitor`, `mp dev`).
+   * If it is attached it is detached first, so the flasher can open the port.
+   */
+  monitor?: SerialMonitor;
+  /** Restart the board into the new firmware at the end. Default true. */
+  reset?: boolean;
+  /** Reset-and-sync attempts before "no answer" (esptool's default: 7). */
+  connectAttempts?: number;
+}
+
+/** What a flash did, for the summary line and `--json`. */
+export interface FlashResult {
+  port: string;
+  device: EspDeviceInfo;
+  /** `delta`: changed sectors only; `full`: every sector; `unchanged`: the board already held the image. */
+  mode: 'delta' | 'full' | 'unchanged';
+  /** Why every sector was written (no record of this device, --full, the flash was not what mp remembered). */
+  fullReason?: string;
+  /** A delta write (or an unchanged image) failed the MD5 check and the whole image was written. */
+  fellBack: boolean;
+  /** Size of the image (all segments). */
+  imageBytes: number;
+  /** Image bytes written (sectors rewritten), fallback included. */
+  writtenBytes: number;
+  /** Compressed data bytes sent for those writes. */
+  compressedBytes: number;
+  /** Every byte sent to the board in this session (stub upload and commands included). */
+  wireBytes: number;
+  sectorsWritten: number;
+  sectorsTotal: number;
+}
+
+interface PlannedSegment {
+  offset: number;
+  /** Content as it will sit in flash (header as esptool writes it, padded to whole words). */
+  data: Uint8Array;
+  hashes: string[];
+  sha256: string;
+  md5: string;
+  runs: SectorRun[];
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+function formatSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+function overlaps(a: { offset: number; size: number }, b: { offset: number; size: number }): boolean {
+  return a.offset < b.offset + b.size && b.offset < a.offset + a.size;
+}
+
+/**
+ * A lost or garbled answer leaves esptool-js's block retries out of step with the stub (which
+ * already took the block): starting the write (or MD5) over once recovers, and the MD5 check
+ * after the writes catches anything that went wrong unnoticed.
+ */
+async function retryOnce<T>(step: StepContext | undefined, what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof MpError) || error.code !== 'DEVICE_PROTOCOL_ERROR') throw error;
+    step?.logger.warn(`${error.message}; trying ${what} again`);
+    return work();
+  }
+}
+
+/**
+ * One flash of one board. Run its `steps` (the CLI renders them; `flashFirmware` runs them plainly),
+ * then always `dispose()`: it releases the port whatever happened.
+ */
+export class FlashJob {
+  readonly options: FlashFirmwareOptions;
+  readonly steps: Step<FlashJob>[];
+  session: EspSession | undefined;
+  result: FlashResult | undefined;
+  readonly #devices: DeviceStateStore;
+  #record: DeviceState | undefined;
+  #segments: PlannedSegment[] = [];
+  #writeStarted = false;
+  #written = { bytes: 0, compressed: 0, sectors: 0 };
+  #mode: FlashResult['mode'] = 'delta';
+  #fullReason: string | undefined;
+  #fellBack = false;
+
+  constructor(options: FlashFirmwareOptions) {
+    this.options = options;
+    this.#devices = options.devices ?? new DeviceStateStore();
+    const steps: Step<FlashJob>[] = [
+      {
+        id: 'connect',
+        title: `Connect to the board on ${options.port}`,
+        run: (_, step) => this.#connect(step),
+      },
+      { id: 'write', title: 'Write firmware', run: (_, step) => this.#write(step) },
+      {
+        id: 'verify',
+        title: 'Verify (MD5 of the flash, computed on the board)',
+        run: (_, step) => this.#verify(step),
+      },
+    ];
+    if (options.reset !== false) {
+      steps.push({ id: 'reset', title: 'Restart into the new firmware', run: () => this.#reset() });
+    }
+    this.steps = steps;
+  }
+
+  async #connect(step: StepContext): Promise<void> {
+    const { firmware } = this.options;
+    for (const segment of firmware.segments) {
+      if (segment.offset % SECTOR_SIZE !== 0) {
+        throw new MpError({
+          code: 'FLASH_LAYOUT_INVALID',
+          message: `${segment.file} goes to ${hex(segment.offset)}, which is not on a 4 KiB sector boundary`,
+          file: segment.file,
+          plugin: firmware.boardId,
+          hint: `Fix the flash layout of board ${firmware.boardId}: offsets must be multiples of 0x1000.`,
+        });
+      }
+    }
+    await this.options.monitor?.detach();
+    this.session = await EspSession.connect({
+      path: this.options.port,
+      binding: this.options.binding,
+      baudRate: this.options.baudRate ?? firmware.baud,
+      expectChip: firmware.chip,
+      boardId: firmware.boardId,
+      signal: step.signal,
+      logger: step.logger,
+      connectAttempts: this.options.connectAttempts,
+    });
+    const session = this.session;
+    const info = session.info;
+    const segments: PlannedSegment[] = [];
+    for (const segment of firmware.segments) {
+      const data = padToWord(
+        await session.imageAsWritten(
+          segment.data,
+          segment.offset,
+          firmware.mode,
+          firmware.freq,
+          firmware.size,
+        ),
+      );
+      segments.push({
+        offset: segment.offset,
+        data,
+        hashes: hashSectors(data),
+        sha256: createHash('sha256').update(data).digest('hex'),
+        md5: createHash('md5').update(data).digest('hex'),
+        runs: [],
+      });
+      const end = segment.offset + data.length;
+      if (info.flashSizeBytes !== undefined && end > info.flashSizeBytes) {
+        throw new MpError({
+          code: 'IMAGE_TOO_LARGE',
+          message: `${segment.file} (${formatSize(data.length)} at ${hex(segment.offset)}) ends at ${hex(end)}, beyond the ${info.flashSize} flash of the ${info.description} on ${this.options.port}`,
+          file: segment.file,
+          plugin: firmware.boardId,
+          hint: `Nothing was written. Use a board with more flash, or build a smaller firmware for it (fewer libraries or frozen modules; a board plugin whose layout fits ${info.flashSize}).`,
+        });
+      }
+    }
+    this.#segments = segments;
+    step.title(
+      `Connected to ${info.description} on ${this.options.port} (MAC ${info.mac}${info.flashSize ? `, ${info.flashSize} flash` : ''}, ${info.baudRate} baud)`,
+    );
+  }
+
+  /** Decides per segment which sectors to write, from the device record. */
+  async #plan(): Promise<void> {
+    const info = this.session!.info;
+    const record = await this.#devices.read(info.mac);
+    this.#record = record;
+    let reason: string | undefined;
+    if (this.options.full) reason = '--full';
+    else if (!record) reason = 'mp has not flashed this device before';
+    else if (
+      record.chip !== info.chip ||
+      (record.flashSize && info.flashSize && record.flashSize !== info.flashSize)
+    ) {
+      reason = 'the device record is for another chip';
+    }
+    let anyFull = false;
+    for (const segment of this.#segments) {
+      const previous = reason ? undefined : record?.segments.find((s) => s.offset === segment.offset);
+      if (previous) {
+        segment.runs = changedRuns(segment.data.length, segment.hashes, previous.sectors);
+      } else {
+        segment.runs = [{ start: 0, end: segment.data.length }];
+        anyFull = true;
+        reason ??= `mp does not know what is at ${hex(segment.offset)} on this device`;
+      }
+    }
+    const writes = this.#segments.reduce((n, s) => n + s.runs.length, 0);
+    const everything = this.#segments.every((s) => runBytes(s.runs) === s.data.length);
+    this.#mode = writes === 0 ? 'unchanged' : everything ? 'full' : 'delta';
+    if (this.#mode === 'full') {
+      const interrupted = this.#segments.every((s) =>
+        record?.segments.find((r) => r.offset === s.offset)?.sectors.every((h) => h === null),
+      );
+      this.#fullReason = anyFull
+        ? reason
+        : interrupted
+          ? 'the last write to this device did not finish'
+          : 'every sector changed';
+    }
+  }
+
+  /** Writes the planned runs; the record marks them unknown first, so an interruption is finished next time. */
+  async #writeRuns(step: StepContext, segments: PlannedSegment[]): Promise<void> {
+    const session = this.session!;
+    await this.#saveRecord(segments, 'pending');
+    this.#writeStarted = true;
+    const payloads = segments.flatMap((segment) =>
+      segment.runs.map((run) => ({
+        offset: segment.offset + run.start,
+        run,
+        payload: deflateForFlash(segment.data.subarray(run.start, run.end)),
+      })),
+    );
+    const total = payloads.reduce((n, p) => n + p.payload.compressed.length, 0);
+    let done = 0;
+    step.progress(0, total, 'bytes');
+    for (const { offset, run, payload } of payloads) {
+      const progress = (sent: number) => step.progress(done + sent, total, 'bytes');
+      await retryOnce(step, `the write at ${hex(offset)}`, () =>
+        session.writeDeflated(offset, payload, progress),
+      );
+      done += payload.compressed.length;
+      this.#written.bytes += run.end - run.start;
+      this.#written.compressed += payload.compressed.length;
+      this.#written.sectors += Math.ceil((run.end - run.start) / SECTOR_SIZE);
+    }
+  }
+
+  async #write(step: StepContext): Promise<void> {
+    await this.#plan();
+    const imageBytes = this.#segments.reduce((n, s) => n + s.data.length, 0);
+    if (this.#mode === 'unchanged') {
+      step.skip(`the board already holds this image (${formatSize(imageBytes)}), if the MD5 check agrees`);
+      return;
+    }
+    const bytes = this.#segments.reduce((n, s) => n + runBytes(s.runs), 0);
+    const sectors = this.#segments.reduce(
+      (n, s) => n + s.runs.reduce((m, r) => m + Math.ceil((r.end - r.start) / SECTOR_SIZE), 0),
+      0,
+    );
+    const totalSectors = this.#segments.reduce((n, s) => n + s.hashes.length, 0);
+    step.title(
+      this.#mode === 'full'
+        ? `Write the whole image, ${formatSize(imageBytes)} (${this.#fullReason})`
+        : `Write ${sectors} changed of ${totalSectors} sectors (${formatSize(bytes)} of ${formatSize(imageBytes)})`,
+    );
+    await this.#writeRuns(
+      step,
+      this.#segments.filter((s) => s.runs.length > 0),
+    );
+  }
+
+  async #mismatched(): Promise<PlannedSegment[]> {
+    const wrong: PlannedSegment[] = [];
+    for (const segment of this.#segments) {
+      const session = this.session!;
+      const md5 = await retryOnce(undefined, 'the MD5 check', () =>
+        session.md5(segment.offset, segment.data.length),
+      );
+      if (md5 !== segment.md5) wrong.push(segment);
+    }
+    return wrong;
+  }
+
+  async #verify(step: StepContext): Promise<void> {
+    let wrong = await this.#mismatched();
+    const wroteEverything = (s: PlannedSegment) => runBytes(s.runs) === s.data.length;
+    if (wrong.length > 0 && !wrong.every(wroteEverything)) {
+      // The flash was not what the record said (another tool wrote it, or a write went wrong
+      // unnoticed): write the whole of each region that differs, then check again.
+      this.#fellBack = true;
+      this.#fullReason = 'the flash did not match what mp remembered';
+      step.title(`Flash differs from what mp remembered: writing the whole image`);
+      for (const segment of wrong) segment.runs = [{ start: 0, end: segment.data.length }];
+      await this.#writeRuns(step, wrong);
+      wrong = await this.#mismatched();
+    }
+    if (wrong.length > 0) {
+      await this.#saveRecord(wrong, 'unknown');
+      const first = wrong[0]!;
+      throw new MpError({
+        code: 'VERIFY_FAILED',
+        message: `The flash at ${hex(first.offset)} on ${this.options.port} does not match ${this.options.firmware.file} after writing it (MD5 differs)`,
+        file: this.options.firmware.file,
+        hint: 'Run `mp flash --full` again. If it fails again, lower the speed with --baud 115200, use another USB cable or port, and check the board’s power supply.',
+      });
+    }
+    await this.#saveRecord(this.#segments, 'written');
+    const session = this.session!;
+    const imageBytes = this.#segments.reduce((n, s) => n + s.data.length, 0);
+    this.result = {
+      port: this.options.port,
+      device: session.info,
+      mode: this.#fellBack ? 'full' : this.#mode,
+      ...(this.#fullReason && (this.#fellBack || this.#mode === 'full')
+        ? { fullReason: this.#fullReason }
+        : {}),
+      fellBack: this.#fellBack,
+      imageBytes,
+      writtenBytes: this.#written.bytes,
+      compressedBytes: this.#written.compressed,
+      wireBytes: session.bytesSent,
+      sectorsWritten: this.#written.sectors,
+      sectorsTotal: this.#segments.reduce((n, s) => n + s.hashes.length, 0),
+    };
+    step.title(
+      `Verified ${formatSize(imageBytes)} (MD5 ${this.#segments.map((s) => s.md5.slice(0, 8)).join(', ')})`,
+    );
+  }
+
+  async #reset(): Promise<void> {
+    const session = this.session!;
+    const monitor = this.options.monitor;
+    if (monitor) {
+      // Start reading before the reset, so the first lines the new firmware prints are seen.
+      const port = await session.releasePort();
+      await monitor.adopt(port);
+      await resetIntoApplication(port);
+      this.session = undefined;
+      return;
+    }
+    await session.resetToApp();
+    await session.close();
+    this.session = undefined;
+  }
+
+  /**
+   * Records what the device holds: `pending` before a write (the runs about to be written become
+   * unknown), `written` after a passed MD5 check, `unknown` after a failed one.
+   */
+  async #saveRecord(segments: PlannedSegment[], state: 'pending' | 'written' | 'unknown'): Promise<void> {
+    const info = this.session!.info;
+    const updated: DeviceSegmentState[] = segments.map((segment) => {
+      const inRun = (i: number) =>
+        segment.runs.some((r) => i * SECTOR_SIZE >= r.start && i * SECTOR_SIZE < r.end);
+      const previous = this.#record?.segments.find((s) => s.offset === segment.offset);
+      return {
+        offset: segment.offset,
+        size: segment.data.length,
+        sha256: state === 'written' ? segment.sha256 : null,
+        sectors:
+          state === 'written'
+            ? segment.hashes
+            : state === 'unknown'
+              ? segment.hashes.map(() => null)
+              : segment.hashes.map((h, i) =>
+                  inRun(i) ? null : (previous?.sectors[i] ?? null) === h ? h : null,
+                ),
+      };
+    });
+    const others = (this.#record?.segments ?? []).filter((s) => !updated.some((u) => overlaps(u, s)));
+    const record: DeviceState = {
+      schema: 'mp.device/1',
+      mac: info.mac,
+      chip: info.chip,
+      ...(info.flashSize ? { flashSize: info.flashSize } : {}),
+      updatedAt: new Date().toISOString(),
+      firmware: { file: this.options.firmware.file, board: this.options.firmware.boardId },
+      segments: [...others, ...updated].sort((a, b) => a.offset - b.offset),
+    };
+    await this.#devices.write(record);
+    this.#record = record;
+  }
+
+  /**
+   * Releases the port however the steps ended. If nothing was written yet (wrong chip, image too
+   * large, cancelled early) the board is restarted into the program it had.
+   */
+  async dispose(): Promise<void> {
+    const session = this.session;
+    this.session = undefined;
+    if (!session) return;
+    if (!this.#writeStarted) await session.resetToApp().catch(() => {});
+    await session.close();
+  }
+}
+
+/** A flash job for the CLI to render (`renderSteps(job.steps, job, …)`, then `job.dispose()`). */
+export function createFlashJob(options: FlashFirmwareOptions): FlashJob {
+  return new FlashJob(options);
+}
+
+/**
+ * Flashes a firmware start to finish without a UI (programmatic use, `mp dev`, tests).
+ * @example
+ * const result = await flashFirmware({ firmware: await firmwareFromSidecar(file), port: '/dev/ttyUSB0' });
+ * console.log(`${result.writtenBytes} of ${result.imageBytes} bytes written`);
+ */
+export async function flashFirmware(
+  options: FlashFirmwareOptions & { signal?: AbortSignal; observer?: StepObserver },
+): Promise<FlashResult> {
+  const job = createFlashJob(options);
+  try {
+    await runSteps(job.steps, job, {
+      signal: options.signal ?? new AbortController().signal,
+      observer: options.observer,
+    });
+  } finally {
+    await job.dispose();
+  }
+  return job.result!;
+}

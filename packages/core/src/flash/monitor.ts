@@ -1,0 +1,237 @@
+/**
+ * The serial monitor: the board's console (MicroPython's REPL) at 115200 baud.
+ *
+ * `SerialMonitor` is the programmatic part: it owns the port while attached, hands bytes to
+ * listeners, and lets go of the port for a flash (`detach`) — or takes over the flasher's port
+ * right before the board restarts (`adopt`), so the new firmware's first lines are not lost.
+ * `runSerialConsole` joins a monitor to a pair of streams (the CLI passes the terminal): raw
+ * input, Ctrl-] to leave, the port always released.
+ */
+
+import { MpError } from '../errors.ts';
+import type { BindingInterface } from '../serial/index.ts';
+import { getWebSerialPort, type NodeWebSerialPort } from '../serial/index.ts';
+import { deviceLostError, isDeviceLost, portOpenError } from './errors.ts';
+import { resetIntoApplication } from './esp-session.ts';
+import { resolveSerialBinding } from './serial-binding.ts';
+
+/** MicroPython's console speed on every ESP port. */
+export const MONITOR_BAUD = 115200;
+
+/** Ctrl-]: leaves the console, as in telnet, miniterm and idf.py monitor. */
+export const CONSOLE_ESCAPE = 0x1d;
+
+export interface SerialMonitorOptions {
+  path: string;
+  /** Default 115200. */
+  baudRate?: number;
+  /** Default: `MP_SERIAL_BINDING`, else real hardware. */
+  binding?: BindingInterface;
+}
+
+type Listener<T> = (value: T) => void;
+
+/**
+ * A serial console that can step aside for flashing.
+ * @example
+ * const monitor = new SerialMonitor({ path: '/dev/ttyUSB0' });
+ * monitor.onData((bytes) => process.stdout.write(bytes));
+ * await monitor.attach();
+ * await flashFirmware({ firmware, port: monitor.path, monitor }); // detaches, flashes, re-attaches before the reset
+ * await monitor.detach();
+ */
+export class SerialMonitor {
+  readonly path: string;
+  readonly baudRate: number;
+  readonly #binding: BindingInterface | undefined;
+  #port: NodeWebSerialPort | undefined;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #reading: Promise<void> | undefined;
+  readonly #dataListeners = new Set<Listener<Uint8Array>>();
+  readonly #lostListeners = new Set<Listener<MpError>>();
+  #onDisconnect = () => this.#lose();
+
+  constructor(options: SerialMonitorOptions) {
+    this.path = options.path;
+    this.baudRate = options.baudRate ?? MONITOR_BAUD;
+    this.#binding = options.binding;
+  }
+
+  /** True while the monitor holds the port. */
+  get attached(): boolean {
+    return this.#port !== undefined;
+  }
+
+  /** Bytes from the board. Returns a function that removes the listener. */
+  onData(listener: Listener<Uint8Array>): () => void {
+    this.#dataListeners.add(listener);
+    return () => this.#dataListeners.delete(listener);
+  }
+
+  /** The board went away while attached (the monitor is detached by then). */
+  onDeviceLost(listener: Listener<MpError>): () => void {
+    this.#lostListeners.add(listener);
+    return () => this.#lostListeners.delete(listener);
+  }
+
+  /** Opens the port and starts reading. Busy, missing and forbidden ports are MpErrors with hints. */
+  async attach(): Promise<void> {
+    if (this.#port) return;
+    const binding = await resolveSerialBinding(this.#binding);
+    const port = await getWebSerialPort(this.path, { binding });
+    try {
+      // Opening asserts DTR and RTS together, which leaves EN and GPIO0 alone on the usual
+      // auto-reset circuit: the running program is not restarted.
+      await port.open({ baudRate: this.baudRate });
+    } catch (error) {
+      throw portOpenError(this.path, error);
+    }
+    this.#start(port);
+  }
+
+  /** Takes over a port that is already open (the flasher's, right before it resets the board). */
+  async adopt(port: NodeWebSerialPort): Promise<void> {
+    if (this.#port) await this.detach();
+    if (port.baudRate !== this.baudRate) await port.setBaudRate(this.baudRate);
+    this.#start(port);
+  }
+
+  /** Stops reading and closes the port, so a flasher can open it. Safe to call when detached. */
+  async detach(): Promise<void> {
+    const port = this.#port;
+    if (!port) return;
+    this.#port = undefined;
+    port.removeEventListener('disconnect', this.#onDisconnect);
+    await this.#reader?.cancel().catch(() => {});
+    await this.#reading;
+    await port.close().catch(() => {});
+  }
+
+  /** Sends bytes (keystrokes, a Ctrl-C, a line of Python) to the board. */
+  async write(data: Uint8Array | string): Promise<void> {
+    const port = this.#port;
+    if (!port) throw this.#detachedError();
+    if (!port.writable) throw deviceLostError(this.path, 'the serial monitor');
+    const writer = port.writable.getWriter();
+    try {
+      await writer.write(typeof data === 'string' ? new TextEncoder().encode(data) : data);
+    } catch (error) {
+      throw isDeviceLost(error) || !port.connected
+        ? deviceLostError(this.path, 'the serial monitor', error)
+        : error;
+    } finally {
+      writer.releaseLock();
+    }
+  }
+
+  /** Restarts the application on the board (EN pulse with GPIO0 high). */
+  async resetDevice(): Promise<void> {
+    if (!this.#port) throw this.#detachedError();
+    await resetIntoApplication(this.#port);
+  }
+
+  #detachedError(): MpError {
+    return new MpError({
+      code: 'MONITOR_DETACHED',
+      message: `The serial monitor of ${this.path} is not attached (the port is closed or being flashed)`,
+      hint: 'Call attach() first, or wait for the flash to hand the port back.',
+    });
+  }
+
+  #start(port: NodeWebSerialPort): void {
+    this.#port = port;
+    port.addEventListener('disconnect', this.#onDisconnect);
+    const readable = port.readable;
+    if (!readable) {
+      this.#lose();
+      return;
+    }
+    const reader = readable.getReader();
+    this.#reader = reader;
+    this.#reading = (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          if (value?.length) for (const listener of this.#dataListeners) listener(value);
+        }
+      } catch {
+        // A read error means the device is gone; the disconnect event reports it.
+        if (this.#port === port && !port.connected) this.#lose();
+      } finally {
+        reader.releaseLock();
+        if (this.#reader === reader) this.#reader = undefined;
+      }
+    })();
+  }
+
+  #lose(): void {
+    const port = this.#port;
+    if (!port) return;
+    this.#port = undefined;
+    port.removeEventListener('disconnect', this.#onDisconnect);
+    void port.close().catch(() => {});
+    const error = deviceLostError(this.path, 'the serial monitor');
+    for (const listener of this.#lostListeners) listener(error);
+  }
+}
+
+/** Streams the console runs over: the terminal in the CLI, anything in tests. */
+export interface ConsoleStreams {
+  input: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
+  output: NodeJS.WritableStream;
+}
+
+/** Why the console ended: Ctrl-], the board went away, or the signal fired. */
+export type ConsoleEnd = 'escape' | 'device-lost' | 'cancelled';
+
+/**
+ * Joins a monitor to `input`/`output` until Ctrl-] (or the signal). A TTY input is put in raw mode
+ * so every key (Ctrl-C included) goes to the board; it is restored and the monitor detached
+ * (port released) however the console ends.
+ */
+export async function runSerialConsole(
+  monitor: SerialMonitor,
+  streams: ConsoleStreams,
+  options: { signal?: AbortSignal; escapeByte?: number } = {},
+): Promise<ConsoleEnd> {
+  const escapeByte = options.escapeByte ?? CONSOLE_ESCAPE;
+  const { input, output } = streams;
+  const raw = input.isTTY === true && typeof input.setRawMode === 'function';
+  let finish: (end: ConsoleEnd) => void = () => {};
+  const ended = new Promise<ConsoleEnd>((resolve) => {
+    finish = resolve;
+  });
+  let sending = Promise.resolve();
+  const onInput = (chunk: Buffer | string) => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const at = bytes.indexOf(escapeByte);
+    const forward = at === -1 ? bytes : bytes.subarray(0, at);
+    if (forward.length) {
+      const copy = new Uint8Array(forward);
+      // Keystrokes go out in order; a failed write means the device is gone (reported by the monitor).
+      sending = sending.then(() => monitor.write(copy)).catch(() => {});
+    }
+    if (at !== -1) void sending.then(() => finish('escape'));
+  };
+  const offData = monitor.onData((bytes) => output.write(bytes));
+  const offLost = monitor.onDeviceLost(() => finish('device-lost'));
+  const onAbort = () => finish('cancelled');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) finish('cancelled');
+  try {
+    if (!monitor.attached) await monitor.attach();
+    if (raw) input.setRawMode!(true);
+    input.on('data', onInput);
+    input.resume();
+    return await ended;
+  } finally {
+    input.off('data', onInput);
+    input.pause();
+    if (raw) input.setRawMode!(false);
+    options.signal?.removeEventListener('abort', onAbort);
+    offData();
+    offLost();
+    await monitor.detach();
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Given a link that drops, damages or delays frames, or a cable pulled mid-write, then the flash
+ * either recovers by itself or fails with a clear error, and running it again leaves flash == image.
+ */
+import type { FaultRule } from '@mp/esp-emulator';
+import { describe, it } from 'vitest';
+import { MpError } from '../src/index.ts';
+import { bench, firmware, firmwareImage, flashAt } from './flash-helpers.ts';
+
+const recoverable: Array<[string, FaultRule]> = [
+  ['a dropped data frame', { action: 'drop', command: 'FLASH_DEFL_DATA', occurrence: 3 }],
+  [
+    'a dropped answer to a data frame',
+    { action: 'drop', command: 'FLASH_DEFL_DATA', occurrence: 3, direction: 'response' },
+  ],
+  ['a corrupted data frame (bad checksum)', { action: 'corrupt', command: 'FLASH_DEFL_DATA', occurrence: 3 }],
+  [
+    'a corrupted answer',
+    { action: 'corrupt', command: 'FLASH_DEFL_DATA', occurrence: 2, direction: 'response' },
+  ],
+  ['a delayed data frame', { action: 'delay', command: 'FLASH_DEFL_DATA', occurrence: 3, delayMs: 800 }],
+  ['a dropped MD5 answer', { action: 'drop', command: 'SPI_FLASH_MD5', direction: 'response' }],
+  ['a dropped SYNC', { action: 'drop', command: 'SYNC', times: 3 }],
+];
+
+describe.each(['ESP8266', 'ESP32'] as const)('faults on an %s', (chip) => {
+  // Each case has its own emulated board and device records, so they wait out their timeouts side by side.
+  it.concurrent.for(recoverable)('recovers from %s', async ([, rule], { expect }) => {
+    const fw = firmware(chip);
+    const b = bench(chip, { faults: [rule] });
+    const result = await b.flash(firmwareImage(fw));
+    expect(b.emulator.device().stats.faultsFired).toHaveLength(rule.times ?? 1);
+    expect(result.mode).toBe('full');
+    expect(flashAt(b.emulator, fw.offset, fw.image.length)).toEqual(fw.image);
+  });
+
+  it.concurrent('an unplug mid-write fails at once with DEVICE_LOST; a rerun rewrites what was interrupted', async ({
+    expect,
+  }) => {
+    const fw = firmware(chip);
+    const b = bench(chip, { faults: [{ action: 'unplug', command: 'FLASH_DEFL_DATA', occurrence: 5 }] });
+    const started = Date.now();
+    const error = (await b.flash(firmwareImage(fw)).catch((e: unknown) => e)) as MpError;
+    expect(error).toBeInstanceOf(MpError);
+    expect(error.code).toBe('DEVICE_LOST');
+    expect(error.message).toBe(
+      'The board on /dev/ttyEMU0 went away during the write at 0x' +
+        fw.offset.toString(16) +
+        ' (unplugged, or the USB connection dropped)',
+    );
+    expect(error.hint).toMatch(/Plug it back in and run the same command again/);
+    // No waiting for esptool's timeouts.
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect(flashAt(b.emulator, fw.offset, fw.image.length)).not.toEqual(fw.image);
+
+    b.emulator.device().replug();
+    const result = await b.flash(firmwareImage(fw));
+    expect(result).toMatchObject({
+      mode: 'full',
+      fullReason: 'the last write to this device did not finish',
+    });
+    expect(flashAt(b.emulator, fw.offset, fw.image.length)).toEqual(fw.image);
+  });
+
+  it.concurrent('an unplug during a delta write is finished by the rerun without a full write', async ({
+    expect,
+  }) => {
+    const before = firmware(chip);
+    const after = firmware(chip, { revisions: { app: 2, config: 3 } });
+    const b = bench(chip);
+    await b.flash(firmwareImage(before));
+    const device = b.emulator.device();
+    device.faults.add({ action: 'unplug', command: 'FLASH_DEFL_DATA' });
+    const error = (await b.flash(firmwareImage(after)).catch((e: unknown) => e)) as MpError;
+    expect(error.code).toBe('DEVICE_LOST');
+
+    device.replug();
+    const result = await b.flash(firmwareImage(after));
+    expect(result.mode).toBe('delta');
+    expect(result.sectorsWritten).toBeLessThan(result.sectorsTotal / 4);
+    expect(flashAt(b.emulator, after.offset, after.image.length)).toEqual(after.image);
+  });
+
+  it.concurrent('a link that keeps failing ends with a clear error and a rerun completes', async ({
+    expect,
+  }) => {
+    const fw = firmware(chip);
+    const b = bench(chip, { faults: [{ action: 'corrupt', command: 'FLASH_DEFL_DATA', times: 1000 }] });
+    const error = (await b.flash(firmwareImage(fw)).catch((e: unknown) => e)) as MpError;
+    b.emulator.device().faults.clear();
+    expect(error).toBeInstanceOf(MpError);
+    expect(error.code).toBe('DEVICE_PROTOCOL_ERROR');
+    expect(error.message).toMatch(
+      /^The board on \/dev\/ttyEMU0 stopped answering properly during the write at 0x/,
+    );
+    expect(error.hint).toMatch(/Run the command again.*--baud 115200/);
+    const result = await b.flash(firmwareImage(fw));
+    expect(flashAt(b.emulator, fw.offset, fw.image.length)).toEqual(fw.image);
+    expect(result.mode).toBe('full');
+  });
+});
