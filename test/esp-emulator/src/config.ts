@@ -91,6 +91,8 @@ export function loadEmulatorConfig(configPath: string): PersistentEmulator {
   const save = () => emulator.devices.forEach(saveDevice);
   emulator.devices.forEach((device, index) => {
     device.on('close', () => saveDevice(device, index));
+    // A long-running process (mp dev) keeps the port open after flashing: save when the new firmware boots.
+    device.on('boot', () => saveDevice(device, index));
     device.on('unplug', () => saveDevice(device, index));
   });
   process.once('exit', save);

@@ -437,6 +437,7 @@ export class EmulatedEsp extends EventEmitter {
       if (rule.action === 'drop') return;
       if (rule.action === 'unplug') {
         this.unplug();
+        if (rule.replugAfterMs !== undefined) setTimeout(() => this.replug(), rule.replugAfterMs).unref();
         return;
       }
       if (rule.action === 'corrupt') frame = corruptFrame(payload, rule.byte);
@@ -467,6 +468,7 @@ export class EmulatedEsp extends EventEmitter {
       if (rule.action === 'drop') return;
       if (rule.action === 'unplug') {
         this.unplug();
+        if (rule.replugAfterMs !== undefined) setTimeout(() => this.replug(), rule.replugAfterMs).unref();
         return;
       }
       if (rule.action === 'delay') delayMs = rule.delayMs ?? 500;

@@ -31,6 +31,8 @@ export interface FaultRule {
   byte?: number;
   /** How many times the rule fires at most (default 1). */
   times?: number;
+  /** For `unplug`: the cable goes back in after this many ms (as a user would), in the same process. */
+  replugAfterMs?: number;
 }
 
 export interface FiredFault {

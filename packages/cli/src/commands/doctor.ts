@@ -63,21 +63,19 @@ async function checkDocker(): Promise<Check> {
 }
 
 async function checkSerialPorts(): Promise<Check[]> {
-  let ports: Array<{ path: string; vendorId?: number; productId?: number; manufacturer?: string }>;
+  let ports: Awaited<ReturnType<typeof import('@mp/core').listBoardPorts>>;
   try {
-    const { listSerialPorts } = await import('@mp/core');
-    ports = await listSerialPorts();
+    const { listBoardPorts } = await import('@mp/core');
+    ports = await listBoardPorts();
   } catch (error) {
     return [{ name: 'Serial ports', status: 'warn', detail: `could not list serial ports: ${(error as Error).message}` }];
   }
-  const usb = ports.filter((p) => p.vendorId !== undefined);
-  if (usb.length === 0) {
+  if (ports.length === 0) {
     return [{ name: 'Serial ports', status: 'warn', detail: 'no USB serial adapter found', hint: 'Plug the board in with a data (not charge-only) USB cable; `mp ports --all` lists every port.' }];
   }
   const checks: Check[] = [];
-  for (const port of usb) {
-    const id = `${hex(port.vendorId)}:${hex(port.productId)}`;
-    const label = `${port.path} (${id}${port.manufacturer ? ` ${port.manufacturer}` : ''})`;
+  for (const port of ports) {
+    const label = `${port.path} (${port.adapter?.name ?? 'USB serial'} ${port.usbId}${port.manufacturer ? `, ${port.manufacturer}` : ''})`;
     try {
       await access(port.path, constants.R_OK | constants.W_OK);
       checks.push({ name: 'Serial port', status: 'ok', detail: `${label}, you may open it` });
@@ -94,10 +92,6 @@ async function checkSerialPorts(): Promise<Check[]> {
     }
   }
   return checks;
-}
-
-function hex(n: number | undefined): string {
-  return n === undefined ? '????' : n.toString(16).padStart(4, '0');
 }
 
 async function checkDisk(input: CommandInput): Promise<Check[]> {

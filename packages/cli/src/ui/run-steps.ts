@@ -150,7 +150,7 @@ async function runWithListr<C>(
       exitOnError: true,
       registerSignalListeners: false,
       collectErrors: false,
-      rendererOptions: { collapseSubtasks: false, showErrorMessage: false, formatOutput: 'truncate' },
+      rendererOptions: { collapseSubtasks: false, showErrorMessage: false, formatOutput: 'wrap' },
     } as never,
   );
   await list.run();

@@ -1,0 +1,242 @@
+/**
+ * `mp dev`: the inner loop. Watches the project, and on every change: syntax-checks the changed
+ * Python in the warm container, rebuilds incrementally in that same container, delta-flashes the
+ * board and reattaches the serial monitor. It orchestrates the build and flash pipelines and adds
+ * little of its own. Whatever way it ends (Ctrl-C, an error), the container is removed, the
+ * watcher closed and the port released.
+ */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { CONTAINER, containerLibraryDir, type PathMapping } from '../build/make.ts';
+import { type BuildResult, createBuild } from '../build/pipeline.ts';
+import { isMpError, MpError } from '../errors.ts';
+import { runSteps, type StepEvent } from '../events.ts';
+import { firmwareFromSidecar } from '../flash/firmware.ts';
+import type { FirmwareImage } from '../flash/firmware.ts';
+import { type FlashResult, flashFirmware } from '../flash/flash.ts';
+import { SerialMonitor } from '../flash/monitor.ts';
+import { listBoardPorts, selectPort } from '../flash/ports.ts';
+import type { Project } from '../project.ts';
+import type { BindingInterface } from '../serial/index.ts';
+import type { ToolchainContainer } from '../toolchain/container.ts';
+import { RebuildScheduler } from './scheduler.ts';
+import { checkPythonSyntax, type SyntaxProblem } from './syntax-check.ts';
+import { type WatchEvent, watchProject } from './watch.ts';
+
+export type DevEvent =
+  | { type: 'dev:watching'; paths: string[] }
+  | { type: 'dev:change'; files: string[] }
+  | { type: 'dev:reload'; configFile?: string }
+  | { type: 'dev:syntax-error'; problem: SyntaxProblem }
+  | { type: 'dev:build-start' }
+  | { type: 'dev:built'; result: BuildResult; ms: number }
+  | { type: 'dev:build-failed'; error: MpError }
+  | { type: 'dev:flash-start'; port: string }
+  | { type: 'dev:flashed'; result: FlashResult; ms: number }
+  | { type: 'dev:flash-failed'; error: MpError; willRetry: boolean }
+  | { type: 'dev:monitor'; data: Uint8Array }
+  | { type: 'dev:idle' }
+  | { type: 'dev:step'; pipeline: 'build' | 'flash'; event: StepEvent };
+
+export interface DevSessionOptions {
+  /** Opens (and on a config change re-opens) the project: config, plugins, flags. */
+  openProject: () => Promise<Project>;
+  signal: AbortSignal;
+  onEvent: (event: DevEvent) => void;
+  /** Flash after each good build (default true). */
+  flash?: boolean;
+  /** Reattach the serial monitor after each flash (default true). */
+  monitor?: boolean;
+  /** Serial binding (tests: the emulator); default MP_SERIAL_BINDING or real ports. */
+  binding?: BindingInterface;
+  env?: NodeJS.ProcessEnv;
+  cacheDir?: string;
+  /** Quiet time that coalesces a burst of saves (default 60 ms). */
+  debounceMs?: number;
+  /** How often to look for an unplugged board while a flash is owed (default 1000 ms). */
+  replugPollMs?: number;
+}
+
+/** Marker "paths" for work that is not a file change. */
+const START = '\0start';
+const RETRY_FLASH = '\0retry-flash';
+
+export async function runDevSession(options: DevSessionOptions): Promise<void> {
+  const emit = options.onEvent;
+  const flashEnabled = options.flash !== false;
+  const monitorEnabled = flashEnabled && options.monitor !== false;
+  let project = await options.openProject();
+  let container: ToolchainContainer | undefined;
+  let mappings: PathMapping[] = [];
+  let monitor: SerialMonitor | undefined;
+  let port: string | undefined;
+  let owedFlash: FirmwareImage | undefined;
+  let reloadConfig = false;
+  let previousExport: BuildResult | undefined;
+  let replugTimer: NodeJS.Timeout | undefined;
+  // Aborted when mp dev ends: kills a running make or flash instead of waiting for it.
+  const stop = new AbortController();
+  options.signal.addEventListener('abort', () => stop.abort(options.signal.reason), { once: true });
+
+  const stepObserver = (pipeline: 'build' | 'flash') => (event: StepEvent) => emit({ type: 'dev:step', pipeline, event });
+
+  async function flashOwed(): Promise<void> {
+    const firmware = owedFlash;
+    if (!firmware || stop.signal.aborted) return;
+    try {
+      port ??= (
+        await selectPort({ explicit: project.config.flash.port, stateDir: project.stateDir, binding: options.binding })
+      ).path;
+      if (monitorEnabled && (!monitor || monitor.path !== port)) {
+        await monitor?.detach().catch(() => undefined);
+        monitor = new SerialMonitor({ path: port, binding: options.binding });
+        monitor.onData((data) => emit({ type: 'dev:monitor', data }));
+      }
+      emit({ type: 'dev:flash-start', port });
+      const started = performance.now();
+      const result = await flashFirmware({
+        firmware,
+        port,
+        binding: options.binding,
+        baudRate: project.config.flash.baud,
+        monitor: monitorEnabled ? monitor : undefined,
+        signal: stop.signal,
+        observer: stepObserver('flash'),
+      });
+      owedFlash = undefined;
+      emit({ type: 'dev:flashed', result, ms: performance.now() - started });
+    } catch (error) {
+      if (stop.signal.aborted) return;
+      const mpError = isMpError(error) ? error : new MpError({ code: 'FLASH_FAILED', message: String(error), cause: error });
+      emit({ type: 'dev:flash-failed', error: mpError, willRetry: true });
+      // The port may come back under another name; pick again next time.
+      if (!project.config.flash.port) port = undefined;
+      watchForBoard();
+    }
+  }
+
+  /** While a flash is owed, look for the board; when a port shows up, flash through the scheduler. */
+  function watchForBoard(): void {
+    clearInterval(replugTimer);
+    const before = new Set<string>();
+    let first = true;
+    replugTimer = setInterval(async () => {
+      if (!owedFlash || stop.signal.aborted) return clearInterval(replugTimer);
+      const paths = new Set((await listBoardPorts({ binding: options.binding, all: true }).catch(() => [])).map((p) => p.path));
+      const appeared = [...paths].some((p) => !before.has(p));
+      if (!first && appeared) {
+        clearInterval(replugTimer);
+        scheduler.notify(RETRY_FLASH);
+      }
+      first = false;
+      before.clear();
+      for (const p of paths) before.add(p);
+    }, options.replugPollMs ?? 1000);
+    replugTimer.unref();
+  }
+
+  async function cycle(changed: ReadonlySet<string>): Promise<void> {
+    if (stop.signal.aborted) return;
+    const files = [...changed].filter((p) => !p.startsWith('\0'));
+    if (files.length) emit({ type: 'dev:change', files });
+    if (reloadConfig) {
+      reloadConfig = false;
+      project = await options.openProject();
+      emit({ type: 'dev:reload', configFile: project.config.configFile });
+      await rewatch();
+    }
+    if (files.length === 0 && !changed.has(START)) {
+      if (changed.has(RETRY_FLASH)) await flashOwed();
+      return;
+    }
+    const python = files.filter((f) => extname(f) === '.py' && existsSync(f));
+    if (container && python.length) {
+      const problem = await checkPythonSyntax(container, python, mappings, stop.signal).catch(() => undefined);
+      if (problem) {
+        emit({ type: 'dev:syntax-error', problem });
+        return; // the board keeps what it runs; the next good save builds
+      }
+    }
+    emit({ type: 'dev:build-start' });
+    const started = performance.now();
+    const build = createBuild({ project, container, keepContainer: true, env: options.env, cacheDir: options.cacheDir });
+    try {
+      await runSteps(build.steps, build.ctx, { signal: stop.signal, observer: stepObserver('build') });
+    } catch (error) {
+      if (stop.signal.aborted) return;
+      emit({ type: 'dev:build-failed', error: isMpError(error) ? error : new MpError({ code: 'BUILD_FAILED', message: String(error), cause: error }) });
+      return;
+    } finally {
+      if (build.ctx.container && build.ctx.container !== container) {
+        await container?.stop().catch(() => undefined);
+        container = build.ctx.container;
+      }
+      await build.dispose();
+    }
+    const ctx = build.ctx;
+    mappings = [
+      { container: CONTAINER.modules, host: ctx.project.config.modulesDir },
+      ...ctx.libraries.filter((l) => l.dir).map((l) => ({ container: containerLibraryDir(l.id), host: l.dir! })),
+    ];
+    const result = ctx.result!;
+    emit({ type: 'dev:built', result, ms: performance.now() - started });
+    // One save, one export file: the previous export of this session is replaced, not piled up.
+    if (previousExport && !previousExport.upToDate && previousExport.firmware !== result.firmware) {
+      await rm(previousExport.firmware, { force: true });
+      await rm(previousExport.sidecarFile, { force: true });
+    }
+    previousExport = result;
+    if (flashEnabled) {
+      owedFlash = await firmwareFromSidecar(result.sidecarFile);
+      await flashOwed();
+    }
+  }
+
+  const scheduler = new RebuildScheduler({
+    debounceMs: options.debounceMs,
+    build: async (changed) => {
+      await cycle(changed);
+      if (!stop.signal.aborted) emit({ type: 'dev:idle' });
+    },
+    onError: (error) =>
+      emit({ type: 'dev:build-failed', error: isMpError(error) ? error : new MpError({ code: 'DEV_FAILED', message: String(error), cause: error }) }),
+  });
+
+  let watcher: ReturnType<typeof watchProject> | undefined;
+  async function rewatch(): Promise<void> {
+    await watcher?.close();
+    const config = project.config;
+    const sourceDirs = [config.modulesDir, ...config.libraries.flatMap((l) => (l.path ? [l.path] : []))];
+    for (const listing of config.libraries) {
+      // Library plugins whose own source is a local folder are watched too.
+      const plugin = await project.plugins.load('library', listing.id).catch(() => undefined);
+      if (plugin && 'path' in plugin.source && !listing.git && !listing.ref) sourceDirs.push(plugin.source.path);
+    }
+    const configFiles = config.configFile ? [config.configFile] : [];
+    watcher = watchProject(
+      { sourceDirs: [...new Set(sourceDirs)], configFiles, ignoreDirs: [config.exportDir, project.stateDir] },
+      (event: WatchEvent) => {
+        if (event.kind === 'config') reloadConfig = true;
+        scheduler.notify(event.path);
+      },
+    );
+    await watcher.ready;
+    emit({ type: 'dev:watching', paths: [...sourceDirs, ...configFiles] });
+  }
+
+  try {
+    await rewatch();
+    scheduler.notify(START);
+    await new Promise<void>((resolve) => {
+      if (stop.signal.aborted) resolve();
+      else stop.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    clearInterval(replugTimer);
+    await scheduler.stop();
+    await watcher?.close();
+    await monitor?.detach().catch(() => undefined);
+    await container?.stop().catch(() => undefined);
+  }
+}
