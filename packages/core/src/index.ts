@@ -4,6 +4,11 @@
  * Folders, one concern each:
  *   plugin/    board & library contracts, define* helpers, discovery, validation, registry
  *   config/    mp.config.* loading, validation, defaults and flag overrides
+ *   sources/   MicroPython and library sources: git cache (shallow, mirrored, locked), local folders
+ *   toolchain/ Docker: images (present, pull, build), toolchain containers, orphan cleanup
+ *   manifest/  the generated FROZEN_MANIFEST
+ *   build/     mp build: steps, cache key, make, export and sidecar
+ *   flash/     ports, esptool-js session, delta flashing against per-device records, serial monitor
  *   util/      atomic writes, locks, cache paths, validation kit
  */
 export * from './errors.ts';
@@ -32,9 +37,18 @@ export {
 } from './config/load.ts';
 export { openProject, type Project, type OpenProjectOptions } from './project.ts';
 export * from './serial/index.ts';
+export * from './flash/index.ts';
 export { registerCoreResolver } from './plugin/core-resolver.ts';
 export * from './toolchain/engine.ts';
+export * from './toolchain/index.ts';
+export * from './sources/index.ts';
+export * from './manifest/index.ts';
+export * from './build/index.ts';
 export { writeFileAtomic } from './util/fs.ts';
 export { acquireLock, withLock } from './util/lock.ts';
 export { userCacheDir } from './util/paths.ts';
 export { closest } from './util/validate.ts';
+export { RebuildScheduler, type RebuildSchedulerOptions } from './dev/scheduler.ts';
+export { isEditorTempFile, type WatchEvent, type WatchTargets, watchProject } from './dev/watch.ts';
+export { checkPythonSyntax, parseMpyCrossError, type SyntaxProblem } from './dev/syntax-check.ts';
+export { type DevEvent, type DevSessionOptions, runDevSession } from './dev/session.ts';

@@ -74,6 +74,11 @@ export interface BoardTarget {
   /** Extra make arguments, e.g. `['MICROPY_PY_BTREE=0']`. */
   makeArgs?: string[];
   /**
+   * Git submodules the port needs (`['lib/micropython-lib']`). Default: the list the port's own
+   * `make submodules` prints, asked once per MicroPython commit in the toolchain container.
+   */
+  submodules?: string[];
+  /**
    * Build outputs by name, as paths relative to the build directory (make's `BUILD`).
    * The one named by the board's `firmware` is the exported firmware.
    */

@@ -22,7 +22,7 @@ const FRAGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 const BOARD_KEYS = [
   'kind', 'id', 'title', 'port', 'chip', 'exportPrefix', 'firmware', 'firmwareExtension', 'mpyCross', 'resolve',
-  'board', 'variant', 'toolchain', 'makeArgs', 'artifacts', 'defaultManifest', 'flash',
+  'board', 'variant', 'toolchain', 'makeArgs', 'artifacts', 'defaultManifest', 'flash', 'submodules',
 ] as const;
 const LIBRARY_KEYS = ['kind', 'id', 'title', 'source', 'freeze', 'exports', 'ports', 'nameFragment', 'resolve'] as const;
 const CHIPS = ['ESP8266', 'ESP32', 'ESP32-S2', 'ESP32-S3', 'ESP32-C3', 'ESP32-C6'];
@@ -77,6 +77,7 @@ function validateBoard(board: Record<string, unknown>, issues: Issues): void {
   checkString(issues, board, 'defaultManifest', '', { required: true });
   checkString(issues, board, 'firmware', '', { required: true });
   checkStringArray(issues, board, 'makeArgs', '');
+  checkStringArray(issues, board, 'submodules', '');
   if (board.firmwareExtension !== undefined && typeof board.firmwareExtension !== 'string') {
     issues.add('firmwareExtension', `must be a string such as ".bin" or "", got ${typeName(board.firmwareExtension)}`);
   }

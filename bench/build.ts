@@ -1,0 +1,243 @@
+/**
+ * `mp build` timings against the real Docker engine:
+ *   cold        first build: empty source cache, empty build directory (toolchain image present)
+ *   no-op       nothing changed: answered from the build cache, no container started
+ *   incremental one line of one module changed, `mp build` as a user runs it (new process,
+ *               container started and removed)
+ *   warm        the same edit built by core's pipeline in an already running toolchain container
+ *               (what `mp dev` does)
+ *   raw make    the same edit built by `docker exec <that container> make …`: the floor
+ *
+ * Run: node bench/build.ts [--runs 5]
+ *   Uses the fixture MicroPython/mqtt_as repositories (test/utils) behind mp's default URLs.
+ *   To measure another project instead (e.g. a real MicroPython via mirrors), pass
+ *   --project <dir>; its environment (MP_GIT_MIRRORS, MP_CACHE_DIR) is used as it is, and only
+ *   the no-op, incremental, warm and raw numbers are taken.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  createBuild,
+  openProject,
+  portMakeVariables,
+  runSteps,
+  shellQuote,
+  type ToolchainContainer,
+} from '../packages/core/src/index.ts';
+import {
+  createFixtureRepos,
+  ensureFixtureToolchainImage,
+  MP_BIN,
+  REPO_ROOT,
+} from '../test/utils/src/index.ts';
+
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '5' }, project: { type: 'string' } },
+});
+const runs = Number(values.runs);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function mpBuild(
+  projectDir: string,
+  env: NodeJS.ProcessEnv,
+  args: string[] = [],
+): { ms: number; result: Record<string, unknown> } {
+  const started = performance.now();
+  const r = spawnSync(process.execPath, [MP_BIN, 'build', '--cwd', projectDir, '--json', ...args], {
+    env: { ...process.env, ...env, CI: '1', NO_COLOR: '1' },
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const ms = performance.now() - started;
+  const last = r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
+  const result = last ? (JSON.parse(last) as Record<string, unknown>) : {};
+  if (r.status !== 0 || result.ok !== true)
+    throw new Error(
+      `mp build failed (exit ${r.status}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`,
+    );
+  return { ms, result };
+}
+
+function containersCreated(projectDir: string, since: number, until: number): number {
+  const out = execFileSync(
+    'docker',
+    [
+      'events',
+      '--since',
+      String(Math.floor(since / 1000)),
+      '--until',
+      String(Math.ceil(until / 1000) + 1),
+      '--filter',
+      'type=container',
+      '--filter',
+      'event=create',
+      '--filter',
+      `label=mp.project=${projectDir}`,
+      '--format',
+      '{{.ID}}',
+    ],
+    { encoding: 'utf8' },
+  ).trim();
+  return out ? out.split('\n').length : 0;
+}
+
+/** Edits one line of one module, a different value each time. */
+let edits = 0;
+function editModule(modulesDir: string): void {
+  const name = readdirSync(modulesDir)
+    .filter((f) => f.endsWith('.py'))
+    .sort()[0]!;
+  const file = join(modulesDir, name);
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const marker = lines.findIndex((l) => l.startsWith('BENCH_EDIT = '));
+  const line = `BENCH_EDIT = ${++edits}`;
+  if (marker >= 0) lines[marker] = line;
+  else lines.unshift(line);
+  writeFileSync(file, lines.join('\n'));
+}
+
+let cleanup = () => {};
+let projectDir: string;
+let env: NodeJS.ProcessEnv;
+const rows: Array<[string, number, string]> = [];
+
+if (values.project) {
+  projectDir = resolve(values.project);
+  env = {};
+} else {
+  console.log('setting up: fixture repositories, fixture toolchain image …');
+  const repos = createFixtureRepos();
+  const image = await ensureFixtureToolchainImage();
+  const cacheDir = mkdtempSync(join(tmpdir(), 'mp-bench-cache-'));
+  projectDir = mkdtempSync(join(tmpdir(), 'mp-bench-project-'));
+  writeFileSync(join(projectDir, 'mp.config.json'), JSON.stringify({ image }));
+  execFileSync('mkdir', ['-p', join(projectDir, 'modules/drivers')]);
+  writeFileSync(
+    join(projectDir, 'modules/app.py'),
+    'import asyncio\nfrom mqtt_as import MQTTClient, config\n\n\nasync def main():\n    client = MQTTClient(config)\n    await client.connect()\n',
+  );
+  writeFileSync(join(projectDir, 'modules/drivers/__init__.py'), '');
+  writeFileSync(
+    join(projectDir, 'modules/drivers/bme280.py'),
+    'class BME280:\n    def __init__(self, i2c):\n        self.i2c = i2c\n',
+  );
+  env = { MP_CACHE_DIR: cacheDir, MP_GIT_MIRRORS: repos.mirrorEnv };
+  cleanup = () => {
+    repos.cleanup();
+    rmSync(cacheDir, { recursive: true, force: true });
+    rmSync(projectDir, { recursive: true, force: true });
+  };
+  const cold = mpBuild(projectDir, env);
+  rows.push(['cold build', cold.ms, 'fetch sources, submodules, mpy-cross, port, export']);
+}
+
+try {
+  // Make sure the current state is built, then time builds with nothing to do.
+  mpBuild(projectDir, env);
+  const noop: number[] = [];
+  let created = 0;
+  for (let i = 0; i < runs; i++) {
+    const since = Date.now();
+    const { ms, result } = mpBuild(projectDir, env);
+    if (result.upToDate !== true) throw new Error('expected an up-to-date build');
+    created += containersCreated(projectDir, since, Date.now());
+    noop.push(ms);
+  }
+  rows.push(['no-op build', median(noop), `${created} containers started in ${runs} runs`]);
+
+  const modulesDir = join(projectDir, 'modules');
+  const incremental: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    editModule(modulesDir);
+    incremental.push(mpBuild(projectDir, env).ms);
+  }
+  rows.push([
+    'incremental (mp build)',
+    median(incremental),
+    'new process: resolve, container start, make, export, container removal',
+  ]);
+
+  // The same edit in one running container: core's pipeline (mp dev) and raw make.
+  const openOptions = {
+    projectDir,
+    env: { ...process.env, ...env },
+    pluginRoots: [join(REPO_ROOT, 'packages/cli')],
+  };
+  let container: ToolchainContainer | undefined;
+  const warm: number[] = [];
+  const raw: number[] = [];
+  let rawCommand = '';
+  try {
+    for (let i = 0; i <= runs; i++) {
+      editModule(modulesDir);
+      const project = await openProject(openOptions);
+      const build = createBuild({ project, container, keepContainer: true, env: { ...process.env, ...env } });
+      const started = performance.now();
+      try {
+        await runSteps(build.steps, build.ctx, { signal: new AbortController().signal });
+      } finally {
+        await build.dispose();
+      }
+      if (i > 0) warm.push(performance.now() - started); // the first run starts the container
+      container = build.ctx.container;
+      const { board, target } = build.ctx as Required<typeof build.ctx>;
+      const jobs = project.config.jobs;
+      const makeArgs = [
+        ...portMakeVariables(board, target),
+        `MICROPY_MPYCROSS=/mp/build/mpy-cross/mpy-cross`,
+        `-j${jobs}`,
+        ...(target.makeArgs ?? []).map(shellQuote),
+      ];
+      rawCommand = [
+        target.toolchain.shellPrelude,
+        `cd /mp/micropython && make -C ports/${board.port} ${makeArgs.join(' ')}`,
+      ]
+        .filter(Boolean)
+        .join(' && ');
+      if (i === 0) continue;
+      editModule(modulesDir);
+      const user = `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
+      const t = performance.now();
+      execFileSync('docker', ['exec', '-u', user, '-e', 'HOME=/tmp', container!.id, 'sh', '-c', rawCommand], {
+        stdio: 'ignore',
+      });
+      raw.push(performance.now() - t);
+    }
+  } finally {
+    await container?.stop();
+  }
+  rows.push(['incremental (warm)', median(warm), 'core pipeline in the running container (mp dev)']);
+  rows.push(['raw make', median(raw), `docker exec … ${rawCommand.slice(0, 60)}…`]);
+
+  const rawMs = median(raw);
+  const noopMs = median(noop);
+  console.log(
+    `\nmp build timings, median of ${runs} runs (${values.project ? projectDir : 'fixture MicroPython, esp8266-d1mini + mqtt_as'})`,
+  );
+  for (const [name, ms, note] of rows)
+    console.log(`  ${name.padEnd(24)} ${(ms / 1000).toFixed(3).padStart(7)} s   ${note}`);
+  console.log('\nratios');
+  console.log(`  incremental (mp build) / raw make   ${(median(incremental) / rawMs).toFixed(2)}×`);
+  console.log(
+    `  incremental (warm) / raw make       ${(median(warm) / rawMs).toFixed(2)}×   (goal ≤ 1.5×: ${median(warm) / rawMs <= 1.5 ? 'met' : 'NOT met'})`,
+  );
+  console.log(
+    `  no-op                               ${(noopMs / 1000).toFixed(3)} s  (goal ≤ 0.5 s, no container: ${noopMs <= 500 && created === 0 ? 'met' : 'NOT met'})`,
+  );
+  const coldRow = rows.find((r) => r[0] === 'cold build');
+  if (coldRow)
+    console.log(`  cold / incremental (mp build)       ${(coldRow[1] / median(incremental)).toFixed(1)}×`);
+} finally {
+  cleanup();
+}

@@ -1,0 +1,88 @@
+/**
+ * `mp build`: resolve, fetch, compile in the toolchain container, export. The work is core's
+ * build Steps; this command renders them and prints the result.
+ */
+import { relative } from 'node:path';
+import { type BuildResult, createBuild, runSteps } from '@mp/core';
+import { buildOverrides, loadProject } from '../project.ts';
+import { formatBytes, formatSeconds } from '../ui/progress.ts';
+import { renderSteps } from '../ui/run-steps.ts';
+import { style } from '../ui/style.ts';
+import type { CommandInput, CommandRun } from './table.ts';
+
+export const run: CommandRun = async (input) => {
+  const project = await loadProject(input, buildOverrides(input.values));
+  const force = input.values.force === true;
+
+  if (input.values['print-manifest'] === true) {
+    const build = createBuild({ project, force, manifestOnly: true });
+    try {
+      // Quietly: stdout carries only the manifest, so it can be redirected to a file.
+      await runSteps(build.steps, build.ctx, { signal: input.signal });
+    } finally {
+      await build.dispose();
+    }
+    const manifest = build.ctx.manifest ?? '';
+    if (input.json) input.stdout.write(`${JSON.stringify({ type: 'result', ok: true, manifest })}\n`);
+    else input.stdout.write(manifest);
+    return 0;
+  }
+
+  const build = createBuild({ project, force });
+  try {
+    await renderSteps(build.steps, build.ctx, input);
+  } finally {
+    await build.dispose();
+  }
+  const result = build.ctx.result!;
+  printResult(input, result, project.config.projectDir);
+  return 0;
+};
+
+function shown(projectDir: string, path: string): string {
+  const rel = relative(projectDir, path);
+  return rel && !rel.startsWith('..') ? rel : path;
+}
+
+function printResult(input: CommandInput, result: BuildResult, projectDir: string): void {
+  const { sidecar } = result;
+  if (input.json) {
+    input.stdout.write(
+      `${JSON.stringify({
+        type: 'result',
+        ok: true,
+        upToDate: result.upToDate,
+        firmware: result.firmware,
+        sidecar: result.sidecarFile,
+        sha256: sidecar.sha256,
+        size: sidecar.size,
+        micropython: sidecar.micropython,
+        board: sidecar.board.id,
+        exportedFiles: sidecar.exportedFiles,
+        durationMs: result.durationMs,
+        logFile: result.logFile,
+      })}\n`,
+    );
+    return;
+  }
+  const name = shown(projectDir, result.firmware);
+  if (result.upToDate) {
+    input.stdout.write(
+      `${style.green('✔')} Up to date: ${style.bold(name)} (nothing changed since it was built)\n`,
+    );
+    return;
+  }
+  input.stdout.write(
+    `${style.green('✔')} Built ${style.bold(name)} (${formatBytes(sidecar.size)}, MicroPython ${sidecar.micropython.tag ?? sidecar.micropython.sha?.slice(0, 10) ?? 'local'}) in ${formatSeconds(result.durationMs / 1000)}\n`,
+  );
+  for (const file of sidecar.exportedFiles) {
+    const note =
+      file.status === 'kept'
+        ? style.yellow(`kept your edited copy; new version in ${file.file}.new`)
+        : file.status === 'unchanged'
+          ? 'unchanged'
+          : `from ${file.library}`;
+    input.stdout.write(`  ${file.file} ${style.dim(`(${note})`)}\n`);
+  }
+  input.stdout.write(`  ${style.dim(`provenance: ${shown(projectDir, result.sidecarFile)}`)}\n`);
+}

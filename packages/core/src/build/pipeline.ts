@@ -1,0 +1,1174 @@
+/**
+ * `mp build` as a list of Steps: resolve → sources → toolchain → manifest → compile → export.
+ * The CLI renders them (listr2, plain lines or JSON); `mp dev` runs the same steps with a warm
+ * container. A build whose inputs are unchanged stops after `manifest` with the last export.
+ *
+ *   const build = createBuild({ project });
+ *   try { await runSteps(build.steps, build.ctx, { signal }); use(build.ctx.result); }
+ *   finally { await build.dispose(); }
+ */
+import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { extname, isAbsolute, join, posix, relative } from 'node:path';
+import { CancelledError, MpError } from '../errors.ts';
+import type { Step, StepContext } from '../events.ts';
+import {
+  checkFreezeEntries,
+  freezeEntryFiles,
+  generateFrozenManifest,
+  type ProjectModule,
+  scanProjectModules,
+} from '../manifest/frozen-manifest.ts';
+import type { PluginListing } from '../plugin/registry.ts';
+import type {
+  BoardPlugin,
+  BoardTarget,
+  ExportedFile,
+  FreezeEntry,
+  LibraryPlugin,
+  MicroPythonSource,
+} from '../plugin/types.ts';
+import { parseReleaseTag, type ReleaseVersion } from '../plugin/version.ts';
+import type { Project } from '../project.ts';
+import type { GitCheckout, ResolvedRef } from '../sources/git-cache.ts';
+import { GitSourceCache, refTtlFromEnv } from '../sources/git-cache.ts';
+import { checkLocalDir, inspectLocalSource, type LocalSourceState } from '../sources/local.ts';
+import { ToolchainContainer, type ToolchainContainerSpec } from '../toolchain/container.ts';
+import { copyFileOut, mountModeFor, type SyncOptions, syncIntoContainer } from '../toolchain/copy.ts';
+import { pingEngine } from '../toolchain/engine-http.ts';
+import { ensureImage, type ToolchainImageInfo } from '../toolchain/image.ts';
+import { acquireLock } from '../util/lock.ts';
+import { userCacheDir } from '../util/paths.ts';
+import { hashFiles, hashOf, readLastBuild, stableJson, writeLastBuild } from './cache-key.ts';
+import { sha256Hex, uniqueName, writeExport } from './export.ts';
+import { exportFileName, type MicroPythonIdentity } from './export-name.ts';
+import {
+  analyzeMakeFailure,
+  CONTAINER,
+  CONTAINER_PATHS,
+  containerLibraryDir,
+  GIT_SHIM,
+  makeScript,
+  type PathMapping,
+  parseSubmoduleList,
+  STAGE_MARKER,
+  submodulesScript,
+} from './make.ts';
+import { type BuildSidecar, EXPORT_SCHEMA } from './sidecar.ts';
+
+const MP_VERSION: string = JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+).version;
+
+export interface BuildOptions {
+  project: Project;
+  /** Build even if nothing changed, and ask remotes again for tags and branches (`--force`). */
+  force?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** User cache root; default `userCacheDir()` (`$MP_CACHE_DIR`, `$XDG_CACHE_HOME/mp`, …). */
+  cacheDir?: string;
+  now?: () => Date;
+  /** Stop after generating the manifest (`mp build --print-manifest`): no Docker, no lock, no writes. */
+  manifestOnly?: boolean;
+  /**
+   * mp dev: a running toolchain container to compile in. It is left running; if its mounts or image
+   * no longer fit (another MicroPython version), a new one is started and put in `ctx.container`.
+   */
+  container?: ToolchainContainer;
+  /** mp dev: leave the container this build starts running (in `ctx.container`) for the next build. */
+  keepContainer?: boolean;
+}
+
+export interface ResolvedMicroPython {
+  /** What was asked: a ref, or undefined for the newest stable tag / a local checkout. */
+  requested?: string;
+  git?: { url: string; ref: ResolvedRef };
+  local?: LocalSourceState;
+  checkout?: GitCheckout;
+  /** Host folder of the sources (known after the sources step for git). */
+  dir?: string;
+  tag?: string;
+  sha?: string;
+  version?: ReleaseVersion & { prerelease?: boolean };
+}
+
+export interface ResolvedLibrary {
+  id: string;
+  plugin: LibraryPlugin;
+  listing?: PluginListing;
+  git?: { url: string; ref: ResolvedRef };
+  local?: LocalSourceState;
+  checkout?: GitCheckout;
+  dir?: string;
+  freeze: FreezeEntry[];
+  exports: ExportedFile[];
+  /** Frozen files relative to the library source. */
+  frozenFiles: string[];
+  /** The commit, or a hash of the frozen and exported files of a local folder. */
+  fingerprint?: string;
+}
+
+export interface BuildResult {
+  /** Nothing changed since the last build: no container was started; the last export is the answer. */
+  upToDate: boolean;
+  firmware: string;
+  sidecarFile: string;
+  sidecar: BuildSidecar;
+  logFile: string;
+  durationMs: number;
+}
+
+export interface BuildContext {
+  readonly options: BuildOptions;
+  readonly project: Project;
+  readonly startedAt: number;
+  /** The full log of this build (every line of git, docker and make output). */
+  readonly logFile: string;
+  readonly gitCache: GitSourceCache;
+  readonly cacheDir: string;
+  board?: BoardPlugin;
+  boardListing?: PluginListing;
+  /** The board after its `resolve` hook for this MicroPython. */
+  target?: BoardTarget;
+  micropython?: ResolvedMicroPython;
+  libraries: ResolvedLibrary[];
+  modules: ProjectModule[];
+  moduleHashes: Array<{ file: string; sha256: string }>;
+  image?: ToolchainImageInfo;
+  manifest?: string;
+  cacheKey?: string;
+  /** `.mp/build/<board>/<config hash>`: persistent between builds, so make is incremental. */
+  buildDir?: string;
+  upToDate: boolean;
+  /** Artifact name → host path, after compiling. */
+  artifacts?: Record<string, string>;
+  /** The toolchain container of this build (left running when `keepContainer`). */
+  container?: ToolchainContainer;
+  result?: BuildResult;
+  /** Submodules fetched for the port. */
+  submodules?: string[];
+}
+
+export interface Build {
+  steps: Step<BuildContext>[];
+  ctx: BuildContext;
+  /** Releases the build lock and removes a container the build still owns. Call in `finally`. */
+  dispose(): Promise<void>;
+}
+
+export function createBuild(options: BuildOptions): Build {
+  const env = options.env ?? process.env;
+  const { project } = options;
+  const cacheDir = options.cacheDir ?? userCacheDir(env);
+  const logFile = join(project.stateDir, 'build', project.config.board, 'build.log');
+  const ctx: BuildContext = {
+    options,
+    project,
+    startedAt: Date.now(),
+    logFile,
+    gitCache: new GitSourceCache({
+      cacheDir,
+      mirrors: project.config.mirrors,
+      refTtlMs: refTtlFromEnv(env),
+      refresh: options.force,
+    }),
+    cacheDir,
+    libraries: [],
+    modules: [],
+    moduleHashes: [],
+    upToDate: false,
+  };
+  let log: WriteStream | undefined;
+  const writeLog = (line: string) => {
+    if (options.manifestOnly) return;
+    if (!log) {
+      try {
+        mkdirSync(join(logFile, '..'), { recursive: true });
+        log = createWriteStream(logFile, { flags: 'w' });
+        log.on('error', () => undefined);
+      } catch {
+        return;
+      }
+    }
+    log.write(`${line}\n`);
+  };
+  let releaseLock: (() => Promise<void>) | undefined;
+  let ownsContainer = false;
+  let stopping: Promise<void> | undefined;
+
+  /** Every step's tool output also goes to the build log. */
+  const logged = (step: StepContext): StepContext => ({
+    ...step,
+    output: (line) => {
+      writeLog(line);
+      step.output(line);
+    },
+  });
+
+  const steps: Step<BuildContext>[] = [
+    {
+      id: 'resolve',
+      title: 'Resolve board, libraries and MicroPython',
+      run: (c, step) => resolveStep(c, logged(step)),
+    },
+    {
+      id: 'sources',
+      title: 'Fetch sources',
+      run: (c, step) => sourcesStep(c, logged(step)),
+    },
+  ];
+  if (!options.manifestOnly) {
+    steps.push({
+      id: 'toolchain',
+      title: 'Toolchain image',
+      run: (c, step) => toolchainStep(c, logged(step), env),
+    });
+  }
+  steps.push({
+    id: 'manifest',
+    title: 'Frozen manifest',
+    run: async (c, step) => {
+      releaseLock = await manifestStep(c, logged(step));
+    },
+  });
+  if (!options.manifestOnly) {
+    steps.push(
+      {
+        id: 'compile',
+        title: 'Compile',
+        skip: (c) => (c.upToDate ? 'up to date' : false),
+        run: async (c, step) => {
+          await compileStep(
+            c,
+            logged(step),
+            (owned) => {
+              ownsContainer = owned;
+            },
+            (promise) => {
+              stopping = promise.catch(() => undefined);
+            },
+          );
+        },
+      },
+      {
+        id: 'export',
+        title: 'Export',
+        skip: (c) => (c.upToDate ? `up to date: ${displayPath(c, c.result!.firmware)}` : false),
+        run: (c, step) => exportStep(c, logged(step)),
+      },
+    );
+  }
+
+  return {
+    steps,
+    ctx,
+    async dispose() {
+      await stopping;
+      if (ctx.container && ownsContainer && !options.keepContainer)
+        await ctx.container.stop().catch(() => undefined);
+      await releaseLock?.().catch(() => undefined);
+      releaseLock = undefined;
+      await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
+    },
+  };
+}
+
+// ── resolve ──────────────────────────────────────────────────────────────────────────────────
+
+async function resolveStep(ctx: BuildContext, step: StepContext): Promise<void> {
+  const { config, plugins } = ctx.project;
+  const board = await plugins.load('board', config.board);
+  ctx.board = board;
+  ctx.boardListing = plugins.list('board').find((l) => l.id === board.id);
+
+  const seen = new Set<string>();
+  for (const choice of config.libraries) {
+    if (seen.has(choice.id)) continue;
+    seen.add(choice.id);
+    const plugin = await plugins.load('library', choice.id);
+    if (plugin.ports && !plugin.ports.includes(board.port)) {
+      throw new MpError({
+        code: 'LIBRARY_UNSUPPORTED_BOARD',
+        message: `Library ${plugin.id} does not support board ${board.id} (port ${board.port}); it supports: ${plugin.ports.join(', ')}`,
+        plugin: plugin.id,
+        step: 'resolve',
+        hint: `Leave it out (--no-libs, or --lib with the others, or \`libraries\` in mp.config), or pick a board whose port is one of ${plugin.ports.join(', ')}.`,
+        exitCode: 2,
+      });
+    }
+    ctx.libraries.push({
+      id: plugin.id,
+      plugin,
+      listing: plugins.list('library').find((l) => l.id === plugin.id),
+      freeze: plugin.freeze,
+      exports: plugin.exports ?? [],
+      frozenFiles: [],
+    });
+  }
+
+  const gitOptions = (label: string, plugin?: string) => ({
+    signal: step.signal,
+    logger: step.logger,
+    onLine: step.output,
+    onWait: (owner: string) => step.title(`Waiting for ${owner} (fetching ${label})`),
+    label,
+    plugin,
+  });
+
+  const mp = config.micropython;
+  if (mp.path) {
+    checkLocalDir(mp.path, 'MicroPython');
+    const local = await inspectLocalSource(mp.path, { signal: step.signal });
+    ctx.micropython = { local, dir: mp.path, sha: local.sha };
+  } else {
+    const ref = mp.ref
+      ? await ctx.gitCache.resolveRef(mp.git, mp.ref, gitOptions('MicroPython'))
+      : await ctx.gitCache.resolveNewestStable(mp.git, gitOptions('MicroPython'));
+    ctx.micropython = {
+      requested: mp.ref,
+      git: { url: mp.git, ref },
+      sha: ref.sha,
+      tag: ref.kind === 'tag' ? ref.name : undefined,
+    };
+  }
+
+  for (const library of ctx.libraries) {
+    const choice = config.libraries.find((c) => c.id === library.id)!;
+    const source = library.plugin.source;
+    const path = choice.path ?? ('path' in source ? source.path : undefined);
+    if (path) {
+      checkLocalDir(path, `library ${library.id}`, library.id);
+      library.local = await inspectLocalSource(path, { signal: step.signal });
+      library.dir = path;
+      continue;
+    }
+    const url = choice.git ?? ('git' in source ? source.git : undefined)!;
+    const refName = choice.ref ?? ('git' in source ? source.ref : undefined) ?? 'HEAD';
+    const ref = await ctx.gitCache.resolveRef(url, refName, gitOptions(`library ${library.id}`, library.id));
+    library.git = { url, ref };
+    library.fingerprint = ref.sha;
+  }
+  const m = ctx.micropython;
+  step.title(
+    `Resolved ${board.id}, MicroPython ${m.tag ?? (m.sha ? m.sha.slice(0, 10) : m.dir)}${ctx.libraries.length ? `, ${ctx.libraries.map((l) => l.id).join(', ')}` : ''}`,
+  );
+}
+
+// ── sources ──────────────────────────────────────────────────────────────────────────────────
+
+/** `py/mpconfig.h` says which version a checkout is, whatever its ref. */
+async function readMpconfigVersion(
+  dir: string,
+): Promise<(ReleaseVersion & { prerelease?: boolean }) | undefined> {
+  const text = await readFile(join(dir, 'py', 'mpconfig.h'), 'utf8').catch(() => undefined);
+  if (!text) return undefined;
+  const value = (name: string) => {
+    const m = new RegExp(`^#define\\s+MICROPY_VERSION_${name}\\s+(\\d+)`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const major = value('MAJOR');
+  const minor = value('MINOR');
+  const patch = value('MICRO');
+  if (major === undefined || minor === undefined || patch === undefined) return undefined;
+  return { major, minor, patch, prerelease: value('PRERELEASE') === 1 };
+}
+
+function pluginHookError(plugin: string, hook: string, error: unknown): MpError {
+  if (error instanceof MpError) return error;
+  return new MpError({
+    code: 'PLUGIN_HOOK_FAILED',
+    message: `Plugin ${plugin}: its ${hook} hook failed: ${error instanceof Error ? error.message : String(error)}`,
+    plugin,
+    step: 'sources',
+    hint: `This is a problem in the plugin ${plugin}; check its resolve() against this MicroPython version, or report it to its authors.`,
+    cause: error,
+  });
+}
+
+async function sourcesStep(ctx: BuildContext, step: StepContext): Promise<void> {
+  const board = ctx.board!;
+  const mp = ctx.micropython!;
+  const gitOptions = (label: string, plugin?: string) => ({
+    signal: step.signal,
+    logger: step.logger,
+    onLine: step.output,
+    onWait: (owner: string) => step.title(`Waiting for ${owner} (fetching ${label})`),
+    label,
+    plugin,
+  });
+  const fetched: string[] = [];
+  if (mp.git) {
+    step.title(`Fetching MicroPython ${mp.tag ?? mp.git.ref.name}`);
+    mp.checkout = await ctx.gitCache.checkout(mp.git.ref, gitOptions('MicroPython'));
+    mp.dir = mp.checkout.dir;
+    fetched.push(`MicroPython ${mp.tag ?? mp.sha!.slice(0, 10)}`);
+  }
+  mp.version = (mp.tag ? parseReleaseTag(mp.tag) : undefined) ?? (await readMpconfigVersion(mp.dir!));
+
+  for (const library of ctx.libraries) {
+    if (library.git) {
+      step.title(`Fetching library ${library.id}`);
+      library.checkout = await ctx.gitCache.checkout(
+        library.git.ref,
+        gitOptions(`library ${library.id}`, library.id),
+      );
+      library.dir = library.checkout.dir;
+      fetched.push(`${library.id} ${library.git.ref.sha.slice(0, 10)}`);
+    }
+  }
+
+  const source: MicroPythonSource = {
+    dir: mp.dir!,
+    ref: mp.requested ?? mp.tag ?? mp.dir!,
+    tag: mp.tag,
+    version: mp.version,
+    sha: mp.sha ?? '',
+  };
+  const base: BoardTarget = {
+    board: board.board,
+    variant: board.variant,
+    toolchain: board.toolchain,
+    makeArgs: board.makeArgs,
+    submodules: board.submodules,
+    artifacts: board.artifacts,
+    defaultManifest: board.defaultManifest,
+    flash: board.flash,
+  };
+  let adjusted: Partial<BoardTarget> = {};
+  if (board.resolve) {
+    try {
+      adjusted = await board.resolve({
+        logger: step.logger.child(board.id),
+        signal: step.signal,
+        micropython: source,
+      });
+    } catch (error) {
+      throw pluginHookError(board.id, 'resolve', error);
+    }
+  }
+  ctx.target = { ...base, ...adjusted };
+  if (!ctx.target.artifacts[board.firmware]) {
+    throw new MpError({
+      code: 'BOARD_INVALID',
+      message: `Board ${board.id}: its firmware artifact "${board.firmware}" is not one of its artifacts (${Object.keys(ctx.target.artifacts).join(', ')})`,
+      plugin: board.id,
+      step: 'sources',
+      hint: 'Fix the board plugin: `firmware` must name a key of `artifacts`.',
+    });
+  }
+
+  for (const library of ctx.libraries) {
+    if (library.plugin.resolve) {
+      try {
+        const adjustedLib = await library.plugin.resolve({
+          logger: step.logger.child(library.id),
+          signal: step.signal,
+          sourceDir: library.dir!,
+          micropython: source,
+        });
+        if (adjustedLib.freeze) library.freeze = adjustedLib.freeze;
+        if (adjustedLib.exports) library.exports = adjustedLib.exports;
+      } catch (error) {
+        throw pluginHookError(library.id, 'resolve', error);
+      }
+    }
+    const origin = libraryOrigin(library);
+    await checkFreezeEntries(library.id, library.dir!, library.freeze, origin);
+    library.frozenFiles = (
+      await Promise.all(library.freeze.map((e) => freezeEntryFiles(library.dir!, e)))
+    ).flat();
+    for (const file of library.exports) {
+      if (!existsSync(join(library.dir!, file.from))) {
+        throw new MpError({
+          code: 'LIBRARY_EXPORT_MISSING',
+          message: `Library ${library.id}: ${file.from} (exported as ${file.as}) does not exist in its source (${origin})`,
+          plugin: library.id,
+          file: join(library.dir!, file.from),
+          step: 'sources',
+          hint: 'The library’s layout may have changed at this ref: pin an older ref or update the plugin’s exports / resolve hook.',
+        });
+      }
+    }
+    if (library.local) {
+      // A local folder: its content is what counts, not its mtimes (exact, and these are small files).
+      const files = [...library.frozenFiles, ...library.exports.map((e) => e.from)];
+      library.fingerprint = hashOf(
+        await hashFiles(files.map((f) => ({ name: f, path: join(library.dir!, f) }))),
+      );
+    }
+  }
+
+  ctx.modules = await scanProjectModules(ctx.project.config.modulesDir);
+  ctx.moduleHashes = await hashFiles(
+    ctx.modules
+      .flatMap((m) => m.files)
+      .map((f) => ({ name: f, path: join(ctx.project.config.modulesDir, f) })),
+  );
+  const parts = [...fetched];
+  if (ctx.modules.length)
+    parts.push(`${ctx.moduleHashes.length} project module file${ctx.moduleHashes.length === 1 ? '' : 's'}`);
+  step.title(`Sources: ${parts.join(', ') || 'local'}`);
+}
+
+function libraryOrigin(library: ResolvedLibrary): string {
+  if (library.git) return `${library.git.url}@${library.git.ref.sha}`;
+  return library.dir!;
+}
+
+// ── toolchain ────────────────────────────────────────────────────────────────────────────────
+
+async function toolchainStep(ctx: BuildContext, step: StepContext, env: NodeJS.ProcessEnv): Promise<void> {
+  const board = ctx.board!;
+  const target = ctx.target!;
+  await pingEngine(env);
+  const override = ctx.project.config.image;
+  ctx.image = await ensureImage(
+    override
+      ? { boardId: board.id, ref: override, override: true }
+      : {
+          boardId: board.id,
+          ref: target.toolchain.image,
+          dockerfile: target.toolchain.dockerfile,
+          buildArgs: target.toolchain.buildArgs,
+        },
+    {
+      signal: step.signal,
+      env,
+      onLine: step.output,
+      onProgress: step.progress,
+      onTitle: step.title,
+    },
+  );
+  step.title(`Toolchain: ${ctx.image.ref} (${ctx.image.obtained})`);
+}
+
+// ── manifest + cache ─────────────────────────────────────────────────────────────────────────
+
+function manifestText(ctx: BuildContext): string {
+  const board = ctx.board!;
+  const { config } = ctx.project;
+  return generateFrozenManifest({
+    boardId: board.id,
+    defaultManifest: ctx.target!.defaultManifest,
+    libraries: ctx.libraries.map((l) => ({
+      id: l.id,
+      origin: libraryOrigin(l),
+      containerDir: containerLibraryDir(l.id),
+      freeze: l.freeze,
+    })),
+    modules: ctx.modules.length
+      ? { containerDir: CONTAINER.modules, hostDir: config.modulesDir, entries: ctx.modules }
+      : undefined,
+  });
+}
+
+/** What decides the build directory: change any of it and make must start from scratch. */
+function buildDirKey(ctx: BuildContext): string {
+  const mp = ctx.micropython!;
+  const t = ctx.target!;
+  return hashOf({
+    micropython: mp.sha && !mp.local ? mp.sha : mp.dir,
+    image: ctx.image?.id,
+    port: ctx.board!.port,
+    board: t.board,
+    variant: t.variant,
+    makeArgs: t.makeArgs ?? [],
+    toolchain: {
+      env: t.toolchain.env,
+      shellPrelude: t.toolchain.shellPrelude,
+      runAsHostUser: t.toolchain.runAsHostUser,
+    },
+  }).slice(0, 12);
+}
+
+function cacheKey(ctx: BuildContext): string {
+  const board = ctx.board!;
+  const mp = ctx.micropython!;
+  return hashOf({
+    format: 1,
+    mp: MP_VERSION,
+    board: {
+      id: board.id,
+      package: ctx.boardListing?.source,
+      version: ctx.boardListing?.version,
+      port: board.port,
+      exportPrefix: board.exportPrefix,
+      firmware: board.firmware,
+      firmwareExtension: board.firmwareExtension,
+      mpyCross: board.mpyCross,
+      chip: board.chip,
+      target: ctx.target,
+    },
+    micropython: mp.local
+      ? { path: mp.dir, fingerprint: mp.local.fingerprint }
+      : { url: mp.git?.url, sha: mp.sha, tag: mp.tag },
+    libraries: ctx.libraries.map((l) => ({
+      id: l.id,
+      package: l.listing?.source,
+      version: l.listing?.version,
+      source: l.git ? { url: l.git.url, sha: l.git.ref.sha } : { path: l.dir },
+      fingerprint: l.fingerprint,
+      freeze: l.freeze,
+      exports: l.exports,
+      nameFragment: l.plugin.nameFragment,
+    })),
+    modules: ctx.moduleHashes,
+    manifest: hashOf(ctx.manifest!),
+    image: ctx.image?.id,
+    exportDir: ctx.project.config.exportDir,
+  });
+}
+
+async function manifestStep(
+  ctx: BuildContext,
+  step: StepContext,
+): Promise<(() => Promise<void>) | undefined> {
+  const board = ctx.board!;
+  ctx.manifest = manifestText(ctx);
+  if (ctx.options.manifestOnly) return undefined;
+  const boardState = join(ctx.project.stateDir, 'build', board.id);
+  // One build per project and board at a time: the build directory and the manifest are shared.
+  const release = await acquireLock(join(boardState, 'lock'), {
+    signal: step.signal,
+    onWait: (owner) => step.title(`Waiting for another build of ${board.id} (${owner})`),
+  });
+  try {
+    ctx.buildDir = join(boardState, buildDirKey(ctx));
+    ctx.cacheKey = cacheKey(ctx);
+    const last = ctx.options.force ? undefined : await readLastBuild(ctx.project.stateDir, board.id);
+    if (last && last.key === ctx.cacheKey && existsSync(last.firmware) && existsSync(last.sidecarFile)) {
+      const firmware = await readFile(last.firmware);
+      if (sha256Hex(firmware) === last.sha256) {
+        const sidecar = JSON.parse(await readFile(last.sidecarFile, 'utf8')) as BuildSidecar;
+        ctx.upToDate = true;
+        ctx.result = {
+          upToDate: true,
+          firmware: last.firmware,
+          sidecarFile: last.sidecarFile,
+          sidecar,
+          logFile: ctx.logFile,
+          durationMs: Date.now() - ctx.startedAt,
+        };
+        step.title(`Up to date: ${displayPath(ctx, last.firmware)}`);
+        return release;
+      }
+    }
+    const file = join(ctx.buildDir, 'manifest.py');
+    await mkdir(ctx.buildDir, { recursive: true });
+    // Rewritten only when it changes, so make sees an unchanged manifest as unchanged.
+    const previous = await readFile(file, 'utf8').catch(() => undefined);
+    if (previous !== ctx.manifest) await writeFile(file, ctx.manifest);
+    step.title(`Frozen manifest: ${displayPath(ctx, file)}`);
+    return release;
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}
+
+function displayPath(ctx: BuildContext, path: string): string {
+  const rel = relative(ctx.project.config.projectDir, path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+// ── compile ──────────────────────────────────────────────────────────────────────────────────
+
+/** The container a build compiles in; `mp dev` compares it with its warm container. */
+export function buildContainerSpec(ctx: BuildContext): ToolchainContainerSpec {
+  const mp = ctx.micropython!;
+  const target = ctx.target!;
+  const { config } = ctx.project;
+  const runAsHost = target.toolchain.runAsHostUser !== false && typeof process.getuid === 'function';
+  const common = {
+    image: ctx.image!.id,
+    env: { HOME: '/tmp', ...target.toolchain.env },
+    user: runAsHost ? `${process.getuid!()}:${process.getgid!()}` : undefined,
+    workdir: CONTAINER.micropython,
+    labels: { 'mp.project': config.projectDir, 'mp.board': ctx.board!.id },
+  };
+  if (mountModeFor(ctx.options.env ?? process.env) === 'copy') {
+    // The engine cannot see our files: named volumes, filled by copying (see toolchain/copy.ts).
+    // The sources of a commit are shared by every project; the rest belongs to this project.
+    const labels = { 'mp.volume': '1', 'mp.project': config.projectDir };
+    const own = (kind: string, key: string) =>
+      `mp-${kind}-${hashOf({ project: config.projectDir, key }).slice(0, 16)}`;
+    return {
+      ...common,
+      mounts: [
+        {
+          volume: mp.checkout ? `mp-src-${mp.sha!.slice(0, 16)}` : own('src', mp.dir!),
+          container: CONTAINER.micropython,
+          labels,
+        },
+        { volume: own('build', ctx.buildDir!), container: CONTAINER.build, labels },
+        ...ctx.libraries.map((l) => ({
+          volume: own('lib', l.id),
+          container: containerLibraryDir(l.id),
+          labels,
+        })),
+        { volume: own('modules', config.modulesDir), container: CONTAINER.modules, labels },
+      ],
+    };
+  }
+  const mounts = [
+    { host: mp.dir!, container: CONTAINER.micropython },
+    { host: ctx.buildDir!, container: CONTAINER.build },
+    ...ctx.libraries.map((l) => ({ host: l.dir!, container: containerLibraryDir(l.id), readOnly: true })),
+  ];
+  if (existsSync(config.modulesDir))
+    mounts.push({ host: config.modulesDir, container: CONTAINER.modules, readOnly: true });
+  return { ...common, mounts };
+}
+
+/** Copy mode: brings the container's volumes up to date with this machine (only what changed travels). */
+async function copySourcesIn(
+  ctx: BuildContext,
+  container: ToolchainContainer,
+  step: StepContext,
+): Promise<void> {
+  const spec = container.spec;
+  if (!spec.mounts.some((m) => 'volume' in m)) return;
+  // Fresh volumes belong to root; the build runs as the host user.
+  if (spec.user) {
+    const roots = spec.mounts.map((m) => `'${m.container}'`).join(' ');
+    await container.exec(`chown ${spec.user} ${roots}`, { user: '0' });
+  }
+  const mp = ctx.micropython!;
+  const sync = async (host: string, into: string, options: SyncOptions = {}) => {
+    const { copied, removed } = await syncIntoContainer(container, host, into, {
+      owner: spec.user,
+      ...options,
+    });
+    if (copied || removed)
+      step.output(
+        `copied ${copied} file${copied === 1 ? '' : 's'} to ${into}${removed ? `, removed ${removed}` : ''}`,
+      );
+  };
+  step.title('Compile: copying sources to the Docker engine');
+  await sync(mp.dir!, CONTAINER.micropython, {
+    fingerprint: mp.checkout
+      ? `${mp.sha} ${Object.keys(mp.checkout.submodules).sort().join(' ')}`
+      : undefined,
+    skip: (rel: string) => rel === '.mp-checkout.json',
+  });
+  for (const library of ctx.libraries) await sync(library.dir!, containerLibraryDir(library.id));
+  if (existsSync(ctx.project.config.modulesDir)) await sync(ctx.project.config.modulesDir, CONTAINER.modules);
+  // The build directory's outputs live in the volume; only mp's own files go in.
+  await sync(ctx.buildDir!, CONTAINER.build, {
+    prune: false,
+    skip: (rel: string) => !(rel === 'manifest.py' || rel.startsWith('.mp-shim/')),
+  });
+}
+
+function sameContainer(a: ToolchainContainerSpec, b: ToolchainContainerSpec): boolean {
+  const strip = (s: ToolchainContainerSpec) => stableJson({ ...s, labels: undefined });
+  return strip(a) === strip(b);
+}
+
+/** The `git` stand-in used by `make submodules` (see make.ts), in the build directory. */
+async function writeGitShim(buildDir: string): Promise<void> {
+  const shim = join(buildDir, '.mp-shim', 'git');
+  if ((await readFile(shim, 'utf8').catch(() => undefined)) === GIT_SHIM) return;
+  await mkdir(join(buildDir, '.mp-shim'), { recursive: true });
+  await writeFile(shim, GIT_SHIM);
+  await chmod(shim, 0o755);
+}
+
+/** Where the submodule list of a port at an immutable commit is remembered. */
+function submoduleCacheFile(ctx: BuildContext): string | undefined {
+  const mp = ctx.micropython!;
+  if (!mp.git || !mp.sha) return undefined;
+  const t = ctx.target!;
+  const key = hashOf({
+    port: ctx.board!.port,
+    board: t.board,
+    variant: t.variant,
+    makeArgs: t.makeArgs ?? [],
+  }).slice(0, 12);
+  return join(ctx.cacheDir, 'submodules', `${mp.sha}-${key}.json`);
+}
+
+async function portSubmodules(
+  ctx: BuildContext,
+  container: ToolchainContainer,
+  step: StepContext,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
+  const target = ctx.target!;
+  if (target.submodules) return target.submodules;
+  const cacheFile = submoduleCacheFile(ctx);
+  if (cacheFile) {
+    const cached = await readFile(cacheFile, 'utf8').then(
+      (t) => JSON.parse(t) as string[],
+      () => undefined,
+    );
+    if (cached) return cached;
+  }
+  step.title('Compile: asking the port which submodules it needs');
+  const lines: string[] = [];
+  const { exitCode } = await container.exec(submodulesScript(ctx.board!, target), {
+    onLine: (line) => {
+      lines.push(line);
+      step.output(line);
+    },
+    signal,
+  });
+  const list = parseSubmoduleList(lines);
+  if (exitCode !== 0 || !list) {
+    step.logger.warn(
+      `\`make submodules\` of port ${ctx.board!.port} did not list its submodules (exit ${exitCode}); fetching lib/micropython-lib only. Set \`submodules\` in the board plugin if the build misses one.`,
+    );
+    return ['lib/micropython-lib'];
+  }
+  if (cacheFile) {
+    await mkdir(join(cacheFile, '..'), { recursive: true });
+    await writeFile(cacheFile, JSON.stringify(list));
+  }
+  return list;
+}
+
+async function ensurePortSubmodules(ctx: BuildContext, paths: string[], step: StepContext): Promise<void> {
+  const mp = ctx.micropython!;
+  if (paths.length === 0) return;
+  if (mp.checkout) {
+    const missing = paths.filter((p) => !mp.checkout!.submodules[p]);
+    if (missing.length) step.title(`Compile: fetching submodules ${missing.join(', ')}`);
+    mp.checkout = await ctx.gitCache.ensureSubmodules(mp.checkout, paths, {
+      signal: step.signal,
+      logger: step.logger,
+      onLine: step.output,
+      onWait: (owner) => step.title(`Waiting for ${owner} (fetching MicroPython submodules)`),
+      label: 'MicroPython',
+    });
+    return;
+  }
+  // A local checkout: its submodules are the user's; say which are missing and how to get them.
+  const missing: string[] = [];
+  for (const path of paths) {
+    const entries = await readdir(join(mp.dir!, path)).catch(() => []);
+    if (entries.length === 0) missing.push(path);
+  }
+  if (missing.length) {
+    throw new MpError({
+      code: 'SUBMODULE_MISSING',
+      message: `The local MicroPython checkout ${mp.dir} lacks submodules the ${ctx.board!.port} port needs: ${missing.join(', ')}`,
+      file: mp.dir,
+      step: 'compile',
+      hint: `Run: git -C ${mp.dir} submodule update --init ${missing.join(' ')}`,
+    });
+  }
+}
+
+/** Frozen target paths (`app.py`, `mqtt_as/__init__.py`) → host files, for compiler messages. */
+function frozenFileMap(ctx: BuildContext): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const library of ctx.libraries) {
+    for (const entry of library.freeze) {
+      const base = entry.base ?? '';
+      if ('module' in entry) map[entry.module] = join(library.dir!, base, entry.module);
+    }
+    for (const file of library.frozenFiles) {
+      const entry = library.freeze.find(
+        (e) => 'package' in e && file.startsWith(posix.join(e.base ?? '', e.package) + '/'),
+      );
+      if (entry) map[posix.relative(entry.base ?? '', file)] = join(library.dir!, file);
+    }
+  }
+  for (const module of ctx.modules)
+    for (const file of module.files) map[file] = join(ctx.project.config.modulesDir, file);
+  return map;
+}
+
+function pathMappings(ctx: BuildContext): PathMapping[] {
+  return [
+    { container: CONTAINER.micropython, host: ctx.micropython!.dir! },
+    { container: CONTAINER.build, host: ctx.buildDir! },
+    { container: CONTAINER.modules, host: ctx.project.config.modulesDir },
+    ...ctx.libraries.map((l) => ({ container: containerLibraryDir(l.id), host: l.dir! })),
+  ];
+}
+
+async function compileStep(
+  ctx: BuildContext,
+  step: StepContext,
+  setOwned: (owned: boolean) => void,
+  setStopping: (stopping: Promise<void>) => void,
+): Promise<void> {
+  let stopping: Promise<void> | undefined;
+  const board = ctx.board!;
+  const target = ctx.target!;
+  const spec = buildContainerSpec(ctx);
+  let container = ctx.options.container;
+  const warm = container !== undefined && !container.stopped && sameContainer(container.spec, spec);
+  if (!warm) {
+    step.title(`Compile: starting ${ctx.image!.ref}`);
+    container = await ToolchainContainer.start(spec, { signal: step.signal });
+    setOwned(true);
+  }
+  ctx.container = container!;
+  const owned = !warm;
+  // Ctrl-C: a container of our own is killed and removed at once; one that outlives the build (mp
+  // dev's warm container) only loses the processes of the command running in it.
+  const removeOnAbort = owned && !ctx.options.keepContainer;
+  const execSignal = removeOnAbort ? undefined : step.signal;
+  const onAbort = () => {
+    if (removeOnAbort) void container!.stop().catch(() => undefined);
+  };
+  step.signal.addEventListener('abort', onAbort, { once: true });
+  const copying = container!.spec.mounts.some((m) => 'volume' in m);
+  try {
+    await writeGitShim(ctx.buildDir!);
+    if (copying) await copySourcesIn(ctx, container!, step);
+    const submodules = await portSubmodules(ctx, container!, step, execSignal);
+    ctx.submodules = submodules;
+    await ensurePortSubmodules(ctx, submodules, step);
+    if (copying) await copySourcesIn(ctx, container!, step);
+
+    const mpyCrossBinary = join(ctx.buildDir!, 'mpy-cross', 'mpy-cross');
+    // Sources fetched by commit never change, so an mpy-cross built from them is never stale.
+    // (With copied sources the binary lives in a volume: make decides.)
+    const buildMpyCross = copying || !(ctx.micropython!.checkout && existsSync(mpyCrossBinary));
+    const jobs = ctx.project.config.jobs;
+    step.title(
+      `Compile: make -C ports/${board.port}${target.board ? ` BOARD=${target.board}` : ''} -j${jobs} in ${ctx.image!.ref}`,
+    );
+    const lines: string[] = [];
+    let stage = 'port';
+    const { exitCode } = await container!.exec(makeScript({ board, target, jobs, buildMpyCross }), {
+      onLine: (line) => {
+        if (line.startsWith(STAGE_MARKER)) {
+          stage = line.slice(STAGE_MARKER.length).trim();
+          return;
+        }
+        lines.push(line);
+        if (lines.length > 4000) lines.splice(0, 1000);
+        step.output(line);
+      },
+      signal: execSignal,
+    });
+    if (exitCode !== 0) throw compileFailure(ctx, lines, stage, exitCode);
+
+    const artifacts: Record<string, string> = {};
+    for (const [name, rel] of Object.entries(target.artifacts))
+      artifacts[name] = join(ctx.buildDir!, 'port', rel);
+    const needed = new Set([board.firmware, ...(target.flash?.segments.map((s) => s.artifact) ?? [])]);
+    for (const name of needed) {
+      const rel = target.artifacts[name];
+      if (copying && rel)
+        await copyFileOut(container!, posix.join(CONTAINER_PATHS.portBuild, rel), artifacts[name]!);
+      if (!artifacts[name] || !existsSync(artifacts[name]!)) {
+        throw new MpError({
+          code: 'ARTIFACT_MISSING',
+          message: `make succeeded but board ${board.id}'s artifact "${name}" (${target.artifacts[name] ?? 'not declared'}) is not in ${join(ctx.buildDir!, 'port')}`,
+          plugin: board.id,
+          file: artifacts[name],
+          step: 'compile',
+          hint: `The board plugin’s \`artifacts\` may not match this MicroPython version’s output; check the build folder and fix the plugin. Full log: ${ctx.logFile}`,
+        });
+      }
+    }
+    ctx.artifacts = artifacts;
+  } catch (error) {
+    if (step.signal.aborted) throw new CancelledError('compile');
+    throw error;
+  } finally {
+    step.signal.removeEventListener('abort', onAbort);
+  }
+  // Removing the container overlaps the export; dispose() waits for it.
+  if (owned && !ctx.options.keepContainer) stopping = container!.stop();
+  await utimes(ctx.buildDir!, new Date(), new Date()).catch(() => undefined);
+  if (stopping) setStopping(stopping);
+  await pruneBuildDirs(join(ctx.project.stateDir, 'build', board.id), ctx.buildDir!);
+  step.title(`Compiled ${board.id} in ${ctx.image!.ref}`);
+}
+
+function compileFailure(ctx: BuildContext, lines: string[], stage: string, exitCode: number): MpError {
+  const failure = analyzeMakeFailure(lines, pathMappings(ctx), frozenFileMap(ctx));
+  const where = failure.file
+    ? `${displayPath(ctx, failure.file)}${failure.line ? `:${failure.line}` : ''}`
+    : undefined;
+  const excerpt = failure.excerpt.map((l) => `  ${l}`).join('\n');
+  if (failure.kind === 'freeze') {
+    return new MpError({
+      code: 'FREEZE_FAILED',
+      message: `A frozen module did not compile${where ? ` (${where})` : ''}:\n${excerpt}`,
+      file: where,
+      step: 'compile',
+      hint: `Fix the Python error above and build again. Full log: ${ctx.logFile}`,
+    });
+  }
+  return new MpError({
+    code: 'COMPILE_FAILED',
+    message: `make failed building ${stage === 'mpy-cross' ? 'mpy-cross' : `port ${ctx.board!.port}`} for board ${ctx.board!.id} (exit ${exitCode})${where ? ` at ${where}` : ''}:\n${excerpt}`,
+    file: where,
+    plugin: ctx.board!.id,
+    step: 'compile',
+    hint: `Read the compiler errors above; the full log is ${ctx.logFile}. A toolchain that does not fit this MicroPython version can be replaced with --image.`,
+  });
+}
+
+/** Keeps the two most recently used other build directories of a board (switching back is fast). */
+async function pruneBuildDirs(boardState: string, current: string): Promise<void> {
+  const entries = await readdir(boardState, { withFileTypes: true }).catch(() => []);
+  const dirs: Array<{ path: string; mtime: number }> = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory() || entry.name === 'lock' || join(boardState, entry.name) === current) continue;
+    const info = await stat(join(boardState, entry.name)).catch(() => undefined);
+    if (info) dirs.push({ path: join(boardState, entry.name), mtime: info.mtimeMs });
+  }
+  dirs.sort((a, b) => b.mtime - a.mtime);
+  for (const old of dirs.slice(2))
+    await rm(old.path, { recursive: true, force: true }).catch(() => undefined);
+}
+
+// ── export ───────────────────────────────────────────────────────────────────────────────────
+
+async function exportStep(ctx: BuildContext, step: StepContext): Promise<void> {
+  const board = ctx.board!;
+  const target = ctx.target!;
+  const mp = ctx.micropython!;
+  const { config } = ctx.project;
+  const now = ctx.options.now?.() ?? new Date();
+  const identity: MicroPythonIdentity = {
+    tag: mp.tag,
+    version: mp.version,
+    sha: mp.sha,
+    dirty: mp.local?.dirty && Boolean(mp.local.sha),
+  };
+  if (mp.local && !mp.local.sha) identity.sha = undefined;
+  const extension = board.firmwareExtension ?? '.bin';
+  const name = uniqueName(
+    config.exportDir,
+    exportFileName({
+      exportPrefix: board.exportPrefix,
+      micropython: identity,
+      fragments: ctx.libraries.map((l) => l.plugin.nameFragment),
+      date: now,
+      extension,
+    }),
+  );
+  const firmwareData = await readFile(ctx.artifacts![board.firmware]!);
+  const files = [{ name, data: firmwareData, mode: extension === '' ? 0o755 : 0o644 }];
+  const segments: NonNullable<BuildSidecar['flash']>['segments'] = [];
+  const stem = name.endsWith(extension) && extension ? name.slice(0, -extension.length) : name;
+  for (const segment of target.flash?.segments ?? []) {
+    let file = name;
+    let data = firmwareData;
+    if (segment.artifact !== board.firmware) {
+      data = await readFile(ctx.artifacts![segment.artifact]!);
+      file = `${stem}-${segment.artifact}${extname(target.artifacts[segment.artifact]!) || '.bin'}`;
+      if (!files.some((f) => f.name === file)) files.push({ name: file, data, mode: 0o644 });
+    }
+    segments.push({
+      offset: segment.offset,
+      file,
+      artifact: segment.artifact,
+      sha256: sha256Hex(data),
+      size: data.length,
+    });
+  }
+  const libraryFiles = [];
+  for (const library of ctx.libraries) {
+    for (const file of library.exports) {
+      libraryFiles.push({
+        name: file.as,
+        data: await readFile(join(library.dir!, file.from)),
+        library: library.id,
+        from: file.from,
+        protect: true,
+      });
+    }
+  }
+  const firmwareSha = sha256Hex(firmwareData);
+  const outcome = await writeExport({
+    exportDir: config.exportDir,
+    stateDir: ctx.project.stateDir,
+    boardId: board.id,
+    files,
+    libraryFiles,
+    sidecar: (exportedFiles) => ({
+      schema: EXPORT_SCHEMA,
+      firmware: name,
+      board: {
+        id: board.id,
+        title: board.title,
+        package: ctx.boardListing?.source ?? null,
+        packageVersion: ctx.boardListing?.version ?? null,
+        port: board.port,
+        board: target.board ?? null,
+        variant: target.variant ?? null,
+        chip: board.chip ?? null,
+        exportPrefix: board.exportPrefix,
+      },
+      micropython: {
+        ref: mp.requested ?? null,
+        tag: mp.tag ?? null,
+        version: mp.version
+          ? `${mp.version.major}.${mp.version.minor}.${mp.version.patch}${mp.version.prerelease ? '-preview' : ''}`
+          : null,
+        sha: mp.sha ?? null,
+        git: mp.git?.url ?? null,
+        path: mp.local ? mp.dir! : null,
+        dirty: mp.local?.dirty ?? false,
+        submodules: Object.fromEntries(
+          (ctx.submodules ?? [])
+            .filter((path) => mp.checkout?.submodules[path])
+            .map((path) => [
+              path,
+              { git: mp.checkout!.submodules[path]!.url, sha: mp.checkout!.submodules[path]!.sha },
+            ]),
+        ),
+      },
+      libraries: ctx.libraries.map((l) => ({
+        id: l.id,
+        git: l.git?.url ?? null,
+        path: l.local ? l.dir! : null,
+        ref: l.git?.ref.requested ?? null,
+        sha: l.git?.ref.sha ?? l.local?.sha ?? null,
+        frozen: l.frozenFiles,
+      })),
+      modules: ctx.moduleHashes,
+      image: { ref: ctx.image!.ref, id: ctx.image!.id },
+      sha256: firmwareSha,
+      size: firmwareData.length,
+      flash: target.flash
+        ? {
+            mode: target.flash.mode,
+            freq: target.flash.freq,
+            size: target.flash.size,
+            baud: target.flash.baud,
+            segments,
+          }
+        : null,
+      exportedFiles,
+      manifestSha256: hashOf(ctx.manifest!),
+      cacheKey: ctx.cacheKey!,
+      durationMs: Date.now() - ctx.startedAt,
+      builtAt: now.toISOString(),
+      mp: { version: MP_VERSION },
+    }),
+  });
+  for (const file of outcome.sidecar.exportedFiles) {
+    if (file.status === 'kept') {
+      step.logger.warn(
+        `${displayPath(ctx, join(config.exportDir, file.file))} was edited, so it was kept; the library’s current version is in ${file.file}.new`,
+      );
+    }
+  }
+  await writeLastBuild(ctx.project.stateDir, board.id, {
+    key: ctx.cacheKey!,
+    firmware: outcome.firmware,
+    sidecarFile: outcome.sidecarFile,
+    sha256: firmwareSha,
+    builtAt: outcome.sidecar.builtAt,
+  });
+  ctx.result = {
+    upToDate: false,
+    firmware: outcome.firmware,
+    sidecarFile: outcome.sidecarFile,
+    sidecar: outcome.sidecar,
+    logFile: ctx.logFile,
+    durationMs: outcome.sidecar.durationMs,
+  };
+  step.title(`Exported ${displayPath(ctx, outcome.firmware)}`);
+}

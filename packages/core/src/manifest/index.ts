@@ -1,0 +1,10 @@
+export {
+  checkFreezeEntries,
+  type FrozenManifestInput,
+  freezeEntryFiles,
+  generateFrozenManifest,
+  type ManifestLibrary,
+  type ProjectModule,
+  type ProjectModules,
+  scanProjectModules,
+} from './frozen-manifest.ts';

@@ -1,0 +1,541 @@
+/**
+ * The user-wide source cache: one shallow bare repository per git URL, and one plain checkout per
+ * commit, shared by every build and every project on the machine.
+ *
+ *   <cache>/git/<slug>-<hash>/
+ *     repo.git/            bare; shallow (depth 1) fetches of each commit asked for accumulate here
+ *     trees/<sha>/         the files of one commit (no .git), plus the submodules fetched so far
+ *     refs.json            the remote's tags and branches from the last `ls-remote`, with its time
+ *     lock/                held while fetching or adding to a tree (two builds at once are safe)
+ *
+ * A tree appears by rename once complete, so a reader never sees half of one; afterwards it only
+ * grows (submodules are added under the lock). Checkouts are plain files because they are
+ * bind-mounted into toolchain containers, where a `.git` pointing at a host path would be useless.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CancelledError, MpError } from '../errors.ts';
+import { type Logger, silentLogger } from '../events.ts';
+import { writeFileAtomic } from '../util/fs.ts';
+import { withLock } from '../util/lock.ts';
+import { GitCommandError, isUnreachable, runGit } from './git.ts';
+import { applyMirrors, repoSlug, resolveSubmoduleUrl } from './mirrors.ts';
+import { listRemoteRefs, newestStableTag, type RemoteRefs, recentStableTags } from './remote-refs.ts';
+
+/** How long an `ls-remote` answer (newest tag, branch tips) is trusted: 10 minutes. */
+export const DEFAULT_REF_TTL_MS = 10 * 60 * 1000;
+
+export interface GitCacheOptions {
+  /** The user cache root (`userCacheDir()`); repositories go in `<cacheDir>/git`. */
+  cacheDir: string;
+  /** URL prefix rewrites (config `mirrors` + `MP_GIT_MIRRORS`). */
+  mirrors?: Record<string, string>;
+  /** How long remote answers are reused; `MP_REF_TTL` (seconds) sets it from the environment. */
+  refTtlMs?: number;
+  /** Ask the remote again even if the cached answer is fresh (`mp build --force`). */
+  refresh?: boolean;
+  now?: () => number;
+}
+
+export interface GitOperationOptions {
+  signal?: AbortSignal;
+  /** git's progress and messages, line by line. */
+  onLine?: (line: string) => void;
+  /** Waiting for another mp process that holds the repository's lock. */
+  onWait?: (owner: string) => void;
+  logger?: Logger;
+  /** What the repository is, for messages: `MicroPython`, `library mqtt_as`. */
+  label?: string;
+  /** Plugin id to name in errors. */
+  plugin?: string;
+}
+
+export type RefKind = 'tag' | 'branch' | 'sha';
+
+/** A ref pinned to a commit. */
+export interface ResolvedRef {
+  /** The repository URL as configured (before mirrors): what provenance records. */
+  url: string;
+  /** Where it is fetched from (after mirrors). */
+  fetchUrl: string;
+  /** What was asked for; `undefined` means "newest stable tag". */
+  requested?: string;
+  kind: RefKind;
+  /** Tag or branch name, or the sha itself. */
+  name: string;
+  sha: string;
+  /** `cache`: from refs.json or the local repository, no network; `remote`: asked just now; `stale-cache`: remote unreachable, older answer reused. */
+  from: 'cache' | 'remote' | 'stale-cache';
+}
+
+/** A checked-out commit. */
+export interface GitCheckout {
+  dir: string;
+  url: string;
+  sha: string;
+  /** Submodules present in the tree: path → commit. */
+  submodules: Record<string, { url: string; sha: string }>;
+}
+
+interface RefsFile {
+  url: string;
+  /** ms since epoch of the last successful ls-remote. */
+  at: number;
+  tags: Record<string, string>;
+  branches: Record<string, string>;
+}
+
+interface CheckoutRecord {
+  url: string;
+  sha: string;
+  fetchedAt: string;
+  submodules: Record<string, { url: string; sha: string }>;
+}
+
+const CHECKOUT_RECORD = '.mp-checkout.json';
+const FULL_SHA = /^[0-9a-f]{40}$/;
+const SHORT_SHA = /^[0-9a-f]{7,39}$/;
+
+/** The ref TTL from `MP_REF_TTL` (seconds), else the default. */
+export function refTtlFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const seconds = Number(env.MP_REF_TTL);
+  return env.MP_REF_TTL !== undefined && Number.isFinite(seconds) && seconds >= 0
+    ? seconds * 1000
+    : DEFAULT_REF_TTL_MS;
+}
+
+export class GitSourceCache {
+  readonly root: string;
+  private readonly mirrors: Record<string, string>;
+  private readonly ttlMs: number;
+  private readonly refresh: boolean;
+  private readonly now: () => number;
+
+  constructor(options: GitCacheOptions) {
+    this.root = join(options.cacheDir, 'git');
+    this.mirrors = options.mirrors ?? {};
+    this.ttlMs = options.refTtlMs ?? DEFAULT_REF_TTL_MS;
+    this.refresh = options.refresh ?? false;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The cache folder of one repository URL (mirrors do not change it: a mirror holds the same commits). */
+  repoDir(url: string): string {
+    const hash = createHash('sha256').update(url).digest('hex').slice(0, 10);
+    return join(this.root, `${repoSlug(url)}-${hash}`);
+  }
+
+  fetchUrl(url: string): string {
+    return applyMirrors(url, this.mirrors);
+  }
+
+  /** The newest `vX.Y.Z` tag of the repository (never a `-preview`), remembered for the TTL. */
+  async resolveNewestStable(url: string, options: GitOperationOptions = {}): Promise<ResolvedRef> {
+    const label = options.label ?? url;
+    const { refs, from } = await this.remoteRefs(url, options, (cached) => !this.isFresh(cached));
+    const tag = newestStableTag(Object.keys(refs.tags));
+    if (!tag) {
+      throw new MpError({
+        code: 'NO_STABLE_TAG',
+        message: `${label}: ${this.fetchUrl(url)} has no release tag of the form vX.Y.Z`,
+        plugin: options.plugin,
+        step: 'resolve',
+        hint: 'Name the version to build with --micropython <tag|branch|sha> (or micropython.ref in mp.config).',
+      });
+    }
+    return { url, fetchUrl: this.fetchUrl(url), kind: 'tag', name: tag, sha: refs.tags[tag]!, from };
+  }
+
+  /**
+   * Pins a tag, branch or sha to a commit. Tags are trusted from the cache (they do not move),
+   * branches for the TTL; a full sha needs no network at all.
+   */
+  async resolveRef(url: string, ref: string, options: GitOperationOptions = {}): Promise<ResolvedRef> {
+    const fetchUrl = this.fetchUrl(url);
+    const name = ref.replace(/^refs\//, '').replace(/^(tags|heads)\//, '');
+    const base = { url, fetchUrl, requested: ref };
+    if (FULL_SHA.test(name)) return { ...base, kind: 'sha', name, sha: name, from: 'cache' };
+
+    const cached = this.refresh ? undefined : await this.readRefs(url);
+    if (cached?.tags[name]) return { ...base, kind: 'tag', name, sha: cached.tags[name]!, from: 'cache' };
+    if (cached?.branches[name] && this.isFresh(cached)) {
+      return { ...base, kind: 'branch', name, sha: cached.branches[name]!, from: 'cache' };
+    }
+    if (SHORT_SHA.test(name)) {
+      const local = await this.revParse(url, name);
+      if (local) return { ...base, kind: 'sha', name: local, sha: local, from: 'cache' };
+    }
+
+    const { refs, from } = await this.remoteRefs(url, options, () => true);
+    if (refs.tags[name]) return { ...base, kind: 'tag', name, sha: refs.tags[name]!, from };
+    if (refs.branches[name]) return { ...base, kind: 'branch', name, sha: refs.branches[name]!, from };
+    if (SHORT_SHA.test(name)) {
+      const tip = Object.values({ ...refs.tags, ...refs.branches }).find((sha) => sha.startsWith(name));
+      if (tip) return { ...base, kind: 'sha', name: tip, sha: tip, from };
+      const full = await this.findShortSha(url, name, options);
+      if (full) return { ...base, kind: 'sha', name: full, sha: full, from: 'remote' };
+    }
+    const recent = recentStableTags(Object.keys(refs.tags));
+    throw new MpError({
+      code: 'UNKNOWN_REF',
+      message: `${options.label ?? url} has no tag, branch or commit "${ref}" (${fetchUrl})`,
+      plugin: options.plugin,
+      step: 'resolve',
+      hint: `${recent.length ? `Newest releases: ${recent.join(', ')}. ` : ''}Use one of those, a branch name, a full 40-character commit sha, or a local checkout path.`,
+      exitCode: 2,
+    });
+  }
+
+  /**
+   * The files of `resolved.sha`, fetched (depth 1) and checked out if not cached yet.
+   * Safe when several mp processes ask at once: the first fetches, the others wait and reuse.
+   */
+  async checkout(resolved: ResolvedRef, options: GitOperationOptions = {}): Promise<GitCheckout> {
+    const repo = this.repoDir(resolved.url);
+    const treeDir = join(repo, 'trees', resolved.sha);
+    const existing = await readCheckoutRecord(treeDir);
+    if (existing)
+      return { dir: treeDir, url: resolved.url, sha: resolved.sha, submodules: existing.submodules };
+    return withLock(
+      join(repo, 'lock'),
+      async () => {
+        const again = await readCheckoutRecord(treeDir);
+        if (again)
+          return { dir: treeDir, url: resolved.url, sha: resolved.sha, submodules: again.submodules };
+        await this.fetchCommit(resolved, options);
+        await this.materialize(repo, resolved.sha, treeDir, resolved.url, options);
+        return { dir: treeDir, url: resolved.url, sha: resolved.sha, submodules: {} };
+      },
+      { signal: options.signal, onWait: options.onWait },
+    );
+  }
+
+  /**
+   * Adds the submodules at `paths` (e.g. `lib/micropython-lib`) to a checkout, each at the commit
+   * the superproject pins, fetched through the same cache and mirrors.
+   */
+  async ensureSubmodules(
+    checkout: GitCheckout,
+    paths: string[],
+    options: GitOperationOptions = {},
+  ): Promise<GitCheckout> {
+    const wanted = [...new Set(paths.map((p) => p.replace(/\/+$/, '')))].filter(Boolean);
+    if (wanted.every((p) => checkout.submodules[p])) return checkout;
+    const repo = this.repoDir(checkout.url);
+    return withLock(
+      join(repo, 'lock'),
+      async () => {
+        const record = (await readCheckoutRecord(checkout.dir)) ?? {
+          url: checkout.url,
+          sha: checkout.sha,
+          fetchedAt: new Date(this.now()).toISOString(),
+          submodules: {},
+        };
+        const missing = wanted.filter((p) => !record.submodules[p]);
+        if (missing.length === 0) return { ...checkout, submodules: record.submodules };
+        const urls = await submoduleUrls(checkout.dir);
+        for (const path of missing) {
+          if (options.signal?.aborted) throw new CancelledError('sources');
+          const gitlink = await this.gitlinkSha(repo, checkout.sha, path);
+          const declared = urls[path];
+          if (!gitlink || !declared) {
+            throw new MpError({
+              code: 'SUBMODULE_UNKNOWN',
+              message: `${options.label ?? checkout.url} at ${checkout.sha.slice(0, 10)} has no submodule "${path}"`,
+              plugin: options.plugin,
+              step: 'sources',
+              hint: 'The port asked for a submodule this MicroPython version does not have; check the board plugin (its `submodules` list) and the MicroPython ref.',
+            });
+          }
+          const url = resolveSubmoduleUrl(checkout.url, declared);
+          const sub: ResolvedRef = {
+            url,
+            fetchUrl: this.fetchUrl(url),
+            kind: 'sha',
+            name: gitlink,
+            sha: gitlink,
+            from: 'cache',
+          };
+          options.onLine?.(`submodule ${path} @ ${gitlink.slice(0, 10)} from ${sub.fetchUrl}`);
+          const subRepo = this.repoDir(url);
+          await withLock(
+            join(subRepo, 'lock'),
+            async () => {
+              await this.fetchCommit(sub, { ...options, label: `submodule ${path}` });
+              const target = join(checkout.dir, path);
+              const temp = join(checkout.dir, `.mp-submodule-${randomBytes(4).toString('hex')}`);
+              await checkoutTree(join(subRepo, 'repo.git'), gitlink, temp, options);
+              // The superproject checkout left an empty folder where the submodule goes.
+              await rmdir(target).catch(() => rm(target, { recursive: true, force: true }));
+              await mkdir(join(target, '..'), { recursive: true });
+              await rename(temp, target);
+            },
+            { signal: options.signal, onWait: options.onWait },
+          );
+          record.submodules[path] = { url, sha: gitlink };
+          await writeFileAtomic(join(checkout.dir, CHECKOUT_RECORD), `${JSON.stringify(record, null, 2)}\n`);
+        }
+        return { ...checkout, submodules: record.submodules };
+      },
+      { signal: options.signal, onWait: options.onWait },
+    );
+  }
+
+  // ── internals ─────────────────────────────────────────────────────────────────────────────
+
+  private isFresh(refs: RefsFile): boolean {
+    return this.now() - refs.at < this.ttlMs;
+  }
+
+  private async readRefs(url: string): Promise<RefsFile | undefined> {
+    try {
+      const refs = JSON.parse(await readFile(join(this.repoDir(url), 'refs.json'), 'utf8')) as RefsFile;
+      return refs.url === url ? refs : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The remote's refs: from refs.json unless `needsRemote(cached)` says otherwise (or --force).
+   * When the remote cannot be reached but an older answer exists, that answer is used with a warning,
+   * so a build works offline with sources fetched before.
+   */
+  private async remoteRefs(
+    url: string,
+    options: GitOperationOptions,
+    needsRemote: (cached: RefsFile) => boolean,
+  ): Promise<{ refs: RemoteRefs; from: ResolvedRef['from'] }> {
+    const cached = await this.readRefs(url);
+    if (cached && !this.refresh && !needsRemote(cached)) return { refs: cached, from: 'cache' };
+    const fetchUrl = this.fetchUrl(url);
+    let refs: RemoteRefs;
+    try {
+      refs = await listRemoteRefs(fetchUrl, { signal: options.signal });
+    } catch (error) {
+      if (error instanceof CancelledError || options.signal?.aborted) throw error;
+      if (cached) {
+        const age = Math.round((this.now() - cached.at) / 60_000);
+        (options.logger ?? silentLogger).warn(
+          `${options.label ?? url}: ${fetchUrl} cannot be reached; using what it offered ${age} min ago`,
+        );
+        return { refs: cached, from: 'stale-cache' };
+      }
+      throw this.fetchError(error, fetchUrl, options, 'resolve');
+    }
+    const record: RefsFile = { url, at: this.now(), tags: refs.tags, branches: refs.branches };
+    await writeFileAtomic(join(this.repoDir(url), 'refs.json'), `${JSON.stringify(record)}\n`);
+    return { refs, from: 'remote' };
+  }
+
+  private fetchError(error: unknown, fetchUrl: string, options: GitOperationOptions, step: string): MpError {
+    if (error instanceof MpError) return error;
+    const said =
+      error instanceof GitCommandError
+        ? error.stderr.trim().split('\n').filter(Boolean).pop()
+        : String(error);
+    const unreachable = isUnreachable(error);
+    return new MpError({
+      code: unreachable ? 'SOURCE_UNREACHABLE' : 'SOURCE_FETCH_FAILED',
+      message: `${options.label ?? 'Repository'}: cannot ${unreachable ? 'reach' : 'fetch from'} ${fetchUrl}${said ? ` (git: ${said})` : ''}`,
+      plugin: options.plugin,
+      step,
+      hint: unreachable
+        ? 'Check the network and the URL. To fetch from a mirror instead, set MP_GIT_MIRRORS="<original prefix>=<mirror prefix>" or `mirrors` in mp.config.'
+        : 'Run the command again; if it keeps failing, delete the repository’s folder in the mp cache (`mp doctor` shows where) and retry.',
+      cause: error,
+    });
+  }
+
+  private async ensureBareRepo(repo: string, options: GitOperationOptions): Promise<string> {
+    const gitDir = join(repo, 'repo.git');
+    if (!existsSync(join(gitDir, 'HEAD'))) {
+      await mkdir(repo, { recursive: true });
+      await rm(gitDir, { recursive: true, force: true });
+      await runGit(['init', '--bare', '--quiet', gitDir], { signal: options.signal });
+    }
+    return gitDir;
+  }
+
+  private async hasCommit(gitDir: string, sha: string): Promise<boolean> {
+    return runGit(['--git-dir', gitDir, 'cat-file', '-e', `${sha}^{commit}`]).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  private async revParse(url: string, short: string): Promise<string | undefined> {
+    const gitDir = join(this.repoDir(url), 'repo.git');
+    if (!existsSync(gitDir)) return undefined;
+    const out = await runGit([
+      '--git-dir',
+      gitDir,
+      'rev-parse',
+      '--verify',
+      '--quiet',
+      `${short}^{commit}`,
+    ]).catch(() => '');
+    return out.trim() || undefined;
+  }
+
+  /** A short sha that is no branch or tag tip: fetch the history (commits only, no files) and look. */
+  private async findShortSha(
+    url: string,
+    short: string,
+    options: GitOperationOptions,
+  ): Promise<string | undefined> {
+    const repo = this.repoDir(url);
+    return withLock(
+      join(repo, 'lock'),
+      async () => {
+        const gitDir = await this.ensureBareRepo(repo, options);
+        options.onLine?.(`looking for commit ${short} in the history of ${this.fetchUrl(url)}`);
+        await runGit(
+          [
+            '--git-dir',
+            gitDir,
+            'fetch',
+            '--quiet',
+            '--no-tags',
+            '--filter=tree:0',
+            this.fetchUrl(url),
+            '+refs/heads/*:refs/mp/history/*',
+          ],
+          { signal: options.signal, onLine: options.onLine },
+        ).catch(() => undefined);
+        return this.revParse(url, short);
+      },
+      { signal: options.signal, onWait: options.onWait },
+    );
+  }
+
+  private async fetchCommit(resolved: ResolvedRef, options: GitOperationOptions): Promise<void> {
+    const repo = this.repoDir(resolved.url);
+    const gitDir = await this.ensureBareRepo(repo, options);
+    if (await this.hasCommit(gitDir, resolved.sha)) return;
+    const run = (args: string[]) =>
+      runGit(['--git-dir', gitDir, 'fetch', '--progress', '--no-tags', ...args], {
+        signal: options.signal,
+        onLine: options.onLine,
+      });
+    const keep = `refs/mp/commits/${resolved.sha}`;
+    try {
+      // By name first: every server serves its tags and branches at depth 1.
+      if (resolved.kind === 'tag')
+        await run(['--depth', '1', resolved.fetchUrl, `+refs/tags/${resolved.name}:${keep}`]);
+      else if (resolved.kind === 'branch') {
+        const source = resolved.name === 'HEAD' ? 'HEAD' : `refs/heads/${resolved.name}`;
+        await run(['--depth', '1', resolved.fetchUrl, `+${source}:${keep}`]);
+      }
+      if (!(await this.hasCommit(gitDir, resolved.sha))) {
+        // A sha, or a branch that moved since ls-remote: ask for the commit itself (GitHub allows it).
+        await run(['--depth', '1', resolved.fetchUrl, resolved.sha]).catch(async (error) => {
+          if (options.signal?.aborted || isUnreachable(error)) throw error;
+          // Servers that refuse unadvertised shas: fetch the branches' history and find it there.
+          await run([resolved.fetchUrl, '+refs/heads/*:refs/mp/history/*']);
+        });
+      }
+    } catch (error) {
+      if (error instanceof CancelledError || options.signal?.aborted) throw new CancelledError('sources');
+      throw this.fetchError(error, resolved.fetchUrl, options, 'sources');
+    }
+    if (!(await this.hasCommit(gitDir, resolved.sha))) {
+      throw new MpError({
+        code: 'SOURCE_FETCH_FAILED',
+        message: `${options.label ?? resolved.url}: commit ${resolved.sha} is not in ${resolved.fetchUrl}`,
+        plugin: options.plugin,
+        step: 'sources',
+        hint: 'The mirror may be out of date, or the commit was force-pushed away. Update the mirror or pick another ref.',
+      });
+    }
+    // A ref keeps the commit from being pruned by `git gc` in this shallow repository.
+    await runGit(['--git-dir', gitDir, 'update-ref', keep, resolved.sha]);
+  }
+
+  private async materialize(
+    repo: string,
+    sha: string,
+    treeDir: string,
+    url: string,
+    options: GitOperationOptions,
+  ) {
+    const temp = join(repo, 'trees', `.tmp-${sha.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
+    try {
+      await checkoutTree(join(repo, 'repo.git'), sha, temp, options);
+      const record: CheckoutRecord = {
+        url,
+        sha,
+        fetchedAt: new Date(this.now()).toISOString(),
+        submodules: {},
+      };
+      await writeFileAtomic(join(temp, CHECKOUT_RECORD), `${JSON.stringify(record, null, 2)}\n`);
+      await rm(treeDir, { recursive: true, force: true });
+      await rename(temp, treeDir);
+    } catch (error) {
+      await rm(temp, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  private async gitlinkSha(repo: string, sha: string, path: string): Promise<string | undefined> {
+    const out = await runGit(['--git-dir', join(repo, 'repo.git'), 'ls-tree', sha, '--', path]).catch(
+      () => '',
+    );
+    const m = /^160000 commit ([0-9a-f]{40,64})\t/m.exec(out);
+    return m?.[1];
+  }
+}
+
+/** Writes the files of `sha` into `dir` (created), without a .git: read-tree into a private index, then checkout-index. */
+async function checkoutTree(
+  gitDir: string,
+  sha: string,
+  dir: string,
+  options: GitOperationOptions,
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const index = `${dir}.index`;
+  const env = { GIT_INDEX_FILE: index };
+  try {
+    await runGit(['--git-dir', gitDir, '--work-tree', dir, 'read-tree', sha], {
+      env,
+      signal: options.signal,
+    });
+    await runGit(['--git-dir', gitDir, '--work-tree', dir, 'checkout-index', '--all', '--force'], {
+      env,
+      signal: options.signal,
+    });
+  } finally {
+    await rm(index, { force: true });
+  }
+}
+
+async function readCheckoutRecord(treeDir: string): Promise<CheckoutRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(join(treeDir, CHECKOUT_RECORD), 'utf8')) as CheckoutRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** path → url from a checkout's .gitmodules. */
+async function submoduleUrls(treeDir: string): Promise<Record<string, string>> {
+  const file = join(treeDir, '.gitmodules');
+  if (!existsSync(file)) return {};
+  const out = await runGit(['config', '--file', file, '--get-regexp', '^submodule\\..*\\.(path|url)$']).catch(
+    () => '',
+  );
+  const byName: Record<string, { path?: string; url?: string }> = {};
+  for (const line of out.split('\n')) {
+    const m = /^submodule\.(.+)\.(path|url) (.*)$/.exec(line.trim());
+    if (!m) continue;
+    const entry = byName[m[1]!] ?? {};
+    entry[m[2] as 'path' | 'url'] = m[3];
+    byName[m[1]!] = entry;
+  }
+  const urls: Record<string, string> = {};
+  for (const { path, url } of Object.values(byName)) if (path && url) urls[path] = url;
+  return urls;
+}

@@ -1,0 +1,107 @@
+/**
+ * The two questions a no-op build asks the engine ("is it up?", "which id has this image?") over a
+ * few lines of plain HTTP on the engine socket: no client library to load, a few milliseconds per
+ * answer. TLS and ssh engines (DOCKER_TLS_VERIFY, ssh://) go through dockerode instead.
+ */
+import { request } from 'node:http';
+import { connectDocker, dockerUnavailable } from './engine.ts';
+
+export interface EngineAddress {
+  /** Unix socket or Windows named pipe. */
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  /** TLS or ssh: only dockerode can talk to it. */
+  needsDockerode: boolean;
+}
+
+/** Where `DOCKER_HOST` (or the platform default) says the engine is. */
+export function engineAddress(env: NodeJS.ProcessEnv = process.env): EngineAddress {
+  const host = env.DOCKER_HOST?.trim();
+  if (!host) {
+    return process.platform === 'win32'
+      ? { socketPath: '//./pipe/docker_engine', needsDockerode: false }
+      : { socketPath: '/var/run/docker.sock', needsDockerode: false };
+  }
+  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length), needsDockerode: false };
+  if (host.startsWith('npipe://'))
+    return { socketPath: host.slice('npipe://'.length), needsDockerode: false };
+  if (host.startsWith('tcp://') || host.startsWith('http://')) {
+    const url = new URL(host.replace(/^tcp:/, 'http:'));
+    const tls = Boolean(env.DOCKER_TLS_VERIFY) || Boolean(env.DOCKER_CERT_PATH);
+    return { host: url.hostname, port: Number(url.port || (tls ? 2376 : 2375)), needsDockerode: tls };
+  }
+  return { needsDockerode: true };
+}
+
+function engineGet(
+  address: EngineAddress,
+  path: string,
+  timeoutMs: number,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        method: 'GET',
+        path,
+        ...(address.socketPath
+          ? { socketPath: address.socketPath }
+          : { host: address.host, port: address.port }),
+        headers: { Host: 'docker' },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })),
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Throws DOCKER_UNAVAILABLE unless the engine answers within `timeoutMs`. */
+export async function pingEngine(env: NodeJS.ProcessEnv = process.env, timeoutMs = 5000): Promise<void> {
+  const address = engineAddress(env);
+  if (address.needsDockerode) {
+    await connectDocker()
+      .ping()
+      .catch((error: unknown) => Promise.reject(dockerUnavailable(error)));
+    return;
+  }
+  const answer = await engineGet(address, '/_ping', timeoutMs).catch((error) =>
+    Promise.reject(dockerUnavailable(error)),
+  );
+  if (answer.status !== 200)
+    throw dockerUnavailable(new Error(`HTTP ${answer.status}: ${answer.body.trim()}`));
+}
+
+/** The id of a local image (`sha256:…`), or undefined when the engine does not have it. */
+export async function inspectImageId(
+  ref: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | undefined> {
+  const address = engineAddress(env);
+  if (address.needsDockerode) {
+    try {
+      return (await connectDocker().getImage(ref).inspect()).Id;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      throw dockerUnavailable(error);
+    }
+  }
+  const answer = await engineGet(address, `/images/${encodeURI(ref)}/json`, 10_000).catch((error) =>
+    Promise.reject(dockerUnavailable(error)),
+  );
+  if (answer.status === 404) return undefined;
+  if (answer.status !== 200)
+    throw dockerUnavailable(new Error(`HTTP ${answer.status}: ${answer.body.trim()}`));
+  return (JSON.parse(answer.body) as { Id: string }).Id;
+}
