@@ -56,6 +56,8 @@ export interface DevSessionOptions {
   debounceMs?: number;
   /** How often to look for an unplugged board while a flash is owed (default 1000 ms). */
   replugPollMs?: number;
+  /** A running toolchain container to start with (benchmarks); it is removed when the session ends. */
+  container?: ToolchainContainer;
 }
 
 /** Marker "paths" for work that is not a file change. */
@@ -67,7 +69,7 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
   const flashEnabled = options.flash !== false;
   const monitorEnabled = flashEnabled && options.monitor !== false;
   let project = await options.openProject();
-  let container: ToolchainContainer | undefined;
+  let container: ToolchainContainer | undefined = options.container;
   let mappings: PathMapping[] = [];
   let monitor: SerialMonitor | undefined;
   let port: string | undefined;

@@ -1,0 +1,130 @@
+/**
+ * The inner loop, measured: save → firmware and save → flashed with `mp dev`'s session (core's
+ * runDevSession, the code the CLI runs) against the real Docker engine, the fixture MicroPython
+ * and an emulated D1 mini throttled to a real 460800 baud wire; next to raw incremental `make`
+ * run by `docker exec` in the very same toolchain container.
+ *
+ * Run: node bench/dev.ts [--runs 5]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createEspEmulator } from '../test/esp-emulator/src/index.ts';
+import {
+  createBuild,
+  type DevEvent,
+  openProject,
+  portMakeVariables,
+  runDevSession,
+  runSteps,
+  shellQuote,
+  type ToolchainContainer,
+} from '../packages/core/src/index.ts';
+import { createFixtureRepos, ensureFixtureToolchainImage, REPO_ROOT } from '../test/utils/src/index.ts';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+const runs = Number(values.runs);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+console.log('setting up: fixture repositories, fixture toolchain image …');
+const repos = createFixtureRepos();
+const image = await ensureFixtureToolchainImage();
+const cacheDir = mkdtempSync(join(tmpdir(), 'mp-bench-cache-'));
+const projectDir = mkdtempSync(join(tmpdir(), 'mp-bench-dev-'));
+mkdirSync(join(projectDir, 'modules'));
+writeFileSync(join(projectDir, 'mp.config.json'), JSON.stringify({ image, flash: { port: '/dev/ttyEMU0' } }));
+const appFile = join(projectDir, 'modules/app.py');
+let edits = 0;
+const edit = () => writeFileSync(appFile, `BENCH_EDIT = ${++edits}\n\n\ndef main():\n    print(BENCH_EDIT)\n`);
+edit();
+const env = { ...process.env, MP_CACHE_DIR: cacheDir, MP_GIT_MIRRORS: repos.mirrorEnv };
+const open = () => openProject({ projectDir, env, pluginRoots: [join(REPO_ROOT, 'packages/cli')] });
+
+let container: ToolchainContainer | undefined;
+const stop = new AbortController();
+try {
+  // 1. A warm container with the project built once, and raw make timings in it.
+  const first = createBuild({ project: await open(), keepContainer: true, env, cacheDir });
+  try {
+    await runSteps(first.steps, first.ctx, { signal: stop.signal });
+  } finally {
+    await first.dispose();
+  }
+  container = first.ctx.container!;
+  const { board, target, project } = first.ctx as Required<typeof first.ctx>;
+  const make = [
+    target.toolchain.shellPrelude,
+    `cd /mp/micropython && make -C ports/${board.port} ${[...portMakeVariables(board, target), 'MICROPY_MPYCROSS=/mp/build/mpy-cross/mpy-cross', `-j${project.config.jobs}`, ...(target.makeArgs ?? []).map(shellQuote)].join(' ')}`,
+  ]
+    .filter(Boolean)
+    .join(' && ');
+  const raw: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    edit();
+    const t = performance.now();
+    execFileSync('docker', ['exec', '-u', `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`, '-e', 'HOME=/tmp', container.id, 'sh', '-c', make], { stdio: 'ignore' });
+    raw.push(performance.now() - t);
+  }
+
+  // 2. mp dev's session in the same container, flashing an emulated board over a 460800 baud wire.
+  const emulator = createEspEmulator({ chip: 'esp8266', path: '/dev/ttyEMU0', throttle: true });
+  const events: Array<{ at: number; event: DevEvent }> = [];
+  const waitFor = async (type: DevEvent['type'], from: number) => {
+    for (;;) {
+      const found = events.find((e, i) => i >= from && e.event.type === type);
+      if (found) return found;
+      const failed = events.find((e, i) => i >= from && (e.event.type === 'dev:build-failed' || e.event.type === 'dev:flash-failed' || e.event.type === 'dev:syntax-error'));
+      if (failed) throw new Error(`mp dev: ${JSON.stringify(failed.event)}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const session = runDevSession({
+    openProject: open,
+    signal: stop.signal,
+    binding: emulator.binding,
+    container,
+    env,
+    cacheDir,
+    onEvent: (event) => events.push({ at: performance.now(), event }),
+  });
+  container = undefined; // the session owns it now and removes it
+  await waitFor('dev:idle', 0);
+  const toFirmware: number[] = [];
+  const toFlashed: number[] = [];
+  const written: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const from = events.length;
+    const saved = performance.now();
+    edit();
+    const built = await waitFor('dev:built', from);
+    const flashed = await waitFor('dev:flashed', from);
+    await waitFor('dev:idle', from);
+    toFirmware.push(built.at - saved);
+    toFlashed.push(flashed.at - saved);
+    if (flashed.event.type === 'dev:flashed') written.push(flashed.event.result.writtenBytes);
+  }
+  stop.abort();
+  await session;
+  // Where the time of the last save went: each pipeline step as core reported it.
+  const lastSave = events.findLastIndex((e) => e.event.type === 'dev:change');
+  const steps = events
+    .slice(lastSave)
+    .flatMap((e) => (e.event.type === 'dev:step' && e.event.event.type === 'step:end' ? [`${e.event.pipeline}:${e.event.event.id} ${e.event.event.ms.toFixed(0)}ms`] : []));
+  console.log(`\nlast save, per step: ${steps.join(', ')}`);
+
+  const rawMs = median(raw);
+  const fwMs = median(toFirmware);
+  console.log(`\nmp dev inner loop, median of ${runs} saves (fixture MicroPython, esp8266-d1mini + mqtt_as, emulated board at 460800 baud)`);
+  console.log(`  raw incremental make (docker exec)  ${(rawMs / 1000).toFixed(3)} s`);
+  console.log(`  save → firmware (mp dev)            ${(fwMs / 1000).toFixed(3)} s   ${(fwMs / rawMs).toFixed(2)}× raw make (goal ≤ 1.2×: ${fwMs / rawMs <= 1.2 ? 'met' : 'NOT met'})`);
+  console.log(`  save → flashed and booted           ${(median(toFlashed) / 1000).toFixed(3)} s   ${(median(toFlashed) / rawMs).toFixed(2)}× raw make; ${median(written)} bytes of flash rewritten`);
+  console.log('  (save → firmware includes the watcher debounce, the mpy-cross syntax check and the export)');
+} finally {
+  stop.abort();
+  await container?.stop().catch(() => undefined);
+  repos.cleanup();
+  rmSync(cacheDir, { recursive: true, force: true });
+  rmSync(projectDir, { recursive: true, force: true });
+}
