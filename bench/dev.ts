@@ -11,7 +11,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createEspEmulator } from '../test/esp-emulator/src/index.ts';
 import {
   createBuild,
   type DevEvent,
@@ -22,6 +21,7 @@ import {
   shellQuote,
   type ToolchainContainer,
 } from '../packages/core/src/index.ts';
+import { createEspEmulator } from '../test/esp-emulator/src/index.ts';
 import { createFixtureRepos, ensureFixtureToolchainImage, REPO_ROOT } from '../test/utils/src/index.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
@@ -37,7 +37,8 @@ mkdirSync(join(projectDir, 'modules'));
 writeFileSync(join(projectDir, 'mp.config.json'), JSON.stringify({ image, flash: { port: '/dev/ttyEMU0' } }));
 const appFile = join(projectDir, 'modules/app.py');
 let edits = 0;
-const edit = () => writeFileSync(appFile, `BENCH_EDIT = ${++edits}\n\n\ndef main():\n    print(BENCH_EDIT)\n`);
+const edit = () =>
+  writeFileSync(appFile, `BENCH_EDIT = ${++edits}\n\n\ndef main():\n    print(BENCH_EDIT)\n`);
 edit();
 const env = { ...process.env, MP_CACHE_DIR: cacheDir, MP_GIT_MIRRORS: repos.mirrorEnv };
 const open = () => openProject({ projectDir, env, pluginRoots: [join(REPO_ROOT, 'packages/cli')] });
@@ -64,7 +65,21 @@ try {
   for (let i = 0; i < runs; i++) {
     edit();
     const t = performance.now();
-    execFileSync('docker', ['exec', '-u', `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`, '-e', 'HOME=/tmp', container.id, 'sh', '-c', make], { stdio: 'ignore' });
+    execFileSync(
+      'docker',
+      [
+        'exec',
+        '-u',
+        `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+        '-e',
+        'HOME=/tmp',
+        container.id,
+        'sh',
+        '-c',
+        make,
+      ],
+      { stdio: 'ignore' },
+    );
     raw.push(performance.now() - t);
   }
 
@@ -75,7 +90,13 @@ try {
     for (;;) {
       const found = events.find((e, i) => i >= from && e.event.type === type);
       if (found) return found;
-      const failed = events.find((e, i) => i >= from && (e.event.type === 'dev:build-failed' || e.event.type === 'dev:flash-failed' || e.event.type === 'dev:syntax-error'));
+      const failed = events.find(
+        (e, i) =>
+          i >= from &&
+          (e.event.type === 'dev:build-failed' ||
+            e.event.type === 'dev:flash-failed' ||
+            e.event.type === 'dev:syntax-error'),
+      );
       if (failed) throw new Error(`mp dev: ${JSON.stringify(failed.event)}`);
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -111,15 +132,25 @@ try {
   const lastSave = events.findLastIndex((e) => e.event.type === 'dev:change');
   const steps = events
     .slice(lastSave)
-    .flatMap((e) => (e.event.type === 'dev:step' && e.event.event.type === 'step:end' ? [`${e.event.pipeline}:${e.event.event.id} ${e.event.event.ms.toFixed(0)}ms`] : []));
+    .flatMap((e) =>
+      e.event.type === 'dev:step' && e.event.event.type === 'step:end'
+        ? [`${e.event.pipeline}:${e.event.event.id} ${e.event.event.ms.toFixed(0)}ms`]
+        : [],
+    );
   console.log(`\nlast save, per step: ${steps.join(', ')}`);
 
   const rawMs = median(raw);
   const fwMs = median(toFirmware);
-  console.log(`\nmp dev inner loop, median of ${runs} saves (fixture MicroPython, esp8266-d1mini + mqtt_as, emulated board at 460800 baud)`);
+  console.log(
+    `\nmp dev inner loop, median of ${runs} saves (fixture MicroPython, esp8266-d1mini + mqtt_as, emulated board at 460800 baud)`,
+  );
   console.log(`  raw incremental make (docker exec)  ${(rawMs / 1000).toFixed(3)} s`);
-  console.log(`  save → firmware (mp dev)            ${(fwMs / 1000).toFixed(3)} s   ${(fwMs / rawMs).toFixed(2)}× raw make (goal ≤ 1.2×: ${fwMs / rawMs <= 1.2 ? 'met' : 'NOT met'})`);
-  console.log(`  save → flashed and booted           ${(median(toFlashed) / 1000).toFixed(3)} s   ${(median(toFlashed) / rawMs).toFixed(2)}× raw make; ${median(written)} bytes of flash rewritten`);
+  console.log(
+    `  save → firmware (mp dev)            ${(fwMs / 1000).toFixed(3)} s   ${(fwMs / rawMs).toFixed(2)}× raw make (goal ≤ 1.2×: ${fwMs / rawMs <= 1.2 ? 'met' : 'NOT met'})`,
+  );
+  console.log(
+    `  save → flashed and booted           ${(median(toFlashed) / 1000).toFixed(3)} s   ${(median(toFlashed) / rawMs).toFixed(2)}× raw make; ${median(written)} bytes of flash rewritten`,
+  );
   console.log('  (save → firmware includes the watcher debounce, the mpy-cross syntax check and the export)');
 } finally {
   stop.abort();

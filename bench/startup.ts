@@ -23,7 +23,8 @@ function median(command: string[]): number {
 const node = median(['-e', '0']);
 const help = median([mp, '--help']);
 const boards = median([mp, 'boards']);
-const row = (name: string, ms: number) => console.log(`${name.padEnd(16)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / node).toFixed(2)}× node`);
+const row = (name: string, ms: number) =>
+  console.log(`${name.padEnd(16)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / node).toFixed(2)}× node`);
 console.log(`median of ${runs} runs, Node ${process.version}`);
 row('node -e 0', node);
 row('mp --help', help);

@@ -18,7 +18,10 @@ for (const dir of workspacePackageDirs(root)) {
   failed += report.numFailedTests ?? 0;
   skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   // A suite that failed to load counts as a failure even if it ran no test.
-  failed += (report.testResults ?? []).filter((r: { status: string; assertionResults?: unknown[] }) => r.status === 'failed' && !r.assertionResults?.length).length;
+  failed += (report.testResults ?? []).filter(
+    (r: { status: string; assertionResults?: unknown[] }) =>
+      r.status === 'failed' && !r.assertionResults?.length,
+  ).length;
 }
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);

@@ -23,9 +23,10 @@ export function idfVersionFor(v: ReleaseVersion): string {
  * (`idf:` … `version: 5.5.1`); reading it keeps branches and future releases right.
  */
 export async function idfVersionFromLockfile(micropythonDir: string): Promise<string | undefined> {
-  const text = await readFile(join(micropythonDir, 'ports/esp32/lockfiles/dependencies.lock.esp32'), 'utf8').catch(
-    () => undefined,
-  );
+  const text = await readFile(
+    join(micropythonDir, 'ports/esp32/lockfiles/dependencies.lock.esp32'),
+    'utf8',
+  ).catch(() => undefined);
   const m = text && /^ {2}idf:\n(?: {4}.*\n)*? {4}version: ([0-9.]+)/m.exec(text);
   return m ? `v${m[1]}` : undefined;
 }
@@ -67,7 +68,8 @@ export default defineBoard({
     const idf =
       (await idfVersionFromLockfile(micropython.dir)) ??
       (micropython.version ? idfVersionFor(micropython.version) : DEFAULT_IDF);
-    const board = micropython.version && !versionAtLeast(micropython.version, 1, 21) ? 'GENERIC' : 'ESP32_GENERIC';
+    const board =
+      micropython.version && !versionAtLeast(micropython.version, 1, 21) ? 'GENERIC' : 'ESP32_GENERIC';
     return {
       board,
       toolchain: {

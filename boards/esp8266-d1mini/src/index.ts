@@ -3,7 +3,6 @@
  */
 import { defineBoard, versionAtLeast } from '@mp/core';
 
-
 export default defineBoard({
   id: 'esp8266-d1mini',
   title: 'Wemos/LOLIN D1 mini (ESP8266, 4 MB)',

@@ -64,7 +64,12 @@ export class UsageError extends MpError {
 /** The user (or a signal) stopped the operation: exit code 130, nothing else to say. */
 export class CancelledError extends MpError {
   constructor(step?: string) {
-    super({ code: 'CANCELLED', message: step ? `cancelled during ${step}` : 'cancelled', step, exitCode: 130 });
+    super({
+      code: 'CANCELLED',
+      message: step ? `cancelled during ${step}` : 'cancelled',
+      step,
+      exitCode: 130,
+    });
     this.name = 'CancelledError';
   }
 }
@@ -98,7 +103,8 @@ export function isMpError(error: unknown): error is MpError {
 export function isAbortError(error: unknown): boolean {
   return (
     error instanceof CancelledError ||
-    (error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'ABORT_ERR'))
+    (error instanceof Error &&
+      (error.name === 'AbortError' || (error as { code?: string }).code === 'ABORT_ERR'))
   );
 }
 

@@ -3,7 +3,7 @@
  * config and the plugins it can use.
  */
 import { join } from 'node:path';
-import { loadConfig, type LoadConfigOptions } from './config/load.ts';
+import { type LoadConfigOptions, loadConfig } from './config/load.ts';
 import type { ResolvedConfig } from './config/types.ts';
 import { PluginRegistry } from './plugin/registry.ts';
 

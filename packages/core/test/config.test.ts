@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import { tempProject } from '@mp/test-utils';
+import { describe, expect, it } from 'vitest';
 import { defineBoard, loadConfig, openProject, ValidationError } from '../src/index.ts';
 
 describe('project config', () => {
@@ -30,7 +30,13 @@ export default defineConfig({ board, libraries: [{ id: 'mqtt_as', ref: 'v1.0' }]
   });
 
   it('lets command-line flags override the config file, and the environment the file', async () => {
-    const project = tempProject({ 'mp.config.json': JSON.stringify({ board: 'esp32-generic', micropython: { ref: 'v1.27.0' }, libraries: [] }) });
+    const project = tempProject({
+      'mp.config.json': JSON.stringify({
+        board: 'esp32-generic',
+        micropython: { ref: 'v1.27.0' },
+        libraries: [],
+      }),
+    });
     const config = await loadConfig({
       projectDir: project.dir,
       env: { MP_MICROPYTHON_REF: 'v1.28.0', MP_GIT_MIRRORS: 'https://github.com/=file:///srv/git/' },
@@ -44,7 +50,11 @@ export default defineConfig({ board, libraries: [{ id: 'mqtt_as', ref: 'v1.0' }]
 
   it('treats --micropython with a path as a local checkout', async () => {
     const project = tempProject();
-    const config = await loadConfig({ projectDir: project.dir, env: {}, overrides: { micropythonRef: './mpy' } });
+    const config = await loadConfig({
+      projectDir: project.dir,
+      env: {},
+      overrides: { micropythonRef: './mpy' },
+    });
     expect(config.micropython).toMatchObject({ ref: undefined, path: project.path('mpy') });
   });
 
@@ -76,13 +86,21 @@ export default defineConfig({ board, libraries: [{ id: 'mqtt_as', ref: 'v1.0' }]
   it('takes plugin objects from the config, flattening arrays and dropping falsy entries', async () => {
     const project = tempProject();
     const inline = defineBoard({
-      id: 'inline-board', title: 'Inline', port: 'unix', exportPrefix: 'IN', toolchain: { image: 'x/y' },
-      artifacts: { firmware: 'micropython' }, firmware: 'firmware', defaultManifest: 'm.py',
+      id: 'inline-board',
+      title: 'Inline',
+      port: 'unix',
+      exportPrefix: 'IN',
+      toolchain: { image: 'x/y' },
+      artifacts: { firmware: 'micropython' },
+      firmware: 'firmware',
+      defaultManifest: 'm.py',
     });
     project.write('mp.config.mjs', `export default { plugins: [[globalThis.__inline], false, null] };`);
     (globalThis as Record<string, unknown>).__inline = inline;
     const opened = await openProject({ projectDir: project.dir, env: {} });
-    expect(opened.plugins.list('board').map((l) => [l.id, l.source])).toEqual([['inline-board', 'mp.config']]);
+    expect(opened.plugins.list('board').map((l) => [l.id, l.source])).toEqual([
+      ['inline-board', 'mp.config'],
+    ]);
     expect(await opened.plugins.load('board', 'inline-board')).toBe(inline);
   });
 

@@ -6,18 +6,37 @@ import { isEditorTempFile, type WatchEvent, watchProject } from '../src/dev/watc
 
 describe('what mp dev watches', () => {
   it('recognises editor temporary and swap files', () => {
-    for (const name of ['.app.py.swp', '.app.py.swo', 'app.py~', '4913', '.#app.py', '#app.py#', 'app.py___jb_tmp___', 'x.tmp', '__pycache__']) {
+    for (const name of [
+      '.app.py.swp',
+      '.app.py.swo',
+      'app.py~',
+      '4913',
+      '.#app.py',
+      '#app.py#',
+      'app.py___jb_tmp___',
+      'x.tmp',
+      '__pycache__',
+    ]) {
       expect(isEditorTempFile(`/p/modules/${name}`), name).toBe(true);
     }
-    for (const name of ['app.py', 'main.py', 'data.json', 'swap.py']) expect(isEditorTempFile(`/p/modules/${name}`), name).toBe(false);
+    for (const name of ['app.py', 'main.py', 'data.json', 'swap.py'])
+      expect(isEditorTempFile(`/p/modules/${name}`), name).toBe(false);
   });
 
   it('reports module and config changes, and nothing for temp files, export/ or .mp/', async () => {
-    const project = tempProject({ 'modules/app.py': 'x = 1\n', 'mp.config.json': '{}', 'export/old.bin': '' });
+    const project = tempProject({
+      'modules/app.py': 'x = 1\n',
+      'mp.config.json': '{}',
+      'export/old.bin': '',
+    });
     mkdirSync(project.path('.mp'));
     const events: WatchEvent[] = [];
     const watcher = watchProject(
-      { sourceDirs: [project.path('modules')], configFiles: [project.path('mp.config.json')], ignoreDirs: [project.path('export'), project.path('.mp')] },
+      {
+        sourceDirs: [project.path('modules')],
+        configFiles: [project.path('mp.config.json')],
+        ignoreDirs: [project.path('export'), project.path('.mp')],
+      },
       (e) => events.push(e),
     );
     try {
@@ -30,7 +49,11 @@ describe('what mp dev watches', () => {
       writeFileSync(project.path('modules/lib.py.tmp'), 'y = 1\n');
       renameSync(project.path('modules/lib.py.tmp'), project.path('modules/lib.py'));
       const deadline = Date.now() + 3000;
-      while (Date.now() < deadline && !(events.some((e) => e.path.endsWith('lib.py')) && events.some((e) => e.kind === 'config'))) await sleep(20);
+      while (
+        Date.now() < deadline &&
+        !(events.some((e) => e.path.endsWith('lib.py')) && events.some((e) => e.kind === 'config'))
+      )
+        await sleep(20);
       await sleep(100);
     } finally {
       await watcher.close();

@@ -14,7 +14,13 @@ const boardModule = (id: string, extra = '') => `export default {
 
 function pluginPackage(name: string, mp: Record<string, string>, source: string) {
   return {
-    [`${name}/package.json`]: JSON.stringify({ name: `@x/${name}`, version: '1.2.3', type: 'module', exports: './index.js', mp }),
+    [`${name}/package.json`]: JSON.stringify({
+      name: `@x/${name}`,
+      version: '1.2.3',
+      type: 'module',
+      exports: './index.js',
+      mp,
+    }),
     [`${name}/index.js`]: source,
   };
 }
@@ -24,9 +30,17 @@ describe('plugin discovery', () => {
     const ws = tempProject({
       'pnpm-workspace.yaml': 'packages:\n  - boards/*\n  - "plugins/*" # comment\n',
       'package.json': '{"name":"ws","private":true}',
-      ...Object.fromEntries(Object.entries(pluginPackage('board-a', { board: 'board-a' }, boardModule('board-a'))).map(([k, v]) => [`boards/${k}`, v])),
+      ...Object.fromEntries(
+        Object.entries(pluginPackage('board-a', { board: 'board-a' }, boardModule('board-a'))).map(
+          ([k, v]) => [`boards/${k}`, v],
+        ),
+      ),
       // Importing this module would throw: listing must not import it.
-      ...Object.fromEntries(Object.entries(pluginPackage('board-b', { board: 'board-b' }, 'throw new Error("imported too early")')).map(([k, v]) => [`boards/${k}`, v])),
+      ...Object.fromEntries(
+        Object.entries(
+          pluginPackage('board-b', { board: 'board-b' }, 'throw new Error("imported too early")'),
+        ).map(([k, v]) => [`boards/${k}`, v]),
+      ),
       'plugins/not-a-plugin/package.json': '{"name":"plain"}',
     });
     const registry = PluginRegistry.create({ roots: [ws.dir] });
@@ -40,7 +54,11 @@ describe('plugin discovery', () => {
   it('finds plugins among the installed dependencies of a project', async () => {
     const project = tempProject({
       'package.json': JSON.stringify({ name: 'app', dependencies: { '@x/board-dep': '1.0.0' } }),
-      ...Object.fromEntries(Object.entries(pluginPackage('board-dep', { board: 'dep-board' }, boardModule('dep-board'))).map(([k, v]) => [`node_modules/@x/${k.replace('board-dep/', 'board-dep/')}`, v])),
+      ...Object.fromEntries(
+        Object.entries(pluginPackage('board-dep', { board: 'dep-board' }, boardModule('dep-board'))).map(
+          ([k, v]) => [`node_modules/@x/${k.replace('board-dep/', 'board-dep/')}`, v],
+        ),
+      ),
     });
     const registry = PluginRegistry.create({ roots: [project.dir] });
     expect(registry.list('board').map((l) => l.id)).toEqual(['dep-board']);
@@ -49,7 +67,11 @@ describe('plugin discovery', () => {
 
   it('names the package when a plugin fails to import, and says what to do', async () => {
     const project = tempProject({
-      ...Object.fromEntries(Object.entries(pluginPackage('broken', { board: 'broken' }, 'import "./missing.js";')).map(([k, v]) => [`boards/${k}`, v])),
+      ...Object.fromEntries(
+        Object.entries(pluginPackage('broken', { board: 'broken' }, 'import "./missing.js";')).map(
+          ([k, v]) => [`boards/${k}`, v],
+        ),
+      ),
     });
     const registry = PluginRegistry.create({ roots: [project.dir] });
     const error = await registry.load('board', 'broken').catch((e) => e);
@@ -65,38 +87,72 @@ describe('plugin discovery', () => {
       toolchain: {}, artifacts: { firmware: 'f.bin' }, firmware: 'elf', defaultManifest: 'm.py',
       flash: { segments: [{ offset: 0x800, artifact: 'nope' }], mode: 'fast', freq: '40m', size: '4MB', baud: 460800 } };`;
     const project = tempProject({
-      ...Object.fromEntries(Object.entries(pluginPackage('bad', { board: 'Bad_Id' }, bad)).map(([k, v]) => [`boards/${k}`, v])),
+      ...Object.fromEntries(
+        Object.entries(pluginPackage('bad', { board: 'Bad_Id' }, bad)).map(([k, v]) => [`boards/${k}`, v]),
+      ),
     });
-    const error = await PluginRegistry.create({ roots: [project.dir] }).load('board', 'Bad_Id').catch((e) => e);
+    const error = await PluginRegistry.create({ roots: [project.dir] })
+      .load('board', 'Bad_Id')
+      .catch((e) => e);
     expect(error).toBeInstanceOf(ValidationError);
     const paths = (error as ValidationError).issues.map((i) => i.path);
     expect(paths).toEqual(
-      expect.arrayContaining(['id', 'chip', 'toolchain', 'firmware', 'flash.mode', 'flash.segments[0].offset', 'flash.segments[0].artifact']),
+      expect.arrayContaining([
+        'id',
+        'chip',
+        'toolchain',
+        'firmware',
+        'flash.mode',
+        'flash.segments[0].offset',
+        'flash.segments[0].artifact',
+      ]),
     );
     expect(error.message).toContain('@x/bad');
   });
 
   it('reports two plugins with the same id, naming both packages', () => {
     const project = tempProject({
-      ...Object.fromEntries(Object.entries(pluginPackage('one', { board: 'same' }, boardModule('same'))).map(([k, v]) => [`boards/${k}`, v])),
-      ...Object.fromEntries(Object.entries(pluginPackage('two', { board: 'same' }, boardModule('same'))).map(([k, v]) => [`boards/${k}`, v])),
+      ...Object.fromEntries(
+        Object.entries(pluginPackage('one', { board: 'same' }, boardModule('same'))).map(([k, v]) => [
+          `boards/${k}`,
+          v,
+        ]),
+      ),
+      ...Object.fromEntries(
+        Object.entries(pluginPackage('two', { board: 'same' }, boardModule('same'))).map(([k, v]) => [
+          `boards/${k}`,
+          v,
+        ]),
+      ),
     });
     expect(() => PluginRegistry.create({ roots: [project.dir] })).toThrow(/"same".*@x\/one.*@x\/two/s);
   });
 
   it('rejects a module whose id differs from its package.json declaration', async () => {
     const project = tempProject({
-      ...Object.fromEntries(Object.entries(pluginPackage('mismatch', { board: 'declared' }, boardModule('exported'))).map(([k, v]) => [`boards/${k}`, v])),
+      ...Object.fromEntries(
+        Object.entries(pluginPackage('mismatch', { board: 'declared' }, boardModule('exported'))).map(
+          ([k, v]) => [`boards/${k}`, v],
+        ),
+      ),
     });
-    const error = await PluginRegistry.create({ roots: [project.dir] }).load('board', 'declared').catch((e) => e);
+    const error = await PluginRegistry.create({ roots: [project.dir] })
+      .load('board', 'declared')
+      .catch((e) => e);
     expect(error.code).toBe('PLUGIN_ID_MISMATCH');
   });
 
   it('suggests the nearest id for an unknown board', async () => {
     const project = tempProject({
-      ...Object.fromEntries(Object.entries(pluginPackage('a', { board: 'esp8266-d1mini' }, boardModule('esp8266-d1mini'))).map(([k, v]) => [`boards/${k}`, v])),
+      ...Object.fromEntries(
+        Object.entries(pluginPackage('a', { board: 'esp8266-d1mini' }, boardModule('esp8266-d1mini'))).map(
+          ([k, v]) => [`boards/${k}`, v],
+        ),
+      ),
     });
-    const error = await PluginRegistry.create({ roots: [project.dir] }).load('board', 'esp8266-d1mni').catch((e) => e);
+    const error = await PluginRegistry.create({ roots: [project.dir] })
+      .load('board', 'esp8266-d1mni')
+      .catch((e) => e);
     expect(error.code).toBe('UNKNOWN_BOARD');
     expect(error.message).toContain('did you mean "esp8266-d1mini"');
     expect(error.exitCode).toBe(2);
@@ -105,7 +161,12 @@ describe('plugin discovery', () => {
   it('collects a package whose "mp" field is unusable as a problem, without hiding the others', async () => {
     const project = tempProject({
       'boards/weird/package.json': JSON.stringify({ name: 'weird', mp: { board: 'x', library: 'y' } }),
-      ...Object.fromEntries(Object.entries(pluginPackage('fine', { board: 'fine' }, boardModule('fine'))).map(([k, v]) => [`boards/${k}`, v])),
+      ...Object.fromEntries(
+        Object.entries(pluginPackage('fine', { board: 'fine' }, boardModule('fine'))).map(([k, v]) => [
+          `boards/${k}`,
+          v,
+        ]),
+      ),
     });
     const registry = PluginRegistry.create({ roots: [project.dir] });
     const { plugins, errors } = await registry.loadAll('board');

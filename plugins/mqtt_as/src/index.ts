@@ -20,7 +20,9 @@ export default defineLibrary({
   resolve({ sourceDir }) {
     if (existsSync(join(sourceDir, 'mqtt_as', '__init__.py'))) {
       // mqtt_v5_properties.py arrived with MQTT v5 support; older package layouts lack it.
-      const files = ['__init__.py', 'mqtt_v5_properties.py'].filter((f) => existsSync(join(sourceDir, 'mqtt_as', f)));
+      const files = ['__init__.py', 'mqtt_v5_properties.py'].filter((f) =>
+        existsSync(join(sourceDir, 'mqtt_as', f)),
+      );
       return { freeze: [{ package: 'mqtt_as', files }] };
     }
     // Before August 2024 the client was the module mqtt_as/mqtt_as.py and the config mqtt_as/mqtt_local.py.

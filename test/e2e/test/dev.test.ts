@@ -11,7 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type EmulatorFiles, writeEmulatorConfig } from '@mp/esp-emulator';
 import { MP_BIN, type TempProject } from '@mp/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BuildFixtures, buildProject, type JsonEvent, projectContainers, setupBuildFixtures } from './build-helpers.ts';
+import {
+  type BuildFixtures,
+  buildProject,
+  type JsonEvent,
+  projectContainers,
+  setupBuildFixtures,
+} from './build-helpers.ts';
 
 interface DevProcess {
   child: ChildProcess;
@@ -54,7 +60,8 @@ function startDev(project: TempProject, env: NodeJS.ProcessEnv, args: string[] =
       for (;;) {
         const at = events.findIndex((e, i) => i >= from && match(e));
         if (at !== -1) return at;
-        if (child.exitCode !== null) throw new Error(`mp dev exited (${child.exitCode}) while waiting:\n${output}`);
+        if (child.exitCode !== null)
+          throw new Error(`mp dev exited (${child.exitCode}) while waiting:\n${output}`);
         if (Date.now() > deadline) throw new Error(`timed out waiting for an event:\n${output}`);
         await sleep(25);
       }
@@ -75,7 +82,11 @@ let dev: DevProcess;
 
 beforeAll(async () => {
   fixtures = await setupBuildFixtures();
-  project = buildProject(fixtures, { 'modules/app.py': 'VERSION = 1\n' }, { flash: { port: '/dev/ttyEMU0' } });
+  project = buildProject(
+    fixtures,
+    { 'modules/app.py': 'VERSION = 1\n' },
+    { flash: { port: '/dev/ttyEMU0' } },
+  );
   emulator = writeEmulatorConfig(project.path('.emulator'), [{ chip: 'esp8266', path: '/dev/ttyEMU0' }]);
   dev = startDev(project, { ...fixtures.env, ...emulator.env });
 }, 600_000);
@@ -102,7 +113,10 @@ async function settled(): Promise<void> {
 
 /** Waits for the board to boot the firmware flashed at event `flashedAt` (its banner). */
 function booted(flashedAt: number): Promise<number> {
-  return dev.waitFor((e) => e.type === 'dev:monitor' && String(e.text).includes('MicroPython (emulated ESP8266)'), { from: flashedAt });
+  return dev.waitFor(
+    (e) => e.type === 'dev:monitor' && String(e.text).includes('MicroPython (emulated ESP8266)'),
+    { from: flashedAt },
+  );
 }
 
 /** The board's flash at 0x0, as long as `image`. */
@@ -163,16 +177,18 @@ describe('mp dev --watch', { timeout: 300_000 }, () => {
     const flashBefore = sha(emulator.readFlash(0));
     const before = dev.events.length;
     writeFileSync(project.path('modules/app.py'), 'VERSION = 9\ndef broken(:\n    pass\n');
-    const errorAt = await dev.waitFor((e) => e.type === 'dev:syntax-error' || e.type === 'dev:build-failed', { from: before });
+    const errorAt = await dev.waitFor((e) => e.type === 'dev:syntax-error' || e.type === 'dev:build-failed', {
+      from: before,
+    });
     const event = dev.events[errorAt]!;
-    // The warm container's mpy-cross caught it before make ran.
+    // The warm container's mpy-cross caught it (beside make, which it stopped).
     expect(event.type).toBe('dev:syntax-error');
     // biome-ignore lint/suspicious/noExplicitAny: JSON payload
     const problem = (event as any).problem;
     expect(problem.file).toBe(project.path('modules/app.py'));
     expect(problem.line).toBe(2);
     expect(problem.message).toMatch(/SyntaxError/);
-    expect(dev.events.slice(before).some(is('dev:build-start'))).toBe(false);
+    expect(dev.events.slice(before).some(is('dev:built'))).toBe(false);
     await settled();
     expect(dev.events.slice(before).some(is('dev:flash-start'))).toBe(false);
     expect(sha(emulator.readFlash(0))).toBe(flashBefore);
@@ -225,7 +241,11 @@ describe('mp dev when the board is unplugged mid-flash', { timeout: 300_000 }, (
   });
 
   it('keeps running, and flashes when the board comes back', async () => {
-    unplugProject = buildProject(fixtures, { 'modules/app.py': 'VERSION = 1\n' }, { flash: { port: '/dev/ttyEMU0' } });
+    unplugProject = buildProject(
+      fixtures,
+      { 'modules/app.py': 'VERSION = 1\n' },
+      { flash: { port: '/dev/ttyEMU0' } },
+    );
     unplugEmulator = writeEmulatorConfig(unplugProject.path('.emulator'), [
       {
         chip: 'esp8266',
@@ -245,7 +265,10 @@ describe('mp dev when the board is unplugged mid-flash', { timeout: 300_000 }, (
     const flashedAt = await unplugDev.waitFor(is('dev:flashed'), { from: failedAt, timeoutMs: 30_000 });
     const built = unplugDev.events.findLast((e, i) => i < flashedAt && e.type === 'dev:built')!;
     const firmware = firmwareOf(built);
-    await unplugDev.waitFor((e) => e.type === 'dev:monitor' && String(e.text).includes('MicroPython (emulated'), { from: flashedAt });
+    await unplugDev.waitFor(
+      (e) => e.type === 'dev:monitor' && String(e.text).includes('MicroPython (emulated'),
+      { from: flashedAt },
+    );
     expect(sha(unplugEmulator.readFlash(0).slice(0, firmware.length))).toBe(sha(firmware));
     unplugDev.child.kill('SIGTERM');
     expect(await unplugDev.exited).toBe(0);

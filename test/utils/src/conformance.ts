@@ -11,8 +11,8 @@ import {
   type BoardPlugin,
   type LibraryPlugin,
   type MicroPythonSource,
-  parseReleaseTag,
   PluginRegistry,
+  parseReleaseTag,
   silentLogger,
   validatePlugin,
 } from '@mp/core';
@@ -22,12 +22,20 @@ const RELEASES = ['v1.20.0', 'v1.21.0', 'v1.28.0', undefined] as const;
 
 function fakeMicroPython(tag: string | undefined, dir: string): MicroPythonSource {
   const version = tag ? parseReleaseTag(tag) : undefined;
-  return { dir, ref: tag ?? 'master', sha: '0'.repeat(40), ...(tag ? { tag } : {}), ...(version ? { version } : {}) };
+  return {
+    dir,
+    ref: tag ?? 'master',
+    sha: '0'.repeat(40),
+    ...(tag ? { tag } : {}),
+    ...(version ? { version } : {}),
+  };
 }
 
 function checkDeclaration(plugin: BoardPlugin | LibraryPlugin, packageDir: string): void {
   const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
-  expect(pkg.mp, 'package.json must declare "mp": { board | library: id }').toEqual({ [plugin.kind]: plugin.id });
+  expect(pkg.mp, 'package.json must declare "mp": { board | library: id }').toEqual({
+    [plugin.kind]: plugin.id,
+  });
   const registry = PluginRegistry.create({ roots: [packageDir] });
   expect(registry.list(plugin.kind).map((l) => l.id)).toContain(plugin.id);
 }
@@ -57,11 +65,12 @@ export function describeBoardConformance(plugin: BoardPlugin, packageDir: string
       it(`resolves a valid target for MicroPython ${tag ?? 'master (no release version)'}`, async () => {
         const dir = join(scratch, tag ?? 'master');
         mkdirSync(dir, { recursive: true });
-        const patch = (await plugin.resolve?.({
-          micropython: fakeMicroPython(tag, dir),
-          logger: silentLogger,
-          signal: new AbortController().signal,
-        })) ?? {};
+        const patch =
+          (await plugin.resolve?.({
+            micropython: fakeMicroPython(tag, dir),
+            logger: silentLogger,
+            signal: new AbortController().signal,
+          })) ?? {};
         const resolved = { ...plugin, ...patch };
         expect(() => validatePlugin(resolved, { packageName: plugin.id }, 'board')).not.toThrow();
         expect(resolved.artifacts[resolved.firmware]).toBeTruthy();
@@ -94,12 +103,13 @@ export function describeLibraryConformance(plugin: LibraryPlugin, packageDir: st
     it('resolves valid freeze entries and exports against a fetched source', async () => {
       const sourceDir = 'path' in plugin.source ? plugin.source.path : join(scratch, 'source');
       mkdirSync(sourceDir, { recursive: true });
-      const patch = (await plugin.resolve?.({
-        sourceDir,
-        micropython: fakeMicroPython('v1.28.0', scratch),
-        logger: silentLogger,
-        signal: new AbortController().signal,
-      })) ?? {};
+      const patch =
+        (await plugin.resolve?.({
+          sourceDir,
+          micropython: fakeMicroPython('v1.28.0', scratch),
+          logger: silentLogger,
+          signal: new AbortController().signal,
+        })) ?? {};
       const resolved = { ...plugin, ...patch };
       expect(() => validatePlugin(resolved, { packageName: plugin.id }, 'library')).not.toThrow();
       const names = (resolved.exports ?? []).map((e) => e.as);

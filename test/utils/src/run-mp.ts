@@ -45,7 +45,9 @@ export function runMp(args: string[], options: RunMpOptions = {}): Promise<MpRes
     });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`mp ${args.join(' ')} did not finish within ${options.timeoutMs ?? 60_000} ms\n${output}`));
+      reject(
+        new Error(`mp ${args.join(' ')} did not finish within ${options.timeoutMs ?? 60_000} ms\n${output}`),
+      );
     }, options.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {

@@ -15,7 +15,10 @@ export interface TempProject {
   cleanup(): void;
 }
 
-export function tempProject(files: Record<string, string | Uint8Array> = {}, options: { autoCleanup?: boolean } = {}): TempProject {
+export function tempProject(
+  files: Record<string, string | Uint8Array> = {},
+  options: { autoCleanup?: boolean } = {},
+): TempProject {
   const dir = mkdtempSync(join(tmpdir(), 'mp-test-'));
   const project: TempProject = {
     dir,

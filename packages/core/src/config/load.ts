@@ -19,7 +19,13 @@ import {
 } from '../util/validate.ts';
 import type { ConfigOverrides, MpConfig, PluginOption, ResolvedConfig } from './types.ts';
 
-export const CONFIG_FILE_NAMES = ['mp.config.ts', 'mp.config.mts', 'mp.config.js', 'mp.config.mjs', 'mp.config.json'];
+export const CONFIG_FILE_NAMES = [
+  'mp.config.ts',
+  'mp.config.mts',
+  'mp.config.js',
+  'mp.config.mjs',
+  'mp.config.json',
+];
 
 /** The defaults reproduce the original pipeline: a D1 mini with mqtt_as and the project's modules. */
 export const DEFAULTS = {
@@ -63,10 +69,18 @@ export async function importConfigFile(file: string): Promise<unknown> {
         const module = await tsImport(url, import.meta.url);
         return module.default;
       } catch (tsxError) {
-        throw configError(file, `could not be loaded: ${describeError(tsxError)}`, 'Fix the error in the config file.');
+        throw configError(
+          file,
+          `could not be loaded: ${describeError(tsxError)}`,
+          'Fix the error in the config file.',
+        );
       }
     }
-    throw configError(file, `could not be loaded: ${describeError(error)}`, 'Fix the error in the config file.');
+    throw configError(
+      file,
+      `could not be loaded: ${describeError(error)}`,
+      'Fix the error in the config file.',
+    );
   }
 }
 
@@ -75,7 +89,16 @@ function configError(file: string, message: string, hint: string): MpError {
 }
 
 const CONFIG_KEYS = [
-  'board', 'libraries', 'modules', 'micropython', 'plugins', 'exportDir', 'image', 'mirrors', 'flash', 'jobs',
+  'board',
+  'libraries',
+  'modules',
+  'micropython',
+  'plugins',
+  'exportDir',
+  'image',
+  'mirrors',
+  'flash',
+  'jobs',
 ] as const;
 
 /** Checks a config object and reports every problem at once, each with its key path. */
@@ -105,12 +128,16 @@ export function validateConfig(value: unknown, file?: string): MpConfig {
   checkStringRecord(issues, value, 'mirrors', '');
   checkNumber(issues, value, 'jobs', '', { min: 1, integer: true });
   if (value.libraries !== undefined) {
-    if (!Array.isArray(value.libraries)) issues.add('libraries', `must be a list, got ${typeName(value.libraries)}`);
+    if (!Array.isArray(value.libraries))
+      issues.add('libraries', `must be a list, got ${typeName(value.libraries)}`);
     else
       value.libraries.forEach((lib, i) => {
         const at = `libraries[${i}]`;
         if (typeof lib === 'string') return;
-        if (!isRecord(lib)) return issues.add(at, `must be a library id or { id, ref?, git?, path? }, got ${typeName(lib)}`);
+        if (!isRecord(lib)) {
+          issues.add(at, `must be a library id or { id, ref?, git?, path? }, got ${typeName(lib)}`);
+          return;
+        }
         checkKnownKeys(issues, lib, ['id', 'ref', 'git', 'path'], at);
         checkString(issues, lib, 'id', at, { required: true });
         checkString(issues, lib, 'ref', at);
@@ -122,7 +149,8 @@ export function validateConfig(value: unknown, file?: string): MpConfig {
       });
   }
   if (value.micropython !== undefined) {
-    if (!isRecord(value.micropython)) issues.add('micropython', `must be an object, got ${typeName(value.micropython)}`);
+    if (!isRecord(value.micropython))
+      issues.add('micropython', `must be an object, got ${typeName(value.micropython)}`);
     else {
       checkKnownKeys(issues, value.micropython, ['ref', 'git', 'path'], 'micropython');
       checkString(issues, value.micropython, 'ref', 'micropython');
@@ -188,7 +216,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
       exitCode: 2,
     });
   }
-  const configFile = options.configFile ? resolve(projectDir, options.configFile) : findConfigFile(projectDir);
+  const configFile = options.configFile
+    ? resolve(projectDir, options.configFile)
+    : findConfigFile(projectDir);
   if (options.configFile && !existsSync(configFile!)) {
     throw new MpError({
       code: 'CONFIG_NOT_FOUND',
@@ -201,7 +231,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
   const file: MpConfig = configFile ? validateConfig(await importConfigFile(configFile), configFile) : {};
   const o = options.overrides ?? {};
   const libraries = (o.libraries ?? file.libraries ?? DEFAULTS.libraries).map((lib) =>
-    typeof lib === 'string' ? { id: lib } : { ...lib, path: lib.path ? resolve(projectDir, lib.path) : undefined },
+    typeof lib === 'string'
+      ? { id: lib }
+      : { ...lib, path: lib.path ? resolve(projectDir, lib.path) : undefined },
   );
   let micropythonRef = o.micropythonRef ?? env.MP_MICROPYTHON_REF ?? file.micropython?.ref;
   let micropythonPath = file.micropython?.path ?? env.MP_MICROPYTHON_PATH;

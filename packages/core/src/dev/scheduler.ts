@@ -24,7 +24,8 @@ export class RebuildScheduler {
 
   constructor(options: RebuildSchedulerOptions) {
     this.options = options;
-    this.debounceMs = options.debounceMs ?? 60;
+    // Editors write a save-all within a few ms of each other; longer would only add latency.
+    this.debounceMs = options.debounceMs ?? 20;
   }
 
   /** A path changed. */

@@ -12,8 +12,8 @@ import { CONTAINER, containerLibraryDir, type PathMapping } from '../build/make.
 import { type BuildResult, createBuild } from '../build/pipeline.ts';
 import { isMpError, MpError } from '../errors.ts';
 import { runSteps, type StepEvent } from '../events.ts';
-import { firmwareFromSidecar } from '../flash/firmware.ts';
 import type { FirmwareImage } from '../flash/firmware.ts';
+import { firmwareFromSidecar } from '../flash/firmware.ts';
 import { type FlashResult, flashFirmware } from '../flash/flash.ts';
 import { SerialMonitor } from '../flash/monitor.ts';
 import { listBoardPorts, selectPort } from '../flash/ports.ts';
@@ -81,14 +81,19 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
   const stop = new AbortController();
   options.signal.addEventListener('abort', () => stop.abort(options.signal.reason), { once: true });
 
-  const stepObserver = (pipeline: 'build' | 'flash') => (event: StepEvent) => emit({ type: 'dev:step', pipeline, event });
+  const stepObserver = (pipeline: 'build' | 'flash') => (event: StepEvent) =>
+    emit({ type: 'dev:step', pipeline, event });
 
   async function flashOwed(): Promise<void> {
     const firmware = owedFlash;
     if (!firmware || stop.signal.aborted) return;
     try {
       port ??= (
-        await selectPort({ explicit: project.config.flash.port, stateDir: project.stateDir, binding: options.binding })
+        await selectPort({
+          explicit: project.config.flash.port,
+          stateDir: project.stateDir,
+          binding: options.binding,
+        })
       ).path;
       if (monitorEnabled && (!monitor || monitor.path !== port)) {
         await monitor?.detach().catch(() => undefined);
@@ -110,7 +115,9 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
       emit({ type: 'dev:flashed', result, ms: performance.now() - started });
     } catch (error) {
       if (stop.signal.aborted) return;
-      const mpError = isMpError(error) ? error : new MpError({ code: 'FLASH_FAILED', message: String(error), cause: error });
+      const mpError = isMpError(error)
+        ? error
+        : new MpError({ code: 'FLASH_FAILED', message: String(error), cause: error });
       emit({ type: 'dev:flash-failed', error: mpError, willRetry: true });
       // The port may come back under another name; pick again next time.
       if (!project.config.flash.port) port = undefined;
@@ -125,7 +132,9 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
     let first = true;
     replugTimer = setInterval(async () => {
       if (!owedFlash || stop.signal.aborted) return clearInterval(replugTimer);
-      const paths = new Set((await listBoardPorts({ binding: options.binding, all: true }).catch(() => [])).map((p) => p.path));
+      const paths = new Set(
+        (await listBoardPorts({ binding: options.binding, all: true }).catch(() => [])).map((p) => p.path),
+      );
       const appeared = [...paths].some((p) => !before.has(p));
       if (!first && appeared) {
         clearInterval(replugTimer);
@@ -153,33 +162,61 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
       return;
     }
     const python = files.filter((f) => extname(f) === '.py' && existsSync(f));
-    if (container && python.length) {
-      const problem = await checkPythonSyntax(container, python, mappings, stop.signal).catch(() => undefined);
+    emit({ type: 'dev:build-start' });
+    const started = performance.now();
+    // The syntax check runs beside the build's first steps and make, not before them: a bad save
+    // is reported in milliseconds and stops the build; a good one costs no extra latency.
+    const attempt = new AbortController();
+    const onStop = () => attempt.abort();
+    stop.signal.addEventListener('abort', onStop, { once: true });
+    let problem: SyntaxProblem | undefined;
+    const check =
+      container && python.length
+        ? checkPythonSyntax(container, python, mappings, attempt.signal)
+            .then((found) => {
+              problem = found;
+              if (found) attempt.abort();
+            })
+            .catch(() => undefined)
+        : Promise.resolve();
+    const build = createBuild({
+      project,
+      container,
+      keepContainer: true,
+      env: options.env,
+      cacheDir: options.cacheDir,
+    });
+    try {
+      await runSteps(build.steps, build.ctx, { signal: attempt.signal, observer: stepObserver('build') });
+    } catch (error) {
+      await check;
+      if (stop.signal.aborted) return;
       if (problem) {
         emit({ type: 'dev:syntax-error', problem });
         return; // the board keeps what it runs; the next good save builds
       }
-    }
-    emit({ type: 'dev:build-start' });
-    const started = performance.now();
-    const build = createBuild({ project, container, keepContainer: true, env: options.env, cacheDir: options.cacheDir });
-    try {
-      await runSteps(build.steps, build.ctx, { signal: stop.signal, observer: stepObserver('build') });
-    } catch (error) {
-      if (stop.signal.aborted) return;
-      emit({ type: 'dev:build-failed', error: isMpError(error) ? error : new MpError({ code: 'BUILD_FAILED', message: String(error), cause: error }) });
+      emit({
+        type: 'dev:build-failed',
+        error: isMpError(error)
+          ? error
+          : new MpError({ code: 'BUILD_FAILED', message: String(error), cause: error }),
+      });
       return;
     } finally {
+      stop.signal.removeEventListener('abort', onStop);
       if (build.ctx.container && build.ctx.container !== container) {
         await container?.stop().catch(() => undefined);
         container = build.ctx.container;
       }
       await build.dispose();
     }
+    await check;
     const ctx = build.ctx;
     mappings = [
       { container: CONTAINER.modules, host: ctx.project.config.modulesDir },
-      ...ctx.libraries.filter((l) => l.dir).map((l) => ({ container: containerLibraryDir(l.id), host: l.dir! })),
+      ...ctx.libraries
+        .filter((l) => l.dir)
+        .map((l) => ({ container: containerLibraryDir(l.id), host: l.dir! })),
     ];
     const result = ctx.result!;
     emit({ type: 'dev:built', result, ms: performance.now() - started });
@@ -202,7 +239,12 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
       if (!stop.signal.aborted) emit({ type: 'dev:idle' });
     },
     onError: (error) =>
-      emit({ type: 'dev:build-failed', error: isMpError(error) ? error : new MpError({ code: 'DEV_FAILED', message: String(error), cause: error }) }),
+      emit({
+        type: 'dev:build-failed',
+        error: isMpError(error)
+          ? error
+          : new MpError({ code: 'DEV_FAILED', message: String(error), cause: error }),
+      }),
   });
 
   let watcher: ReturnType<typeof watchProject> | undefined;
@@ -213,7 +255,8 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
     for (const listing of config.libraries) {
       // Library plugins whose own source is a local folder are watched too.
       const plugin = await project.plugins.load('library', listing.id).catch(() => undefined);
-      if (plugin && 'path' in plugin.source && !listing.git && !listing.ref) sourceDirs.push(plugin.source.path);
+      if (plugin && 'path' in plugin.source && !listing.git && !listing.ref)
+        sourceDirs.push(plugin.source.path);
     }
     const configFiles = config.configFile ? [config.configFile] : [];
     watcher = watchProject(

@@ -34,7 +34,13 @@ export function parseMpyCrossError(lines: string[]): { file?: string; line?: num
       line = Number(m[2]);
     }
   }
-  const message = [...lines].reverse().find((l) => /^\w*(Error|Exception)\b/.test(l.trim()))?.trim() ?? lines.at(-1)?.trim() ?? 'mpy-cross failed';
+  const message =
+    [...lines]
+      .reverse()
+      .find((l) => /^\w*(Error|Exception)\b/.test(l.trim()))
+      ?.trim() ??
+    lines.at(-1)?.trim() ??
+    'mpy-cross failed';
   return { file, line, message };
 }
 
@@ -45,13 +51,17 @@ export async function checkPythonSyntax(
   mappings: PathMapping[],
   signal?: AbortSignal,
 ): Promise<SyntaxProblem | undefined> {
-  const targets = hostFiles.map((f) => [f, toContainerPath(f, mappings)] as const).filter(([, c]) => c !== undefined);
+  const targets = hostFiles
+    .map((f) => [f, toContainerPath(f, mappings)] as const)
+    .filter(([, c]) => c !== undefined);
   if (targets.length === 0) return undefined;
   const mpyCross = `${CONTAINER_PATHS.mpyCrossBuild}/mpy-cross`;
   // One exec for all files: stop at the first failure, name the file that failed.
   const script = [
     `test -x ${mpyCross} || exit 0`,
-    ...targets.map(([, c]) => `${mpyCross} -o /dev/null ${shellQuote(c!)} || { echo "::mp-failed ${c}"; exit 1; }`),
+    ...targets.map(
+      ([, c]) => `${mpyCross} -o /dev/null ${shellQuote(c!)} || { echo "::mp-failed ${c}"; exit 1; }`,
+    ),
   ].join('\n');
   const lines: string[] = [];
   const { exitCode } = await container.exec(script, { onLine: (l) => lines.push(l), signal });
@@ -60,5 +70,10 @@ export async function checkPythonSyntax(
   const output = lines.filter((l) => !l.startsWith('::mp-failed ')).map((l) => toHostPath(l, mappings));
   const parsed = parseMpyCrossError(output);
   const failed = targets.find(([, c]) => c === failedContainerPath)?.[0];
-  return { file: failed ?? parsed.file ?? targets[0]![0], line: parsed.line, message: parsed.message, output };
+  return {
+    file: failed ?? parsed.file ?? targets[0]![0],
+    line: parsed.line,
+    message: parsed.message,
+    output,
+  };
 }

@@ -34,7 +34,10 @@ export function isEditorTempFile(path: string): boolean {
   );
 }
 
-export function watchProject(targets: WatchTargets, onEvent: (event: WatchEvent) => void): { ready: Promise<void>; close: () => Promise<void> } {
+export function watchProject(
+  targets: WatchTargets,
+  onEvent: (event: WatchEvent) => void,
+): { ready: Promise<void>; close: () => Promise<void> } {
   const ignoreDirs = targets.ignoreDirs.map((d) => (d.endsWith(sep) ? d : d + sep));
   const configFiles = new Set(targets.configFiles);
   const watcher: FSWatcher = watch([...targets.sourceDirs, ...targets.configFiles], {
@@ -42,11 +45,15 @@ export function watchProject(targets: WatchTargets, onEvent: (event: WatchEvent)
     // Editors that save by rename (vim, JetBrains) would otherwise look like unlink + add.
     atomic: true,
     ignored: (path: string) =>
-      isEditorTempFile(path) || ignoreDirs.some((d) => path.startsWith(d) || path + sep === d) || /(^|[/\\])(node_modules|\.git)([/\\]|$)/.test(path),
+      isEditorTempFile(path) ||
+      ignoreDirs.some((d) => path.startsWith(d) || path + sep === d) ||
+      /(^|[/\\])(node_modules|\.git)([/\\]|$)/.test(path),
   });
   const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   for (const event of ['add', 'change', 'unlink'] as const) {
-    watcher.on(event, (path: string) => onEvent({ kind: configFiles.has(path) ? 'config' : 'source', path, event }));
+    watcher.on(event, (path: string) =>
+      onEvent({ kind: configFiles.has(path) ? 'config' : 'source', path, event }),
+    );
   }
   return { ready, close: () => watcher.close() };
 }

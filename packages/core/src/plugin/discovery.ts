@@ -249,7 +249,11 @@ export async function importPluginPackage(found: PluginPackage): Promise<Plugin>
       cause: error,
     });
   }
-  const plugin = validatePlugin(module.default, { packageName: found.packageName, file: found.entry }, found.kind);
+  const plugin = validatePlugin(
+    module.default,
+    { packageName: found.packageName, file: found.entry },
+    found.kind,
+  );
   if (plugin.id !== found.id) {
     throw new MpError({
       code: 'PLUGIN_ID_MISMATCH',

@@ -4,7 +4,12 @@
  */
 import { MpError } from '../errors.ts';
 import { closest } from '../util/validate.ts';
-import { type DiscoverOptions, discoverPluginPackages, importPluginPackage, type PluginPackage } from './discovery.ts';
+import {
+  type DiscoverOptions,
+  discoverPluginPackages,
+  importPluginPackage,
+  type PluginPackage,
+} from './discovery.ts';
 import type { BoardPlugin, LibraryPlugin, Plugin, PluginKind } from './types.ts';
 import { validatePlugin } from './validate.ts';
 
@@ -107,12 +112,17 @@ export class PluginRegistry {
   }
 
   /** Loads every plugin of a kind; failures are collected, not thrown, so one broken package does not hide the rest. */
-  async loadAll(kind: PluginKind): Promise<{ plugins: Array<{ listing: PluginListing; plugin: Plugin }>; errors: MpError[] }> {
+  async loadAll(
+    kind: PluginKind,
+  ): Promise<{ plugins: Array<{ listing: PluginListing; plugin: Plugin }>; errors: MpError[] }> {
     const plugins: Array<{ listing: PluginListing; plugin: Plugin }> = [];
     const errors: MpError[] = [...this.problems.filter((p) => p.code === 'PLUGIN_PACKAGE_INVALID')];
     for (const listing of this.list(kind)) {
       try {
-        plugins.push({ listing, plugin: await (this.load as (k: PluginKind, i: string) => Promise<Plugin>)(kind, listing.id) });
+        plugins.push({
+          listing,
+          plugin: await (this.load as (k: PluginKind, i: string) => Promise<Plugin>)(kind, listing.id),
+        });
       } catch (error) {
         if (error instanceof MpError) errors.push(error);
         else throw error;

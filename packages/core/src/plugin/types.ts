@@ -184,7 +184,9 @@ export interface LibraryPlugin {
   /** Adjust freeze entries and exports to the fetched source (libraries whose layout changed). */
   resolve?(
     ctx: LibraryResolveContext,
-  ): Partial<Pick<LibraryPlugin, 'freeze' | 'exports'>> | Promise<Partial<Pick<LibraryPlugin, 'freeze' | 'exports'>>>;
+  ):
+    | Partial<Pick<LibraryPlugin, 'freeze' | 'exports'>>
+    | Promise<Partial<Pick<LibraryPlugin, 'freeze' | 'exports'>>>;
 }
 
 export type Plugin = BoardPlugin | LibraryPlugin;

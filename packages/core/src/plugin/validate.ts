@@ -21,10 +21,36 @@ const PYTHON_ID = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const FRAGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 const BOARD_KEYS = [
-  'kind', 'id', 'title', 'port', 'chip', 'exportPrefix', 'firmware', 'firmwareExtension', 'mpyCross', 'resolve',
-  'board', 'variant', 'toolchain', 'makeArgs', 'artifacts', 'defaultManifest', 'flash', 'submodules',
+  'kind',
+  'id',
+  'title',
+  'port',
+  'chip',
+  'exportPrefix',
+  'firmware',
+  'firmwareExtension',
+  'mpyCross',
+  'resolve',
+  'board',
+  'variant',
+  'toolchain',
+  'makeArgs',
+  'artifacts',
+  'defaultManifest',
+  'flash',
+  'submodules',
 ] as const;
-const LIBRARY_KEYS = ['kind', 'id', 'title', 'source', 'freeze', 'exports', 'ports', 'nameFragment', 'resolve'] as const;
+const LIBRARY_KEYS = [
+  'kind',
+  'id',
+  'title',
+  'source',
+  'freeze',
+  'exports',
+  'ports',
+  'nameFragment',
+  'resolve',
+] as const;
 const CHIPS = ['ESP8266', 'ESP32', 'ESP32-S2', 'ESP32-S3', 'ESP32-C3', 'ESP32-C6'];
 
 /** Where a plugin came from, for error messages. */
@@ -38,12 +64,18 @@ export interface PluginOrigin {
 export function validatePlugin(value: unknown, origin: PluginOrigin, expectedKind?: Plugin['kind']): Plugin {
   const issues = new Issues();
   if (!isRecord(value)) {
-    issues.add('', `the module's default export must be a plugin object (defineBoard/defineLibrary), got ${typeName(value)}`);
+    issues.add(
+      '',
+      `the module's default export must be a plugin object (defineBoard/defineLibrary), got ${typeName(value)}`,
+    );
     throw invalid(origin, issues);
   }
   const kind = value.kind;
   if (kind !== 'board' && kind !== 'library') {
-    issues.add('kind', `must be "board" or "library", got ${typeName(kind)}; wrap the object in defineBoard() or defineLibrary()`);
+    issues.add(
+      'kind',
+      `must be "board" or "library", got ${typeName(kind)}; wrap the object in defineBoard() or defineLibrary()`,
+    );
     throw invalid(origin, issues);
   }
   if (expectedKind && kind !== expectedKind) {
@@ -68,10 +100,18 @@ function invalid(origin: PluginOrigin, issues: Issues): ValidationError {
 
 function validateBoard(board: Record<string, unknown>, issues: Issues): void {
   checkKnownKeys(issues, board, BOARD_KEYS, '');
-  checkString(issues, board, 'id', '', { required: true, pattern: KEBAB_ID, patternHint: 'must be kebab-case (a-z, 0-9, -)' });
+  checkString(issues, board, 'id', '', {
+    required: true,
+    pattern: KEBAB_ID,
+    patternHint: 'must be kebab-case (a-z, 0-9, -)',
+  });
   checkString(issues, board, 'title', '', { required: true });
   checkString(issues, board, 'port', '', { required: true });
-  checkString(issues, board, 'exportPrefix', '', { required: true, pattern: FRAGMENT, patternHint: 'must be usable in a file name' });
+  checkString(issues, board, 'exportPrefix', '', {
+    required: true,
+    pattern: FRAGMENT,
+    patternHint: 'must be usable in a file name',
+  });
   checkString(issues, board, 'board', '');
   checkString(issues, board, 'variant', '');
   checkString(issues, board, 'defaultManifest', '', { required: true });
@@ -79,7 +119,10 @@ function validateBoard(board: Record<string, unknown>, issues: Issues): void {
   checkStringArray(issues, board, 'makeArgs', '');
   checkStringArray(issues, board, 'submodules', '');
   if (board.firmwareExtension !== undefined && typeof board.firmwareExtension !== 'string') {
-    issues.add('firmwareExtension', `must be a string such as ".bin" or "", got ${typeName(board.firmwareExtension)}`);
+    issues.add(
+      'firmwareExtension',
+      `must be a string such as ".bin" or "", got ${typeName(board.firmwareExtension)}`,
+    );
   }
   if (board.chip !== undefined && !CHIPS.includes(board.chip as string)) {
     issues.add('chip', `must be one of ${CHIPS.join(', ')}, got ${typeName(board.chip)}`);
@@ -96,19 +139,34 @@ function validateBoard(board: Record<string, unknown>, issues: Issues): void {
   } else {
     checkStringRecord(issues, board, 'artifacts', '');
     if (typeof board.firmware === 'string' && !(board.firmware in board.artifacts)) {
-      issues.add('firmware', `names "${board.firmware}", which is not a key of artifacts (${Object.keys(board.artifacts).join(', ')})`);
+      issues.add(
+        'firmware',
+        `names "${board.firmware}", which is not a key of artifacts (${Object.keys(board.artifacts).join(', ')})`,
+      );
     }
   }
   if (board.flash !== undefined) validateFlash(board.flash, board.artifacts, issues);
-  else if (board.chip !== undefined) issues.add('flash', `is required for a board with a chip (${String(board.chip)}): where each artifact is written`);
+  else if (board.chip !== undefined)
+    issues.add(
+      'flash',
+      `is required for a board with a chip (${String(board.chip)}): where each artifact is written`,
+    );
 }
 
 function validateToolchain(value: unknown, path: string, issues: Issues): void {
   if (!isRecord(value)) {
-    issues.add(path, `is required: { image: "owner/name:tag" } and/or { dockerfile: "/abs/path/Dockerfile" }, got ${typeName(value)}`);
+    issues.add(
+      path,
+      `is required: { image: "owner/name:tag" } and/or { dockerfile: "/abs/path/Dockerfile" }, got ${typeName(value)}`,
+    );
     return;
   }
-  checkKnownKeys(issues, value, ['image', 'dockerfile', 'buildArgs', 'env', 'shellPrelude', 'runAsHostUser'], path);
+  checkKnownKeys(
+    issues,
+    value,
+    ['image', 'dockerfile', 'buildArgs', 'env', 'shellPrelude', 'runAsHostUser'],
+    path,
+  );
   checkString(issues, value, 'image', path);
   checkString(issues, value, 'dockerfile', path);
   checkString(issues, value, 'shellPrelude', path);
@@ -118,7 +176,10 @@ function validateToolchain(value: unknown, path: string, issues: Issues): void {
     issues.add(path, 'needs an image to pull or a dockerfile to build (or both)');
   }
   if (typeof value.dockerfile === 'string' && !value.dockerfile.startsWith('/')) {
-    issues.add(join(path, 'dockerfile'), 'must be an absolute path; use fileURLToPath(new URL("./Dockerfile", import.meta.url))');
+    issues.add(
+      join(path, 'dockerfile'),
+      'must be an absolute path; use fileURLToPath(new URL("./Dockerfile", import.meta.url))',
+    );
   }
 }
 
@@ -130,7 +191,8 @@ function validateFlash(flash: unknown, artifacts: unknown, issues: Issues): void
   checkKnownKeys(issues, flash, ['segments', 'mode', 'freq', 'size', 'baud'], 'flash');
   checkNumber(issues, flash, 'baud', 'flash', { required: true, min: 9600, integer: true });
   const oneOf = (key: string, values: string[]) => {
-    if (!values.includes(flash[key] as string)) issues.add(`flash.${key}`, `must be one of ${values.join(', ')}, got ${typeName(flash[key])}`);
+    if (!values.includes(flash[key] as string))
+      issues.add(`flash.${key}`, `must be one of ${values.join(', ')}, got ${typeName(flash[key])}`);
   };
   oneOf('mode', ['qio', 'qout', 'dio', 'dout', 'keep']);
   oneOf('freq', ['80m', '40m', '26m', '20m', 'keep']);
@@ -164,14 +226,21 @@ function validateLibrary(library: Record<string, unknown>, issues: Issues): void
     patternHint: 'must be the Python import name (letters, digits, _)',
   });
   checkString(issues, library, 'title', '', { required: true });
-  checkString(issues, library, 'nameFragment', '', { required: true, pattern: FRAGMENT, patternHint: 'must be usable in a file name' });
+  checkString(issues, library, 'nameFragment', '', {
+    required: true,
+    pattern: FRAGMENT,
+    patternHint: 'must be usable in a file name',
+  });
   checkStringArray(issues, library, 'ports', '');
   if (library.resolve !== undefined && typeof library.resolve !== 'function') {
     issues.add('resolve', `must be a function, got ${typeName(library.resolve)}`);
   }
   const source = library.source;
   if (!isRecord(source)) {
-    issues.add('source', `is required: { git: "https://…", ref?: "…" } or { path: "/abs/dir" }, got ${typeName(source)}`);
+    issues.add(
+      'source',
+      `is required: { git: "https://…", ref?: "…" } or { path: "/abs/dir" }, got ${typeName(source)}`,
+    );
   } else if (typeof source.git === 'string') {
     checkKnownKeys(issues, source, ['git', 'ref'], 'source');
     checkString(issues, source, 'ref', 'source');
@@ -189,20 +258,33 @@ function validateLibrary(library: Record<string, unknown>, issues: Issues): void
         issues.add(at, 'must have exactly one of package (a folder name) or module (a .py file name)');
         return;
       }
-      checkKnownKeys(issues, entry, typeof entry.package === 'string' ? ['package', 'files', 'base', 'opt'] : ['module', 'base', 'opt'], at);
+      checkKnownKeys(
+        issues,
+        entry,
+        typeof entry.package === 'string' ? ['package', 'files', 'base', 'opt'] : ['module', 'base', 'opt'],
+        at,
+      );
       checkStringArray(issues, entry, 'files', at);
       checkString(issues, entry, 'base', at);
       checkNumber(issues, entry, 'opt', at, { min: 0, integer: true });
     });
   }
   if (library.exports !== undefined) {
-    if (!Array.isArray(library.exports)) issues.add('exports', `must be a list of { from, as }, got ${typeName(library.exports)}`);
+    if (!Array.isArray(library.exports))
+      issues.add('exports', `must be a list of { from, as }, got ${typeName(library.exports)}`);
     else
       library.exports.forEach((entry, i) => {
         const at = `exports[${i}]`;
-        if (!isRecord(entry)) return issues.add(at, `must be { from, as }, got ${typeName(entry)}`);
+        if (!isRecord(entry)) {
+          issues.add(at, `must be { from, as }, got ${typeName(entry)}`);
+          return;
+        }
         checkString(issues, entry, 'from', at, { required: true });
-        checkString(issues, entry, 'as', at, { required: true, pattern: /^[^/\\]+$/, patternHint: 'must be a plain file name' });
+        checkString(issues, entry, 'as', at, {
+          required: true,
+          pattern: /^[^/\\]+$/,
+          patternHint: 'must be a plain file name',
+        });
       });
   }
 }

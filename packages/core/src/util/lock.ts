@@ -16,7 +16,11 @@ export interface LockOptions {
   pollMs?: number;
 }
 
-export async function withLock<T>(lockDir: string, work: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+export async function withLock<T>(
+  lockDir: string,
+  work: () => Promise<T>,
+  options: LockOptions = {},
+): Promise<T> {
   const release = await acquireLock(lockDir, options);
   try {
     return await work();

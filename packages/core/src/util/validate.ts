@@ -71,7 +71,8 @@ export function checkNumber(
     return;
   }
   if (options.integer && !Number.isInteger(value)) issues.add(at, `must be a whole number, got ${value}`);
-  if (options.min !== undefined && value < options.min) issues.add(at, `must be at least ${options.min}, got ${value}`);
+  if (options.min !== undefined && value < options.min)
+    issues.add(at, `must be at least ${options.min}, got ${value}`);
 }
 
 export function checkStringArray(
@@ -92,11 +93,17 @@ export function checkStringArray(
     return;
   }
   value.forEach((item, i) => {
-    if (typeof item !== 'string' || item.length === 0) issues.add(join(at, i), `must be a non-empty string, got ${typeName(item)}`);
+    if (typeof item !== 'string' || item.length === 0)
+      issues.add(join(at, i), `must be a non-empty string, got ${typeName(item)}`);
   });
 }
 
-export function checkStringRecord(issues: Issues, obj: Record<string, unknown>, key: string, path: string): void {
+export function checkStringRecord(
+  issues: Issues,
+  obj: Record<string, unknown>,
+  key: string,
+  path: string,
+): void {
   const value = obj[key];
   const at = join(path, key);
   if (value === undefined) return;
