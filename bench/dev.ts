@@ -5,11 +5,14 @@
  * run by `docker exec` in the very same toolchain container.
  *
  * Run: node bench/dev.ts [--runs 5]
+ *   --project <dir>  measure another project instead (e.g. a real MicroPython reached through
+ *                    MP_GIT_MIRRORS/MP_CACHE_DIR in the environment); its modules/app.py is
+ *                    edited; a board without a chip (unix) is built but not flashed.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   createBuild,
@@ -24,30 +27,55 @@ import {
 import { createEspEmulator } from '../test/esp-emulator/src/index.ts';
 import { createFixtureRepos, ensureFixtureToolchainImage, REPO_ROOT } from '../test/utils/src/index.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '5' }, project: { type: 'string' } },
+});
 const runs = Number(values.runs);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-console.log('setting up: fixture repositories, fixture toolchain image …');
-const repos = createFixtureRepos();
-const image = await ensureFixtureToolchainImage();
-const cacheDir = mkdtempSync(join(tmpdir(), 'mp-bench-cache-'));
-const projectDir = mkdtempSync(join(tmpdir(), 'mp-bench-dev-'));
-mkdirSync(join(projectDir, 'modules'));
-writeFileSync(join(projectDir, 'mp.config.json'), JSON.stringify({ image, flash: { port: '/dev/ttyEMU0' } }));
+let projectDir: string;
+let env: NodeJS.ProcessEnv;
+let cacheDir: string | undefined;
+let cleanup = () => {};
+if (values.project) {
+  projectDir = resolve(values.project);
+  env = { ...process.env };
+} else {
+  console.log('setting up: fixture repositories, fixture toolchain image …');
+  const repos = createFixtureRepos();
+  const image = await ensureFixtureToolchainImage();
+  cacheDir = mkdtempSync(join(tmpdir(), 'mp-bench-cache-'));
+  projectDir = mkdtempSync(join(tmpdir(), 'mp-bench-dev-'));
+  mkdirSync(join(projectDir, 'modules'));
+  writeFileSync(
+    join(projectDir, 'mp.config.json'),
+    JSON.stringify({ image, flash: { port: '/dev/ttyEMU0' } }),
+  );
+  env = { ...process.env, MP_CACHE_DIR: cacheDir, MP_GIT_MIRRORS: repos.mirrorEnv };
+  const dirs = [cacheDir, projectDir];
+  cleanup = () => {
+    repos.cleanup();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  };
+}
 const appFile = join(projectDir, 'modules/app.py');
+const original = existsSync(appFile) ? readFileSync(appFile, 'utf8') : undefined;
 let edits = 0;
 const edit = () =>
   writeFileSync(appFile, `BENCH_EDIT = ${++edits}\n\n\ndef main():\n    print(BENCH_EDIT)\n`);
 edit();
-const env = { ...process.env, MP_CACHE_DIR: cacheDir, MP_GIT_MIRRORS: repos.mirrorEnv };
 const open = () => openProject({ projectDir, env, pluginRoots: [join(REPO_ROOT, 'packages/cli')] });
 
 let container: ToolchainContainer | undefined;
 const stop = new AbortController();
 try {
   // 1. A warm container with the project built once, and raw make timings in it.
-  const first = createBuild({ project: await open(), keepContainer: true, env, cacheDir });
+  const first = createBuild({
+    project: await open(),
+    keepContainer: true,
+    env,
+    ...(cacheDir ? { cacheDir } : {}),
+  });
   try {
     await runSteps(first.steps, first.ctx, { signal: stop.signal });
   } finally {
@@ -84,6 +112,7 @@ try {
   }
 
   // 2. mp dev's session in the same container, flashing an emulated board over a 460800 baud wire.
+  const flash = board.chip !== undefined;
   const emulator = createEspEmulator({ chip: 'esp8266', path: '/dev/ttyEMU0', throttle: true });
   const events: Array<{ at: number; event: DevEvent }> = [];
   const waitFor = async (type: DevEvent['type'], from: number) => {
@@ -107,7 +136,8 @@ try {
     binding: emulator.binding,
     container,
     env,
-    cacheDir,
+    ...(cacheDir ? { cacheDir } : {}),
+    flash,
     onEvent: (event) => events.push({ at: performance.now(), event }),
   });
   container = undefined; // the session owns it now and removes it
@@ -120,11 +150,13 @@ try {
     const saved = performance.now();
     edit();
     const built = await waitFor('dev:built', from);
-    const flashed = await waitFor('dev:flashed', from);
-    await waitFor('dev:idle', from);
     toFirmware.push(built.at - saved);
-    toFlashed.push(flashed.at - saved);
-    if (flashed.event.type === 'dev:flashed') written.push(flashed.event.result.writtenBytes);
+    if (flash) {
+      const flashed = await waitFor('dev:flashed', from);
+      toFlashed.push(flashed.at - saved);
+      if (flashed.event.type === 'dev:flashed') written.push(flashed.event.result.writtenBytes);
+    }
+    await waitFor('dev:idle', from);
   }
   stop.abort();
   await session;
@@ -142,20 +174,21 @@ try {
   const rawMs = median(raw);
   const fwMs = median(toFirmware);
   console.log(
-    `\nmp dev inner loop, median of ${runs} saves (fixture MicroPython, esp8266-d1mini + mqtt_as, emulated board at 460800 baud)`,
+    `\nmp dev inner loop, median of ${runs} saves (${values.project ? `${projectDir}, board ${board.id}, not flashed` : 'fixture MicroPython, esp8266-d1mini + mqtt_as, emulated board at 460800 baud'})`,
   );
   console.log(`  raw incremental make (docker exec)  ${(rawMs / 1000).toFixed(3)} s`);
   console.log(
     `  save → firmware (mp dev)            ${(fwMs / 1000).toFixed(3)} s   ${(fwMs / rawMs).toFixed(2)}× raw make (goal ≤ 1.2×: ${fwMs / rawMs <= 1.2 ? 'met' : 'NOT met'})`,
   );
-  console.log(
-    `  save → flashed and booted           ${(median(toFlashed) / 1000).toFixed(3)} s   ${(median(toFlashed) / rawMs).toFixed(2)}× raw make; ${median(written)} bytes of flash rewritten`,
-  );
+  if (flash) {
+    console.log(
+      `  save → flashed and booted           ${(median(toFlashed) / 1000).toFixed(3)} s   ${(median(toFlashed) / rawMs).toFixed(2)}× raw make; ${median(written)} bytes of flash rewritten`,
+    );
+  }
   console.log('  (save → firmware includes the watcher debounce, the mpy-cross syntax check and the export)');
 } finally {
   stop.abort();
   await container?.stop().catch(() => undefined);
-  repos.cleanup();
-  rmSync(cacheDir, { recursive: true, force: true });
-  rmSync(projectDir, { recursive: true, force: true });
+  if (original !== undefined) writeFileSync(appFile, original);
+  cleanup();
 }

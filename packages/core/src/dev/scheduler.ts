@@ -25,7 +25,7 @@ export class RebuildScheduler {
   constructor(options: RebuildSchedulerOptions) {
     this.options = options;
     // Editors write a save-all within a few ms of each other; longer would only add latency.
-    this.debounceMs = options.debounceMs ?? 20;
+    this.debounceMs = options.debounceMs ?? 10;
   }
 
   /** A path changed. */

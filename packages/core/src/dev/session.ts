@@ -52,7 +52,7 @@ export interface DevSessionOptions {
   binding?: BindingInterface;
   env?: NodeJS.ProcessEnv;
   cacheDir?: string;
-  /** Quiet time that coalesces a burst of saves (default 60 ms). */
+  /** Quiet time that coalesces a burst of saves (default 10 ms). */
   debounceMs?: number;
   /** How often to look for an unplugged board while a flash is owed (default 1000 ms). */
   replugPollMs?: number;
