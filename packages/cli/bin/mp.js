@@ -19,5 +19,8 @@ for (const stream of [process.stdout, process.stderr]) {
     throw error;
   });
 }
-const { main } = await import('../src/main.ts');
+// From a clone the TypeScript sources run as they are; Node does not strip types under
+// node_modules, so an installed mp runs the JavaScript that `pnpm build` emitted into dist/.
+const installed = import.meta.url.includes('/node_modules/');
+const { main } = await import(installed ? '../dist/main.js' : '../src/main.ts');
 process.exitCode = await main(process.argv.slice(2));
