@@ -166,7 +166,7 @@ describe('toolchain containers', () => {
       encoding: 'utf8',
     });
     const deadPid = dead.stdout.trim();
-    const docker = connectDocker();
+    const docker = await connectDocker();
     const create = async (pid: string) => {
       const container = await docker.createContainer({
         Image: image,

@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deflateSync } from 'node:zlib';
-import { ESPLoader, Transport } from 'esptool-js';
+import type { ESPLoader, Transport } from 'esptool-js';
 import { CancelledError, describeError, MpError } from '../errors.ts';
 import { type Logger, silentLogger } from '../events.ts';
 import type { EspChip, FlashFreq, FlashMode, FlashSizeSetting } from '../plugin/types.ts';
@@ -65,58 +65,82 @@ export interface EspDeviceInfo {
   baudRate: number;
 }
 
+interface Esptool {
+  ESPLoader: typeof ESPLoader;
+  CountingTransport: ReturnType<typeof defineCountingTransport>;
+}
+
+let esptool: Promise<Esptool> | undefined;
+
+/**
+ * esptool-js (with the flasher stubs of every chip) and our Transport subclass, imported when a
+ * board is first connected: every command imports core, and only flashing needs them.
+ */
+function loadEsptool(): Promise<Esptool> {
+  esptool ??= import('esptool-js').then((module) => ({
+    ESPLoader: module.ESPLoader,
+    CountingTransport: defineCountingTransport(module.Transport),
+  }));
+  return esptool;
+}
+
 /**
  * esptool-js's Transport with three changes: trace lines go to our logger instead of
  * `console.log` (esptool-js prints some unconditionally), bytes sent are counted, and once the
- * device is gone every read and write fails at once instead of waiting for its timeout.
+ * device is gone every read and write fails at once instead of waiting for its timeout. Defined
+ * once esptool-js is loaded (see `loadEsptool`).
  */
-class CountingTransport extends Transport {
-  bytesSent = 0;
-  lost = false;
-  openError: MpError | undefined;
-  readonly #log: (line: string) => void;
-  readonly #path: string;
+function defineCountingTransport(Base: typeof Transport) {
+  return class CountingTransport extends Base {
+    bytesSent = 0;
+    lost = false;
+    openError: MpError | undefined;
+    readonly #log: (line: string) => void;
+    readonly #path: string;
 
-  constructor(port: NodeWebSerialPort, log: (line: string) => void) {
-    super(port as never, false);
-    this.#log = log;
-    this.#path = port.path;
-  }
-
-  override trace(message: string): void {
-    this.#log(message);
-  }
-
-  override async connect(baud?: number, serialOptions?: object): Promise<void> {
-    try {
-      await super.connect(baud, serialOptions as never);
-    } catch (error) {
-      this.openError = portOpenError(this.#path, error);
-      throw this.openError;
+    constructor(port: NodeWebSerialPort, log: (line: string) => void) {
+      super(port as never, false);
+      this.#log = log;
+      this.#path = port.path;
     }
-  }
 
-  override async write(data: Uint8Array): Promise<void> {
-    if (this.lost) throw new DOMException('The device has been lost.', 'NetworkError');
-    let escapes = 0;
-    for (const byte of data) if (byte === 0xc0 || byte === 0xdb) escapes++;
-    this.bytesSent += data.length + escapes + 2;
-    await super.write(data);
-  }
+    override trace(message: string): void {
+      this.#log(message);
+    }
 
-  override async read(timeout: number): Promise<Uint8Array> {
-    if (this.lost) throw new DOMException('The device has been lost.', 'NetworkError');
-    return super.read(timeout);
-  }
+    override async connect(baud?: number, serialOptions?: object): Promise<void> {
+      try {
+        await super.connect(baud, serialOptions as never);
+      } catch (error) {
+        this.openError = portOpenError(this.#path, error);
+        throw this.openError;
+      }
+    }
 
-  /** Ends esptool-js's read loop, leaving the port open (for a monitor) or ready to close. */
-  async stopReading(): Promise<void> {
-    const reader = (this as unknown as { reader?: ReadableStreamDefaultReader<Uint8Array> }).reader;
-    await reader?.cancel().catch(() => {});
-    // The read loop releases its lock on the next tick.
-    for (let i = 0; i < 50 && this.device.readable?.locked; i++) await sleep(2);
-  }
+    override async write(data: Uint8Array): Promise<void> {
+      if (this.lost) throw new DOMException('The device has been lost.', 'NetworkError');
+      let escapes = 0;
+      for (const byte of data) if (byte === 0xc0 || byte === 0xdb) escapes++;
+      this.bytesSent += data.length + escapes + 2;
+      await super.write(data);
+    }
+
+    override async read(timeout: number): Promise<Uint8Array> {
+      if (this.lost) throw new DOMException('The device has been lost.', 'NetworkError');
+      return super.read(timeout);
+    }
+
+    /** Ends esptool-js's read loop, leaving the port open (for a monitor) or ready to close. */
+    async stopReading(): Promise<void> {
+      const reader = (this as unknown as { reader?: ReadableStreamDefaultReader<Uint8Array> }).reader;
+      await reader?.cancel().catch(() => {});
+      // The read loop releases its lock on the next tick.
+      for (let i = 0; i < 50 && this.device.readable?.locked; i++) await sleep(2);
+    }
+  };
 }
+
+type CountingTransport = InstanceType<Esptool['CountingTransport']>;
 
 function flashSizeBytes(size: string | undefined): number | undefined {
   const m = size ? /^(\d+)(KB|MB)$/.exec(size) : null;
@@ -139,7 +163,11 @@ export class EspSession {
   #onAbort: () => void = () => {};
   readonly #signal: AbortSignal | undefined;
 
-  private constructor(port: NodeWebSerialPort, options: EspConnectOptions) {
+  private constructor(
+    port: NodeWebSerialPort,
+    options: EspConnectOptions,
+    { ESPLoader, CountingTransport }: Esptool,
+  ) {
     this.path = options.path;
     this.port = port;
     this.#logger = options.logger ?? silentLogger;
@@ -184,9 +212,10 @@ export class EspSession {
    * Wrong chip, busy port, missing permission and silence come back as MpErrors that say what to do.
    */
   static async connect(options: EspConnectOptions): Promise<EspSession> {
+    const esptool = await loadEsptool();
     const binding = await resolveSerialBinding(options.binding);
     const port = await getWebSerialPort(options.path, { binding });
-    const session = new EspSession(port, options);
+    const session = new EspSession(port, options, esptool);
     try {
       await session.#connect(options);
       return session;

@@ -1,7 +1,15 @@
 import { realpathSync } from 'node:fs';
-import { SerialPortStream } from '@serialport/stream';
+import type { SerialPortStream } from '@serialport/stream';
 import { defaultSerialBinding, listSerialPorts, parseUsbId } from './binding.ts';
 import type { BindingInterface } from './binding-types.cts';
+
+let serialPortStream: Promise<typeof SerialPortStream> | undefined;
+
+/** @serialport/stream, imported when a port is first opened: every command imports core, few open a port. */
+function loadSerialPortStream(): Promise<typeof SerialPortStream> {
+  serialPortStream ??= import('@serialport/stream').then((module) => module.SerialPortStream);
+  return serialPortStream;
+}
 
 /** `SerialOptions` of the Web Serial API. */
 export interface WebSerialOpenOptions {
@@ -135,6 +143,7 @@ export class NodeWebSerialPort extends EventTarget {
     let stream: SerialPortStream;
     try {
       const binding = this.#binding ?? (await defaultSerialBinding());
+      const SerialPortStream = await loadSerialPortStream();
       stream = new SerialPortStream({
         binding,
         path: this.path,

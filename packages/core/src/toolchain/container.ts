@@ -89,9 +89,10 @@ function processAlive(pid: number): boolean {
  * owned by other hosts sharing a remote engine are left alone. Returns the ids removed.
  */
 export async function removeOrphanContainers(
-  docker: Dockerode = connectDocker(),
+  docker?: Dockerode,
   options: { host?: string; isAlive?: (pid: number) => boolean } = {},
 ): Promise<string[]> {
+  docker ??= await connectDocker();
   const host = options.host ?? hostname();
   const isAlive = options.isAlive ?? processAlive;
   const list = await docker.listContainers({
@@ -159,7 +160,7 @@ export class ToolchainContainer {
 
   /** Creates and starts the container; it lives until {@link stop} or until this process exits. */
   static async start(spec: ToolchainContainerSpec, options: StartOptions = {}): Promise<ToolchainContainer> {
-    const docker = options.docker ?? connectDocker();
+    const docker = options.docker ?? (await connectDocker());
     if (options.signal?.aborted) throw new CancelledError('compile');
     // The sweep runs beside the image lookup: neither waits for the other.
     const sweep = removeOrphanContainers(docker).catch(() => undefined);

@@ -6,8 +6,16 @@
  */
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
-import tar from 'tar-stream';
+import type tar from 'tar-stream';
 import type { ToolchainContainer } from './container.ts';
+
+let tarStream: Promise<typeof tar> | undefined;
+
+/** tar-stream, imported on first copy: only engines that cannot see this machine's files need it. */
+function loadTarStream(): Promise<typeof tar> {
+  tarStream ??= import('tar-stream').then((module) => module.default);
+  return tarStream;
+}
 
 /** How sources reach the toolchain container: bind mounts (the engine shares this machine's files) or copies. */
 export type MountMode = 'bind' | 'copy';
@@ -83,6 +91,7 @@ export async function readContainerFile(
   container: ToolchainContainer,
   path: string,
 ): Promise<Buffer | undefined> {
+  const tar = await loadTarStream();
   const stream = await container.getArchive(path);
   if (!stream) return undefined;
   const extract = tar.extract();
@@ -158,6 +167,7 @@ export async function syncIntoContainer(
     return { copied: 0, removed: 0 };
 
   const [uid = 0, gid = 0] = (options.owner ?? '0:0').split(':').map(Number);
+  const tar = await loadTarStream();
   const pack = tar.pack();
   const dirs = new Set<string>();
   const putting = container.putArchive(pack as unknown as NodeJS.ReadableStream, containerDir);

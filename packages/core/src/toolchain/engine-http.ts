@@ -3,7 +3,6 @@
  * few lines of plain HTTP on the engine socket: no client library to load, a few milliseconds per
  * answer. TLS and ssh engines (DOCKER_TLS_VERIFY, ssh://) go through dockerode instead.
  */
-import { request } from 'node:http';
 import { connectDocker, dockerUnavailable } from './engine.ts';
 
 export interface EngineAddress {
@@ -39,6 +38,9 @@ function engineGet(
   path: string,
   timeoutMs: number,
 ): Promise<{ status: number; body: string }> {
+  // Not `import { request } from 'node:http'`: building that module's ES facade reads every export,
+  // and the lazy WebSocket ones load undici: ~20 ms of start-up for every command that imports core.
+  const { request } = process.getBuiltinModule('node:http');
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -71,9 +73,7 @@ function engineGet(
 export async function pingEngine(env: NodeJS.ProcessEnv = process.env, timeoutMs = 5000): Promise<void> {
   const address = engineAddress(env);
   if (address.needsDockerode) {
-    await connectDocker()
-      .ping()
-      .catch((error: unknown) => Promise.reject(dockerUnavailable(error)));
+    await (await connectDocker()).ping().catch((error: unknown) => Promise.reject(dockerUnavailable(error)));
     return;
   }
   const answer = await engineGet(address, '/_ping', timeoutMs).catch((error) =>
@@ -91,7 +91,7 @@ export async function inspectImageId(
   const address = engineAddress(env);
   if (address.needsDockerode) {
     try {
-      return (await connectDocker().getImage(ref).inspect()).Id;
+      return (await (await connectDocker()).getImage(ref).inspect()).Id;
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) return undefined;
       throw dockerUnavailable(error);
