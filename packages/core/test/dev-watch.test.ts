@@ -31,7 +31,7 @@ describe('what mp dev watches', () => {
     });
     mkdirSync(project.path('.mp'));
     const events: WatchEvent[] = [];
-    const watcher = watchProject(
+    const watcher = await watchProject(
       {
         sourceDirs: [project.path('modules')],
         configFiles: [project.path('mp.config.json')],

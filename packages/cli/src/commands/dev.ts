@@ -18,7 +18,7 @@ export const run: CommandRun = async (input) => {
   const monitor = values['no-monitor'] !== true;
   const project = await loadProject(input, overrides); // fail fast on a bad config or board
   const at = (path: string) => relative(project.config.projectDir, path) || '.';
-  const print = input.json ? (event: DevEvent) => printJson(input, event) : (event: DevEvent) => printHuman(input, event, at);
+  const print = input.json ? (event: DevEvent) => printJson(input, event) : humanPrinter(input, at);
   await runDevSession({
     openProject: () => loadProject(input, overrides),
     signal: input.signal,
@@ -26,13 +26,16 @@ export const run: CommandRun = async (input) => {
     flash,
     monitor,
   });
-  if (!input.json) input.stderr.write(`\n${style.dim('mp dev stopped: container removed, port released.')}\n`);
+  if (!input.json)
+    input.stderr.write(`\n${style.dim('mp dev stopped: container removed, port released.')}\n`);
   return 0;
 };
 
 function printJson(input: CommandInput, event: DevEvent): void {
   if (event.type === 'dev:monitor') {
-    input.stdout.write(`${JSON.stringify({ type: 'dev:monitor', text: Buffer.from(event.data).toString('utf8') })}\n`);
+    input.stdout.write(
+      `${JSON.stringify({ type: 'dev:monitor', text: Buffer.from(event.data).toString('utf8') })}\n`,
+    );
     return;
   }
   if (event.type === 'dev:build-failed' || event.type === 'dev:flash-failed') {
@@ -42,64 +45,84 @@ function printJson(input: CommandInput, event: DevEvent): void {
   input.stdout.write(`${JSON.stringify(event)}\n`);
 }
 
-/** Steps worth a line while they run: the slow ones. */
+/** Steps worth a line while they run: the slow ones, and only until the first build is done. */
 const SLOW_STEPS = new Set(['sources', 'toolchain', 'compile', 'write']);
 
-function printHuman(input: CommandInput, event: DevEvent, at: (path: string) => string): void {
+function humanPrinter(input: CommandInput, at: (path: string) => string): (event: DevEvent) => void {
+  let firstBuildDone = false;
+  // The board's output rarely ends with a newline (the REPL prompt): start status lines on a new one.
+  let boardLineOpen = false;
   const err = input.stderr;
-  const time = style.dim(new Date().toTimeString().slice(0, 8));
-  switch (event.type) {
-    case 'dev:watching':
-      err.write(`${time} ${style.cyan('watching')} ${event.paths.map(at).join(', ')} ${style.dim('(Ctrl-C to stop)')}\n`);
-      break;
-    case 'dev:change':
-      err.write(`${time} ${style.cyan('changed')} ${event.files.map(at).join(', ')}\n`);
-      break;
-    case 'dev:reload':
-      err.write(`${time} ${style.cyan('config reloaded')}${event.configFile ? ` from ${at(event.configFile)}` : ''}\n`);
-      break;
-    case 'dev:syntax-error': {
-      const p = event.problem;
-      err.write(`${time} ${style.red('✖')} ${style.bold(`${at(p.file)}${p.line ? `:${p.line}` : ''}`)} ${p.message} ${style.dim('(nothing built or flashed; fix and save)')}\n`);
-      break;
+  const line = (text: string) => {
+    if (boardLineOpen) input.stdout.write('\n');
+    boardLineOpen = false;
+    err.write(`${style.dim(new Date().toTimeString().slice(0, 8))} ${text}\n`);
+  };
+  return (event) => {
+    switch (event.type) {
+      case 'dev:watching':
+        line(`${style.cyan('watching')} ${event.paths.map(at).join(', ')} ${style.dim('(Ctrl-C to stop)')}`);
+        break;
+      case 'dev:change':
+        line(`${style.cyan('changed')} ${event.files.map(at).join(', ')}`);
+        break;
+      case 'dev:reload':
+        line(`${style.cyan('config reloaded')}${event.configFile ? ` from ${at(event.configFile)}` : ''}`);
+        break;
+      case 'dev:syntax-error': {
+        const p = event.problem;
+        line(
+          `${style.red('✖')} ${style.bold(`${at(p.file)}${p.line ? `:${p.line}` : ''}`)} ${p.message} ${style.dim('(nothing built or flashed; fix and save)')}`,
+        );
+        break;
+      }
+      case 'dev:build-start':
+        line('building…');
+        break;
+      case 'dev:step':
+        if (firstBuildDone) break;
+        if (event.event.type === 'step:start' && SLOW_STEPS.has(event.event.id))
+          line(style.dim(`  ${event.pipeline}: ${event.event.title}`));
+        if (event.event.type === 'log' && event.event.level === 'warn')
+          line(`  ${style.yellow('⚠')} ${event.event.message}`);
+        break;
+      case 'dev:built':
+        firstBuildDone = true;
+        line(
+          `${style.green('✔')} ${event.result.upToDate ? 'firmware up to date' : 'built'} ${at(event.result.firmware)} ${style.dim(`in ${formatSeconds(event.ms / 1000)}`)}`,
+        );
+        break;
+      case 'dev:build-failed':
+        firstBuildDone = true;
+        if (boardLineOpen) input.stdout.write('\n');
+        boardLineOpen = false;
+        reportError(event.error, { json: false, stdout: input.stdout, stderr: err, aborted: false });
+        line(style.dim('the board keeps its firmware; watching for the next save'));
+        break;
+      case 'dev:flash-start':
+        line(`flashing ${event.port}…`);
+        break;
+      case 'dev:flashed': {
+        const r = event.result;
+        const what =
+          r.mode === 'unchanged'
+            ? 'board already up to date'
+            : `wrote ${formatBytes(r.writtenBytes)} of ${formatBytes(r.imageBytes)} (${r.sectorsWritten}/${r.sectorsTotal} sectors${r.mode === 'full' ? ', full' : ''})`;
+        line(`${style.green('✔')} flashed: ${what} ${style.dim(`in ${formatSeconds(event.ms / 1000)}`)}`);
+        break;
+      }
+      case 'dev:flash-failed':
+        if (boardLineOpen) input.stdout.write('\n');
+        boardLineOpen = false;
+        reportError(event.error, { json: false, stdout: input.stdout, stderr: err, aborted: false });
+        line(style.dim('will flash when the board is back, or on the next save'));
+        break;
+      case 'dev:monitor':
+        input.stdout.write(event.data);
+        if (event.data.length) boardLineOpen = event.data[event.data.length - 1] !== 0x0a;
+        break;
+      case 'dev:idle':
+        break;
     }
-    case 'dev:build-start':
-      err.write(`${time} building…\n`);
-      break;
-    case 'dev:step':
-      printStep(input, event.pipeline, event.event);
-      break;
-    case 'dev:built':
-      err.write(
-        `${time} ${style.green('✔')} ${event.result.upToDate ? 'firmware up to date' : 'built'} ${at(event.result.firmware)} ${style.dim(`in ${formatSeconds(event.ms / 1000)}`)}\n`,
-      );
-      break;
-    case 'dev:build-failed':
-      reportError(event.error, { json: false, stdout: input.stdout, stderr: err, aborted: false });
-      err.write(`${time} ${style.dim('the board keeps its firmware; watching for the next save')}\n`);
-      break;
-    case 'dev:flash-start':
-      err.write(`${time} flashing ${event.port}…\n`);
-      break;
-    case 'dev:flashed': {
-      const r = event.result;
-      const what = r.mode === 'unchanged' ? 'board already up to date' : `wrote ${formatBytes(r.writtenBytes)} of ${formatBytes(r.imageBytes)} (${r.sectorsWritten}/${r.sectorsTotal} sectors${r.mode === 'full' ? ', full' : ''})`;
-      err.write(`${time} ${style.green('✔')} flashed: ${what} ${style.dim(`in ${formatSeconds(event.ms / 1000)}`)}\n`);
-      break;
-    }
-    case 'dev:flash-failed':
-      reportError(event.error, { json: false, stdout: input.stdout, stderr: err, aborted: false });
-      err.write(`${time} ${style.dim('will flash when the board is back, or on the next save')}\n`);
-      break;
-    case 'dev:monitor':
-      input.stdout.write(event.data);
-      break;
-    case 'dev:idle':
-      break;
-  }
-}
-
-function printStep(input: CommandInput, pipeline: 'build' | 'flash', event: StepEvent): void {
-  if (event.type === 'step:start' && SLOW_STEPS.has(event.id)) input.stderr.write(`  ${style.dim(`${pipeline}: ${event.title}`)}\n`);
-  if (event.type === 'log' && event.level === 'warn') input.stderr.write(`  ${style.yellow('⚠')} ${event.message}\n`);
+  };
 }

@@ -247,7 +247,7 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
       }),
   });
 
-  let watcher: ReturnType<typeof watchProject> | undefined;
+  let watcher: Awaited<ReturnType<typeof watchProject>> | undefined;
   async function rewatch(): Promise<void> {
     await watcher?.close();
     const config = project.config;
@@ -259,7 +259,7 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
         sourceDirs.push(plugin.source.path);
     }
     const configFiles = config.configFile ? [config.configFile] : [];
-    watcher = watchProject(
+    watcher = await watchProject(
       { sourceDirs: [...new Set(sourceDirs)], configFiles, ignoreDirs: [config.exportDir, project.stateDir] },
       (event: WatchEvent) => {
         if (event.kind === 'config') reloadConfig = true;

@@ -4,7 +4,7 @@
  * saving in vim or Emacs gives one event for the real file.
  */
 import { basename, sep } from 'node:path';
-import { type FSWatcher, watch } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 
 export interface WatchTargets {
   /** Folders of Python sources (modules dir, local libraries). */
@@ -34,10 +34,18 @@ export function isEditorTempFile(path: string): boolean {
   );
 }
 
-export function watchProject(
+let chokidar: Promise<typeof import('chokidar')> | undefined;
+/** chokidar is loaded by `mp dev` only, not by every command that imports core. */
+function loadChokidar(): Promise<typeof import('chokidar')> {
+  chokidar ??= import('chokidar');
+  return chokidar;
+}
+
+export async function watchProject(
   targets: WatchTargets,
   onEvent: (event: WatchEvent) => void,
-): { ready: Promise<void>; close: () => Promise<void> } {
+): Promise<{ ready: Promise<void>; close: () => Promise<void> }> {
+  const { watch } = await loadChokidar();
   const ignoreDirs = targets.ignoreDirs.map((d) => (d.endsWith(sep) ? d : d + sep));
   const configFiles = new Set(targets.configFiles);
   const watcher: FSWatcher = watch([...targets.sourceDirs, ...targets.configFiles], {
