@@ -3,10 +3,21 @@
  * (0 ok, 1 failure, 2 usage error, 130 interrupted). Commands are imported lazily.
  */
 import { parseArgs } from 'node:util';
-import { type CommandInput, type CommandSpec, COMMANDS, type OptionSpec, projectOptions } from './commands/table.ts';
+import {
+  COMMANDS,
+  type CommandInput,
+  type CommandSpec,
+  type OptionSpec,
+  projectOptions,
+} from './commands/table.ts';
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  cwd: { type: 'string', short: 'C', description: 'Project directory (default: the current directory)', arg: 'dir' },
+  cwd: {
+    type: 'string',
+    short: 'C',
+    description: 'Project directory (default: the current directory)',
+    arg: 'dir',
+  },
   json: { type: 'boolean', description: 'Machine-readable output: JSON events and result on stdout' },
   help: { type: 'boolean', short: 'h', description: 'Show help' },
   version: { type: 'boolean', short: 'v', description: 'Show the version' },
@@ -24,7 +35,10 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
   const commandIndex = commandName === undefined ? -1 : argv.indexOf(commandName);
   const before = commandIndex === -1 ? argv : argv.slice(0, commandIndex);
 
-  if (argv.length === 0 || (commandName === undefined && (before.includes('--help') || before.includes('-h')))) {
+  if (
+    argv.length === 0 ||
+    (commandName === undefined && (before.includes('--help') || before.includes('-h')))
+  ) {
     stdout.write(globalHelp());
     return 0;
   }
@@ -34,11 +48,18 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     stdout.write(`mp ${pkg.version} (node ${process.version})\n`);
     return 0;
   }
-  if (commandName === undefined) return usageError(stderr, `Missing command. Run \`mp --help\` for the list.`);
+  if (commandName === undefined)
+    return usageError(stderr, `Missing command. Run \`mp --help\` for the list.`);
   const spec = COMMANDS.find((c) => c.name === commandName);
   if (!spec) {
-    const near = await closestWord(commandName, COMMANDS.map((c) => c.name));
-    return usageError(stderr, `Unknown command "${commandName}".${near ? ` Did you mean \`mp ${near}\`?` : ''} Run \`mp --help\` for the list.`);
+    const near = await closestWord(
+      commandName,
+      COMMANDS.map((c) => c.name),
+    );
+    return usageError(
+      stderr,
+      `Unknown command "${commandName}".${near ? ` Did you mean \`mp ${near}\`?` : ''} Run \`mp --help\` for the list.`,
+    );
   }
 
   const rest = [...before, ...argv.slice(commandIndex + 1)];

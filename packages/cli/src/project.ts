@@ -33,6 +33,7 @@ export function buildOverrides(values: CommandInput['values']): ConfigOverrides 
 
 export function positiveInt(flag: string, text: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, got "${text}"`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new UsageError(`${flag} must be a positive whole number, got "${text}"`);
   return n;
 }

@@ -57,11 +57,16 @@ describe('mp (the command line)', () => {
   });
 
   it('`mp new board` creates a package that `mp boards` shows at once, without touching core', async () => {
-    const ws = tempProject({ 'pnpm-workspace.yaml': 'packages:\n  - boards/*\n', 'package.json': '{"name":"my-ws","private":true}' });
+    const ws = tempProject({
+      'pnpm-workspace.yaml': 'packages:\n  - boards/*\n',
+      'package.json': '{"name":"my-ws","private":true}',
+    });
     const created = await runMp(['new', 'board', 'my-board', '--cwd', ws.dir]);
     expect(created.code, created.output).toBe(0);
     expect(existsSync(join(ws.dir, 'boards/my-board/src/index.ts'))).toBe(true);
-    expect(JSON.parse(readFileSync(join(ws.dir, 'boards/my-board/package.json'), 'utf8')).mp).toEqual({ board: 'my-board' });
+    expect(JSON.parse(readFileSync(join(ws.dir, 'boards/my-board/package.json'), 'utf8')).mp).toEqual({
+      board: 'my-board',
+    });
     const listed = await runMp(['boards', '--cwd', ws.dir]);
     expect(listed.code, listed.output).toBe(0);
     expect(listed.stdout).toMatch(/^my-board\s+my-board \(ESP32\)\s+mp-board-my-board\s+esp32$/m);
@@ -86,7 +91,12 @@ describe('mp (the command line)', () => {
 
   it('names a broken plugin package in the listing, and still lists the others (exit 1)', async () => {
     const project = tempProject({
-      'boards/broken/package.json': JSON.stringify({ name: 'mp-board-broken', type: 'module', exports: './index.js', mp: { board: 'broken' } }),
+      'boards/broken/package.json': JSON.stringify({
+        name: 'mp-board-broken',
+        type: 'module',
+        exports: './index.js',
+        mp: { board: 'broken' },
+      }),
       'boards/broken/index.js': "import './does-not-exist.js';\n",
     });
     const r = await runMp(['boards', '--cwd', project.dir]);
@@ -104,19 +114,27 @@ describe('mp (the command line)', () => {
 
   it('`mp doctor` checks Node, Docker, serial ports, cache and disk space', async () => {
     const project = tempProject();
-    const r = await runMp(['doctor', '--json', '--cwd', project.dir], { env: { MP_CACHE_DIR: project.path('cache') } });
+    const r = await runMp(['doctor', '--json', '--cwd', project.dir], {
+      env: { MP_CACHE_DIR: project.path('cache') },
+    });
     const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     const names = result.checks.map((c: { name: string }) => c.name);
-    expect(names).toEqual(expect.arrayContaining(['Node.js', 'Docker', 'Cache', 'Disk (cache)', 'Disk (project)', 'Project']));
+    expect(names).toEqual(
+      expect.arrayContaining(['Node.js', 'Docker', 'Cache', 'Disk (cache)', 'Disk (project)', 'Project']),
+    );
     expect(names.some((n: string) => n.startsWith('Serial port'))).toBe(true);
     expect(result.checks.find((c: { name: string }) => c.name === 'Node.js').status).toBe('ok');
     // The tests run beside a real engine (.ci/run starts one).
-    expect(result.checks.find((c: { name: string }) => c.name === 'Docker').detail).toMatch(/^engine \S+ \(API/);
+    expect(result.checks.find((c: { name: string }) => c.name === 'Docker').detail).toMatch(
+      /^engine \S+ \(API/,
+    );
   });
 
   it('`mp doctor` says how to fix an unreachable Docker engine', async () => {
     const project = tempProject();
-    const r = await runMp(['doctor', '--cwd', project.dir], { env: { DOCKER_HOST: `unix://${project.path('no.sock')}` } });
+    const r = await runMp(['doctor', '--cwd', project.dir], {
+      env: { DOCKER_HOST: `unix://${project.path('no.sock')}` },
+    });
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/✖ Docker\s+not reachable at unix:\/\/.*no\.sock/);
     expect(r.stdout).toContain('Start the Docker engine');

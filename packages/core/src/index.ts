@@ -11,21 +11,8 @@
  *   flash/     ports, esptool-js session, delta flashing against per-device records, serial monitor
  *   util/      atomic writes, locks, cache paths, validation kit
  */
-export * from './errors.ts';
-export * from './events.ts';
-export * from './plugin/types.ts';
-export { defineBoard, defineConfig, defineLibrary } from './plugin/define.ts';
-export { validatePlugin, isBoard, isLibrary } from './plugin/validate.ts';
-export * from './plugin/version.ts';
-export {
-  discoverPluginPackages,
-  importPluginPackage,
-  findWorkspaceRoot,
-  workspacePackageDirs,
-  type PluginPackage,
-} from './plugin/discovery.ts';
-export { PluginRegistry, type PluginListing } from './plugin/registry.ts';
-export type * from './config/types.ts';
+
+export * from './build/index.ts';
 export {
   CONFIG_FILE_NAMES,
   DEFAULTS,
@@ -35,20 +22,34 @@ export {
   parseMirrorEnv,
   validateConfig,
 } from './config/load.ts';
-export { openProject, type Project, type OpenProjectOptions } from './project.ts';
-export * from './serial/index.ts';
+export type * from './config/types.ts';
+export { RebuildScheduler, type RebuildSchedulerOptions } from './dev/scheduler.ts';
+export { type DevEvent, type DevSessionOptions, runDevSession } from './dev/session.ts';
+export { checkPythonSyntax, parseMpyCrossError, type SyntaxProblem } from './dev/syntax-check.ts';
+export { isEditorTempFile, type WatchEvent, type WatchTargets, watchProject } from './dev/watch.ts';
+export * from './errors.ts';
+export * from './events.ts';
 export * from './flash/index.ts';
+export * from './manifest/index.ts';
 export { registerCoreResolver } from './plugin/core-resolver.ts';
+export { defineBoard, defineConfig, defineLibrary } from './plugin/define.ts';
+export {
+  discoverPluginPackages,
+  findWorkspaceRoot,
+  importPluginPackage,
+  type PluginPackage,
+  workspacePackageDirs,
+} from './plugin/discovery.ts';
+export { type PluginListing, PluginRegistry } from './plugin/registry.ts';
+export * from './plugin/types.ts';
+export { isBoard, isLibrary, validatePlugin } from './plugin/validate.ts';
+export * from './plugin/version.ts';
+export { type OpenProjectOptions, openProject, type Project } from './project.ts';
+export * from './serial/index.ts';
+export * from './sources/index.ts';
 export * from './toolchain/engine.ts';
 export * from './toolchain/index.ts';
-export * from './sources/index.ts';
-export * from './manifest/index.ts';
-export * from './build/index.ts';
 export { writeFileAtomic } from './util/fs.ts';
 export { acquireLock, withLock } from './util/lock.ts';
 export { userCacheDir } from './util/paths.ts';
 export { closest } from './util/validate.ts';
-export { RebuildScheduler, type RebuildSchedulerOptions } from './dev/scheduler.ts';
-export { isEditorTempFile, type WatchEvent, type WatchTargets, watchProject } from './dev/watch.ts';
-export { checkPythonSyntax, parseMpyCrossError, type SyntaxProblem } from './dev/syntax-check.ts';
-export { type DevEvent, type DevSessionOptions, runDevSession } from './dev/session.ts';

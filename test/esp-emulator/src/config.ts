@@ -85,7 +85,11 @@ export function loadEmulatorConfig(configPath: string): PersistentEmulator {
   const saveDevice = (device: EmulatedEsp, index: number) => {
     const { flashFile, stateFile } = files[index]!;
     writeAtomic(flashFile, device.flash);
-    const state: EmulatorState = { stats: device.stats, faultsFired: [...device.faults.fired], portOpen: device.portOpen };
+    const state: EmulatorState = {
+      stats: device.stats,
+      faultsFired: [...device.faults.fired],
+      portOpen: device.portOpen,
+    };
     writeAtomic(stateFile, `${JSON.stringify(state, null, 2)}\n`);
   };
   const save = () => emulator.devices.forEach(saveDevice);

@@ -4,7 +4,7 @@
  * into stdout. Ctrl-C ends it; the container is removed and the port released on the way out.
  */
 import { relative } from 'node:path';
-import { type DevEvent, runDevSession, type StepEvent } from '@mp/core';
+import { type DevEvent, runDevSession } from '@mp/core';
 import { buildOverrides, loadProject } from '../project.ts';
 import { reportError } from '../ui/errors.ts';
 import { formatBytes, formatSeconds } from '../ui/progress.ts';

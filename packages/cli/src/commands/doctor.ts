@@ -38,7 +38,8 @@ export const run: CommandRun = async (input) => {
 };
 
 function printCheck(input: CommandInput, check: Check): void {
-  const mark = check.status === 'ok' ? style.green('✔') : check.status === 'warn' ? style.yellow('⚠') : style.red('✖');
+  const mark =
+    check.status === 'ok' ? style.green('✔') : check.status === 'warn' ? style.yellow('⚠') : style.red('✖');
   input.stdout.write(`${mark} ${check.name.padEnd(14)} ${check.detail}\n`);
   if (check.hint) input.stdout.write(`  ${' '.repeat(14)} ${style.cyan('→')} ${check.hint}\n`);
 }
@@ -48,17 +49,31 @@ function checkNode(): Check {
   const ok = major > 22 || (major === 22 && minor >= 18);
   return ok
     ? { name: 'Node.js', status: 'ok', detail: process.version }
-    : { name: 'Node.js', status: 'fail', detail: `${process.version} (mp needs 22.18 or newer)`, hint: 'Install Node.js 24 LTS, or run scripts/setup in the mp repository.' };
+    : {
+        name: 'Node.js',
+        status: 'fail',
+        detail: `${process.version} (mp needs 22.18 or newer)`,
+        hint: 'Install Node.js 24 LTS, or run scripts/setup in the mp repository.',
+      };
 }
 
 async function checkDocker(): Promise<Check> {
   const { dockerEndpoint, dockerEngineVersion } = await import('@mp/core');
   try {
     const v = await dockerEngineVersion();
-    return { name: 'Docker', status: 'ok', detail: `engine ${v.version} (API ${v.apiVersion}, ${v.os}/${v.arch}) at ${dockerEndpoint()}` };
+    return {
+      name: 'Docker',
+      status: 'ok',
+      detail: `engine ${v.version} (API ${v.apiVersion}, ${v.os}/${v.arch}) at ${dockerEndpoint()}`,
+    };
   } catch (error) {
     const e = error as { message: string; hint?: string };
-    return { name: 'Docker', status: 'fail', detail: e.message.replace(/^The Docker engine is /, ''), hint: e.hint };
+    return {
+      name: 'Docker',
+      status: 'fail',
+      detail: e.message.replace(/^The Docker engine is /, ''),
+      hint: e.hint,
+    };
   }
 }
 
@@ -68,10 +83,23 @@ async function checkSerialPorts(): Promise<Check[]> {
     const { listBoardPorts } = await import('@mp/core');
     ports = await listBoardPorts();
   } catch (error) {
-    return [{ name: 'Serial ports', status: 'warn', detail: `could not list serial ports: ${(error as Error).message}` }];
+    return [
+      {
+        name: 'Serial ports',
+        status: 'warn',
+        detail: `could not list serial ports: ${(error as Error).message}`,
+      },
+    ];
   }
   if (ports.length === 0) {
-    return [{ name: 'Serial ports', status: 'warn', detail: 'no USB serial adapter found', hint: 'Plug the board in with a data (not charge-only) USB cable; `mp ports --all` lists every port.' }];
+    return [
+      {
+        name: 'Serial ports',
+        status: 'warn',
+        detail: 'no USB serial adapter found',
+        hint: 'Plug the board in with a data (not charge-only) USB cable; `mp ports --all` lists every port.',
+      },
+    ];
   }
   const checks: Check[] = [];
   for (const port of ports) {
@@ -99,7 +127,11 @@ async function checkDisk(input: CommandInput): Promise<Check[]> {
   await mkdir(cache, { recursive: true }).catch(() => {});
   const checks: Check[] = [];
   const used = await directorySize(cache, 20_000).catch(() => undefined);
-  checks.push({ name: 'Cache', status: 'ok', detail: `${cache}${used ? `, ${formatBytes(used.bytes)}${used.partial ? '+' : ''}` : ''}` });
+  checks.push({
+    name: 'Cache',
+    status: 'ok',
+    detail: `${cache}${used ? `, ${formatBytes(used.bytes)}${used.partial ? '+' : ''}` : ''}`,
+  });
   for (const [label, dir] of [
     ['Disk (cache)', cache],
     ['Disk (project)', input.cwd],
@@ -109,11 +141,20 @@ async function checkDisk(input: CommandInput): Promise<Check[]> {
       const free = fs.bavail * fs.bsize;
       checks.push(
         free < MIN_FREE_BYTES
-          ? { name: label, status: 'warn', detail: `${formatBytes(free)} free at ${dir}`, hint: 'Toolchain images and builds need several GiB; free some space (docker system prune, or clear the mp cache).' }
+          ? {
+              name: label,
+              status: 'warn',
+              detail: `${formatBytes(free)} free at ${dir}`,
+              hint: 'Toolchain images and builds need several GiB; free some space (docker system prune, or clear the mp cache).',
+            }
           : { name: label, status: 'ok', detail: `${formatBytes(free)} free` },
       );
     } catch (error) {
-      checks.push({ name: label, status: 'warn', detail: `cannot read free space of ${dir}: ${(error as Error).message}` });
+      checks.push({
+        name: label,
+        status: 'warn',
+        detail: `cannot read free space of ${dir}: ${(error as Error).message}`,
+      });
     }
   }
   return checks;

@@ -9,11 +9,16 @@ export async function listPlugins(input: CommandInput, kind: PluginKind): Promis
   const project = await loadProject(input);
   const { plugins, errors } = await project.plugins.loadAll(kind);
   const rows = plugins.map(({ listing, plugin }) => {
-    const ports = kind === 'board' ? (plugin as BoardPlugin).port : ((plugin as LibraryPlugin).ports?.join(', ') ?? 'all');
+    const ports =
+      kind === 'board'
+        ? (plugin as BoardPlugin).port
+        : ((plugin as LibraryPlugin).ports?.join(', ') ?? 'all');
     return { id: listing.id, title: plugin.title, package: listing.source, ports };
   });
   if (input.json) {
-    input.stdout.write(`${JSON.stringify({ type: 'result', ok: errors.length === 0, [kind === 'board' ? 'boards' : 'libraries']: rows, errors: errors.map((e: MpError) => e.toJSON()) })}\n`);
+    input.stdout.write(
+      `${JSON.stringify({ type: 'result', ok: errors.length === 0, [kind === 'board' ? 'boards' : 'libraries']: rows, errors: errors.map((e: MpError) => e.toJSON()) })}\n`,
+    );
   } else {
     input.stdout.write(
       formatTable(
@@ -22,7 +27,9 @@ export async function listPlugins(input: CommandInput, kind: PluginKind): Promis
       ),
     );
     for (const error of errors) {
-      input.stderr.write(`\n${style.red('✖')} ${error.message}\n${error.hint ? `  ${style.cyan('→')} ${error.hint}\n` : ''}`);
+      input.stderr.write(
+        `\n${style.red('✖')} ${error.message}\n${error.hint ? `  ${style.cyan('→')} ${error.hint}\n` : ''}`,
+      );
     }
   }
   return errors.length === 0 ? 0 : 1;

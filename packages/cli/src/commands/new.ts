@@ -15,13 +15,20 @@ const PYTHON_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export const run: CommandRun = async (input) => {
   const [kindWord, id] = input.positionals as [string, string];
-  const kind = kindWord === 'board' ? 'board' : kindWord === 'library' || kindWord === 'lib' ? 'library' : undefined;
-  if (!kind) throw new UsageError(`\`mp new\` creates a "board" or a "library", not "${kindWord}"`, 'Usage: mp new <board|library> <id>');
+  const kind =
+    kindWord === 'board' ? 'board' : kindWord === 'library' || kindWord === 'lib' ? 'library' : undefined;
+  if (!kind)
+    throw new UsageError(
+      `\`mp new\` creates a "board" or a "library", not "${kindWord}"`,
+      'Usage: mp new <board|library> <id>',
+    );
   if (kind === 'board' && !KEBAB.test(id)) {
     throw new UsageError(`Board id "${id}" must be kebab-case (a-z, 0-9, -), e.g. my-board`);
   }
   if (kind === 'library' && !PYTHON_NAME.test(id)) {
-    throw new UsageError(`Library id "${id}" must be the Python import name (letters, digits, _), e.g. my_lib`);
+    throw new UsageError(
+      `Library id "${id}" must be the Python import name (letters, digits, _), e.g. my_lib`,
+    );
   }
   const cwd = resolve(input.cwd);
   const workspace = findWorkspaceRoot(cwd);
@@ -51,12 +58,18 @@ export const run: CommandRun = async (input) => {
   }
   const shown = relative(cwd, dir) || '.';
   if (input.json) {
-    input.stdout.write(`${JSON.stringify({ type: 'result', ok: true, kind, id, packageName, dir, files: Object.keys(files) })}\n`);
+    input.stdout.write(
+      `${JSON.stringify({ type: 'result', ok: true, kind, id, packageName, dir, files: Object.keys(files) })}\n`,
+    );
   } else {
     input.stdout.write(
       `${style.green('✔')} Created ${kind} plugin ${style.bold(id)} (${packageName}) in ${shown}\n` +
         `  Edit ${join(shown, 'src/index.ts')}, then check it with \`mp ${kind === 'board' ? 'boards' : 'libs'}\`.\n` +
-        (workspace ? '  Run `pnpm install` to link it into the workspace for its tests (`pnpm --filter ' + packageName + ' test`).\n' : ''),
+        (workspace
+          ? '  Run `pnpm install` to link it into the workspace for its tests (`pnpm --filter ' +
+            packageName +
+            ' test`).\n'
+          : ''),
     );
   }
   return 0;

@@ -39,23 +39,50 @@ export interface CommandInput {
 export type CommandRun = (input: CommandInput) => Promise<number | undefined>;
 
 const PROJECT_OPTIONS: Record<string, OptionSpec> = {
-  config: { type: 'string', description: 'Config file to use (default: mp.config.{ts,mts,js,mjs,json} in the project)', arg: 'file' },
+  config: {
+    type: 'string',
+    description: 'Config file to use (default: mp.config.{ts,mts,js,mjs,json} in the project)',
+    arg: 'file',
+  },
 };
 
 const BUILD_OPTIONS: Record<string, OptionSpec> = {
   board: { type: 'string', short: 'b', description: 'Board plugin id (see `mp boards`)', arg: 'id' },
-  lib: { type: 'string', short: 'l', multiple: true, description: 'Library plugin id to freeze; repeat for several (see `mp libs`)', arg: 'id' },
+  lib: {
+    type: 'string',
+    short: 'l',
+    multiple: true,
+    description: 'Library plugin id to freeze; repeat for several (see `mp libs`)',
+    arg: 'id',
+  },
   'no-libs': { type: 'boolean', description: 'Freeze no libraries' },
-  micropython: { type: 'string', description: 'MicroPython tag, branch, sha or local checkout path (default: newest stable tag)', arg: 'ref' },
+  micropython: {
+    type: 'string',
+    description: 'MicroPython tag, branch, sha or local checkout path (default: newest stable tag)',
+    arg: 'ref',
+  },
   image: { type: 'string', description: "Toolchain image to build in, instead of the board's", arg: 'ref' },
-  modules: { type: 'string', description: 'Folder of your Python modules to freeze (default: modules)', arg: 'dir' },
+  modules: {
+    type: 'string',
+    description: 'Folder of your Python modules to freeze (default: modules)',
+    arg: 'dir',
+  },
   'export-dir': { type: 'string', description: 'Where firmware is exported (default: export)', arg: 'dir' },
   jobs: { type: 'string', short: 'j', description: 'Parallel make jobs (default: number of CPUs)', arg: 'n' },
 };
 
 const FLASH_OPTIONS: Record<string, OptionSpec> = {
-  port: { type: 'string', short: 'p', description: 'Serial port (default: detected, remembered per project)', arg: 'path' },
-  baud: { type: 'string', description: "Baud rate after the flasher stub is loaded (default: the board's)", arg: 'rate' },
+  port: {
+    type: 'string',
+    short: 'p',
+    description: 'Serial port (default: detected, remembered per project)',
+    arg: 'path',
+  },
+  baud: {
+    type: 'string',
+    description: "Baud rate after the flasher stub is loaded (default: the board's)",
+    arg: 'rate',
+  },
 };
 
 export const COMMANDS: CommandSpec[] = [
@@ -108,14 +135,19 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'Open the serial console of a board (Ctrl-] to leave)',
     usage: 'mp monitor [options]',
     project: true,
-    options: { port: FLASH_OPTIONS.port!, baud: { type: 'string', description: 'Baud rate (default 115200)', arg: 'rate' } },
+    options: {
+      port: FLASH_OPTIONS.port!,
+      baud: { type: 'string', description: 'Baud rate (default 115200)', arg: 'rate' },
+    },
     load: () => import('./monitor.ts'),
   },
   {
     name: 'ports',
     summary: 'List serial ports with USB serial adapters',
     usage: 'mp ports',
-    options: { all: { type: 'boolean', short: 'a', description: 'Also list ports without a known USB serial adapter' } },
+    options: {
+      all: { type: 'boolean', short: 'a', description: 'Also list ports without a known USB serial adapter' },
+    },
     load: () => import('./ports.ts'),
   },
   {
@@ -149,7 +181,13 @@ export const COMMANDS: CommandSpec[] = [
     details:
       'Writes a working plugin package into boards/<id> or plugins/<id> of the workspace (or --dir),\nfound by mp at once and passing the plugin conformance suite.',
     positionals: [2, 2],
-    options: { dir: { type: 'string', description: 'Folder to create the package in (default: boards/<id> or plugins/<id>)', arg: 'dir' } },
+    options: {
+      dir: {
+        type: 'string',
+        description: 'Folder to create the package in (default: boards/<id> or plugins/<id>)',
+        arg: 'dir',
+      },
+    },
     load: () => import('./new.ts'),
   },
 ];

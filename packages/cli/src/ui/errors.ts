@@ -11,7 +11,10 @@ export function reportError(
   io: { json: boolean; stdout: CommandInput['stdout']; stderr: CommandInput['stderr']; aborted: boolean },
 ): number {
   if (io.aborted || isAbortError(error)) {
-    if (io.json) io.stdout.write(`${JSON.stringify({ type: 'result', ok: false, error: { code: 'CANCELLED', message: 'cancelled' } })}\n`);
+    if (io.json)
+      io.stdout.write(
+        `${JSON.stringify({ type: 'result', ok: false, error: { code: 'CANCELLED', message: 'cancelled' } })}\n`,
+      );
     else io.stderr.write(`\n${style.yellow('Cancelled.')}\n`);
     return 130;
   }
@@ -34,7 +37,10 @@ export function reportError(
     return error.exitCode;
   }
   const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  if (io.json) io.stdout.write(`${JSON.stringify({ type: 'result', ok: false, error: { code: 'INTERNAL', message: String(error) } })}\n`);
+  if (io.json)
+    io.stdout.write(
+      `${JSON.stringify({ type: 'result', ok: false, error: { code: 'INTERNAL', message: String(error) } })}\n`,
+    );
   io.stderr.write(`\n${style.red('✖ mp failed unexpectedly (this is a bug in mp):')}\n${message}\n`);
   return 1;
 }

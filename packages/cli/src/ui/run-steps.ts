@@ -39,7 +39,10 @@ export async function renderSteps<C>(
 }
 
 /** One readable line per event; progress at most every 2 s; tool output only when a step fails. */
-export function plainObserver(out: NodeJS.WritableStream, tee?: (line: string) => void): (event: StepEvent) => void {
+export function plainObserver(
+  out: NodeJS.WritableStream,
+  tee?: (line: string) => void,
+): (event: StepEvent) => void {
   const titles = new Map<string, string>();
   const recent = new Map<string, string[]>();
   const lastProgress = new Map<string, number>();
@@ -77,14 +80,18 @@ export function plainObserver(out: NodeJS.WritableStream, tee?: (line: string) =
         out.write(`↷ ${titles.get(event.id) ?? event.id}: ${event.reason}\n`);
         break;
       case 'step:end':
-        if (event.status === 'ok') out.write(`✔ ${titles.get(event.id) ?? event.id} (${formatSeconds(event.ms / 1000)})\n`);
+        if (event.status === 'ok')
+          out.write(`✔ ${titles.get(event.id) ?? event.id} (${formatSeconds(event.ms / 1000)})\n`);
         if (event.status === 'failed') {
           out.write(`✖ ${titles.get(event.id) ?? event.id}\n`);
           for (const line of recent.get(event.id) ?? []) out.write(`  │ ${line}\n`);
         }
         break;
       case 'log':
-        if (event.level !== 'debug') out.write(`${event.level === 'warn' ? '⚠ ' : event.level === 'error' ? '✖ ' : '  '}${event.scope ? `[${event.scope}] ` : ''}${event.message}\n`);
+        if (event.level !== 'debug')
+          out.write(
+            `${event.level === 'warn' ? '⚠ ' : event.level === 'error' ? '✖ ' : '  '}${event.scope ? `[${event.scope}] ` : ''}${event.message}\n`,
+          );
         break;
     }
   };

@@ -2,10 +2,13 @@
 import { styleText } from 'node:util';
 
 const enabled =
-  process.env.FORCE_COLOR !== undefined ? process.env.FORCE_COLOR !== '0' : !process.env.NO_COLOR && process.stderr.isTTY === true;
+  process.env.FORCE_COLOR !== undefined
+    ? process.env.FORCE_COLOR !== '0'
+    : !process.env.NO_COLOR && process.stderr.isTTY === true;
 
 type Format = Parameters<typeof styleText>[0];
-const paint = (format: Format) => (text: string) => (enabled ? styleText(format, text, { validateStream: false }) : text);
+const paint = (format: Format) => (text: string) =>
+  enabled ? styleText(format, text, { validateStream: false }) : text;
 
 export const style = {
   red: paint('red'),
