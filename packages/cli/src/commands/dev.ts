@@ -4,7 +4,7 @@
  * into stdout. Ctrl-C ends it; the container is removed and the port released on the way out.
  */
 import { relative } from 'node:path';
-import { type DevEvent, runDevSession } from '@mp/core';
+import { type DevEvent, type MpError, runDevSession } from '@mp/core';
 import { buildOverrides, loadProject } from '../project.ts';
 import { reportError } from '../ui/errors.ts';
 import { formatBytes, formatSeconds } from '../ui/progress.ts';
@@ -58,6 +58,12 @@ function humanPrinter(input: CommandInput, at: (path: string) => string): (event
     boardLineOpen = false;
     err.write(`${style.dim(new Date().toTimeString().slice(0, 8))} ${text}\n`);
   };
+  const failure = (error: MpError, next: string) => {
+    if (boardLineOpen) input.stdout.write('\n');
+    boardLineOpen = false;
+    reportError(error, { json: false, stdout: input.stdout, stderr: err, aborted: false });
+    line(style.dim(next));
+  };
   return (event) => {
     switch (event.type) {
       case 'dev:watching':
@@ -94,10 +100,7 @@ function humanPrinter(input: CommandInput, at: (path: string) => string): (event
         break;
       case 'dev:build-failed':
         firstBuildDone = true;
-        if (boardLineOpen) input.stdout.write('\n');
-        boardLineOpen = false;
-        reportError(event.error, { json: false, stdout: input.stdout, stderr: err, aborted: false });
-        line(style.dim('the board keeps its firmware; watching for the next save'));
+        failure(event.error, 'the board keeps its firmware; watching for the next save');
         break;
       case 'dev:flash-start':
         line(`flashing ${event.port}…`);
@@ -112,10 +115,7 @@ function humanPrinter(input: CommandInput, at: (path: string) => string): (event
         break;
       }
       case 'dev:flash-failed':
-        if (boardLineOpen) input.stdout.write('\n');
-        boardLineOpen = false;
-        reportError(event.error, { json: false, stdout: input.stdout, stderr: err, aborted: false });
-        line(style.dim('will flash when the board is back, or on the next save'));
+        failure(event.error, 'will flash when the board is back, or on the next save');
         break;
       case 'dev:monitor':
         input.stdout.write(event.data);

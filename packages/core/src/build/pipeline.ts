@@ -306,14 +306,7 @@ async function resolveStep(ctx: BuildContext, step: StepContext): Promise<void> 
     });
   }
 
-  const gitOptions = (label: string, plugin?: string) => ({
-    signal: step.signal,
-    logger: step.logger,
-    onLine: step.output,
-    onWait: (owner: string) => step.title(`Waiting for ${owner} (fetching ${label})`),
-    label,
-    plugin,
-  });
+  const gitOptions = gitOptionsFor(step);
 
   const mp = config.micropython;
   if (mp.path) {
@@ -385,10 +378,9 @@ function pluginHookError(plugin: string, hook: string, error: unknown): MpError 
   });
 }
 
-async function sourcesStep(ctx: BuildContext, step: StepContext): Promise<void> {
-  const board = ctx.board!;
-  const mp = ctx.micropython!;
-  const gitOptions = (label: string, plugin?: string) => ({
+/** Options for git operations of a step: its signal, logger and output, and a title while waiting for a lock. */
+function gitOptionsFor(step: StepContext) {
+  return (label: string, plugin?: string) => ({
     signal: step.signal,
     logger: step.logger,
     onLine: step.output,
@@ -396,6 +388,12 @@ async function sourcesStep(ctx: BuildContext, step: StepContext): Promise<void> 
     label,
     plugin,
   });
+}
+
+async function sourcesStep(ctx: BuildContext, step: StepContext): Promise<void> {
+  const board = ctx.board!;
+  const mp = ctx.micropython!;
+  const gitOptions = gitOptionsFor(step);
   const fetched: string[] = [];
   if (mp.git) {
     step.title(`Fetching MicroPython ${mp.tag ?? mp.git.ref.name}`);
