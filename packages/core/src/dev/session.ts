@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { extname, join } from 'node:path';
 import { CONTAINER, containerLibraryDir, type PathMapping } from '../build/make.ts';
 import { type BuildResult, createBuild } from '../build/pipeline.ts';
 import { isMpError, MpError } from '../errors.ts';
@@ -21,7 +21,7 @@ import type { Project } from '../project.ts';
 import type { BindingInterface } from '../serial/index.ts';
 import type { ToolchainContainer } from '../toolchain/container.ts';
 import { RebuildScheduler } from './scheduler.ts';
-import { checkPythonSyntax, type SyntaxProblem } from './syntax-check.ts';
+import { checkPythonSyntax, checkPythonSyntaxOnHost, type SyntaxProblem } from './syntax-check.ts';
 import { type WatchEvent, watchProject } from './watch.ts';
 
 export type DevEvent =
@@ -71,6 +71,8 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
   let project = await options.openProject();
   let container: ToolchainContainer | undefined = options.container;
   let mappings: PathMapping[] = [];
+  /** The project's mpy-cross, built by the first build into its build folder (host path). */
+  let hostMpyCross: string | undefined;
   let monitor: SerialMonitor | undefined;
   let port: string | undefined;
   let owedFlash: FirmwareImage | undefined;
@@ -147,6 +149,21 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
     replugTimer.unref();
   }
 
+  /** mpy-cross on the host when it runs there, else in the warm container; undefined: no problem found. */
+  async function syntaxCheck(files: string[], signal: AbortSignal): Promise<SyntaxProblem | undefined> {
+    try {
+      const onHost =
+        hostMpyCross && process.platform === 'linux'
+          ? await checkPythonSyntaxOnHost(hostMpyCross, files, signal)
+          : undefined;
+      if (onHost === 'ok') return undefined;
+      if (onHost) return onHost;
+      return container ? await checkPythonSyntax(container, files, mappings, signal) : undefined;
+    } catch {
+      return undefined; // the build reports what the check could not
+    }
+  }
+
   async function cycle(changed: ReadonlySet<string>): Promise<void> {
     if (stop.signal.aborted) return;
     const files = [...changed].filter((p) => !p.startsWith('\0'));
@@ -170,15 +187,12 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
     const onStop = () => attempt.abort();
     stop.signal.addEventListener('abort', onStop, { once: true });
     let problem: SyntaxProblem | undefined;
-    const check =
-      container && python.length
-        ? checkPythonSyntax(container, python, mappings, attempt.signal)
-            .then((found) => {
-              problem = found;
-              if (found) attempt.abort();
-            })
-            .catch(() => undefined)
-        : Promise.resolve();
+    const check = python.length
+      ? syntaxCheck(python, attempt.signal).then((found) => {
+          problem = found;
+          if (found) attempt.abort();
+        })
+      : Promise.resolve();
     const build = createBuild({
       project,
       container,
@@ -218,6 +232,7 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
         .filter((l) => l.dir)
         .map((l) => ({ container: containerLibraryDir(l.id), host: l.dir! })),
     ];
+    if (ctx.buildDir) hostMpyCross = join(ctx.buildDir, 'mpy-cross', 'mpy-cross');
     const result = ctx.result!;
     emit({ type: 'dev:built', result, ms: performance.now() - started });
     // One save, one export file: the previous export of this session is replaced, not piled up.

@@ -3,6 +3,8 @@
  * warm toolchain container (MicroPython's own parser, not CPython's), which takes milliseconds;
  * the first error is shown as file:line without waiting for the whole build.
  */
+import { execFile } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { CONTAINER_PATHS, type PathMapping, shellQuote, toHostPath } from '../build/make.ts';
 import type { ToolchainContainer } from '../toolchain/container.ts';
 
@@ -60,7 +62,8 @@ export async function checkPythonSyntax(
   const script = [
     `test -x ${mpyCross} || exit 0`,
     ...targets.map(
-      ([, c]) => `${mpyCross} -o /dev/null ${shellQuote(c!)} || { echo "::mp-failed ${c}"; exit 1; }`,
+      ([, c]) =>
+        `nice -n 19 ${mpyCross} -o /dev/null ${shellQuote(c!)} || { echo "::mp-failed ${c}"; exit 1; }`,
     ),
   ].join('\n');
   const lines: string[] = [];
@@ -76,4 +79,50 @@ export async function checkPythonSyntax(
     message: parsed.message,
     output,
   };
+}
+
+/**
+ * The same check without Docker: mpy-cross as built into the project's build folder, run on the
+ * host when the host can run it (a Linux host usually can; macOS and Windows cannot, and answer
+ * `undefined` for "not available here"). No exec round trip through the engine, and at the lowest
+ * priority, so it does not slow the make it runs beside.
+ */
+export async function checkPythonSyntaxOnHost(
+  mpyCross: string,
+  hostFiles: string[],
+  signal?: AbortSignal,
+): Promise<SyntaxProblem | 'ok' | undefined> {
+  for (const file of hostFiles) {
+    const outcome = await new Promise<{ code: number | string | null; output: string }>((resolve) => {
+      const child = execFile(
+        mpyCross,
+        ['-o', '/dev/null', file],
+        { signal, timeout: 10_000 },
+        (error, stdout, stderr) => {
+          const code = error
+            ? ((error as NodeJS.ErrnoException).code ?? (error as { status?: number }).status ?? 1)
+            : 0;
+          resolve({
+            code: typeof code === 'number' || typeof code === 'string' ? code : 1,
+            output: `${stdout}${stderr}`,
+          });
+        },
+      );
+      if (child.pid) setPriority(child.pid, 19);
+    });
+    if (outcome.code === 0) continue;
+    const lines = outcome.output.split('\n').filter((l) => l.trim());
+    // Could not run here (missing interpreter or libraries, wrong format): let the container check.
+    if (
+      typeof outcome.code === 'string' ||
+      outcome.code === 126 ||
+      outcome.code === 127 ||
+      !lines.some((l) => /Error\b/.test(l))
+    ) {
+      return undefined;
+    }
+    const parsed = parseMpyCrossError(lines);
+    return { file, line: parsed.line, message: parsed.message, output: lines };
+  }
+  return 'ok';
 }
