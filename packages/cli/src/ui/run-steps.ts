@@ -109,7 +109,12 @@ async function runWithListr<C>(
   const list = new Listr(
     steps.map((step) => ({
       title: step.title,
-      skip: step.skip ? () => step.skip!(ctx) || false : undefined,
+      skip: step.skip
+        ? () => {
+            const reason = step.skip!(ctx);
+            return reason ? `${step.title}: ${reason}` : false;
+          }
+        : undefined,
       rendererOptions: { outputBar: options.visibleLines ?? 6, persistentOutput: false },
       task: async (_: unknown, task: { title: string; output: string; skip(message?: string): void }) => {
         let baseTitle = step.title;
