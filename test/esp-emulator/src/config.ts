@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChipName } from './chips.ts';
@@ -99,8 +99,65 @@ export function loadEmulatorConfig(configPath: string): PersistentEmulator {
     device.on('boot', () => saveDevice(device, index));
     device.on('unplug', () => saveDevice(device, index));
   });
+  lockPortsAcrossProcesses(
+    emulator,
+    files.map((f) => `${f.stateFile}.lock`),
+  );
   process.once('exit', save);
   return { emulator, save };
+}
+
+/**
+ * A real serial port can be open in one process only; the emulator of each process is its own
+ * object, so a lock file per device gives the same "port busy" a second `mp` process meets on
+ * hardware (with the message the serialport binding gives on Linux).
+ */
+function lockPortsAcrossProcesses(emulator: EspEmulator, lockFiles: string[]): void {
+  const held = new Set<string>();
+  const release = (lock: string) => {
+    if (held.delete(lock)) rmSync(lock, { force: true });
+  };
+  const binding = emulator.binding;
+  const open = binding.open.bind(binding);
+  binding.open = async (options) => {
+    const index = emulator.devices.findIndex((d) => d.path === options?.path);
+    const lock = lockFiles[index];
+    if (lock && !held.has(lock)) {
+      try {
+        writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      } catch {
+        const owner = Number(readFileSync(lock, 'utf8'));
+        if (processAlive(owner))
+          throw new Error(`Error Resource temporarily unavailable Cannot lock port ${options.path}`);
+        writeFileSync(lock, String(process.pid)); // left by a process that died
+      }
+      held.add(lock);
+    }
+    try {
+      return await open(options);
+    } catch (error) {
+      if (lock) release(lock);
+      throw error;
+    }
+  };
+  emulator.devices.forEach((device, index) => {
+    const lock = lockFiles[index]!;
+    device.on('close', () => release(lock));
+    device.on('unplug', () => release(lock));
+  });
+  process.once('exit', () => {
+    for (const lock of [...held]) release(lock);
+  });
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export interface EmulatorFiles {
