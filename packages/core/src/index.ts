@@ -8,8 +8,12 @@
  *   toolchain/ Docker: images (present, pull, build), toolchain containers, orphan cleanup
  *   manifest/  the generated FROZEN_MANIFEST
  *   build/     mp build: steps, cache key, make, export and sidecar
+ *   serial/    the serialport package behind the Web Serial shape esptool-js expects
  *   flash/     ports, esptool-js session, delta flashing against per-device records, serial monitor
+ *   dev/       mp dev: watcher, rebuild scheduler, syntax check, the session tying build and flash
  *   util/      atomic writes, locks, cache paths, validation kit
+ *   errors.ts  MpError and friends: permanent code, message, hint, plugin/file/step at fault
+ *   events.ts  Steps and their events (core never writes to the terminal)
  */
 
 export * from './build/index.ts';
