@@ -4,7 +4,7 @@
  * Given a project with modules/app.py, when I save, then new firmware is built in the warm
  * container and ends up in the board's flash; bad saves flash nothing; Ctrl-C leaves nothing behind.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -273,5 +273,33 @@ describe('mp dev when the board is unplugged mid-flash', { timeout: 300_000 }, (
     unplugDev.child.kill('SIGTERM');
     expect(await unplugDev.exited).toBe(0);
     expect(projectContainers(unplugProject)).toEqual([]);
+  });
+});
+
+describe('mp dev with a board that has nothing to flash (unix)', { timeout: 300_000 }, () => {
+  it('rebuilds the host executable on save and never looks for a serial port', async () => {
+    const unixProject = buildProject(fixtures, { 'modules/app.py': 'VERSION = 1\n' }, { board: 'unix' });
+    const unixDev = startDev(unixProject, fixtures.env);
+    try {
+      await unixDev.waitFor(is('dev:built'), { timeoutMs: 300_000 });
+      await unixDev.waitFor(is('dev:idle'));
+      const before = unixDev.events.length;
+      writeFileSync(unixProject.path('modules/app.py'), 'VERSION = 2\n');
+      const built = await unixDev.waitFor(is('dev:built'), { from: before });
+      // biome-ignore lint/suspicious/noExplicitAny: JSON payload
+      const executable = (unixDev.events[built] as any).result.firmware;
+      expect(
+        execFileSync(executable, ['-c', 'import app; print(app.VERSION)'], { encoding: 'utf8' }).trim(),
+      ).toBe('2');
+      await unixDev.waitFor(is('dev:idle'), { from: built });
+      expect(unixDev.events.some((e) => e.type === 'dev:flash-start' || e.type === 'dev:flash-failed')).toBe(
+        false,
+      );
+    } finally {
+      unixDev.child.kill('SIGINT');
+      expect(await unixDev.exited).toBe(0);
+      expect(projectContainers(unixProject)).toEqual([]);
+      unixProject.cleanup();
+    }
   });
 });

@@ -66,8 +66,8 @@ const RETRY_FLASH = '\0retry-flash';
 
 export async function runDevSession(options: DevSessionOptions): Promise<void> {
   const emit = options.onEvent;
-  const flashEnabled = options.flash !== false;
-  const monitorEnabled = flashEnabled && options.monitor !== false;
+  const flashWanted = options.flash !== false;
+  const monitorWanted = options.monitor !== false;
   let project = await options.openProject();
   let container: ToolchainContainer | undefined = options.container;
   let mappings: PathMapping[] = [];
@@ -97,7 +97,7 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
           binding: options.binding,
         })
       ).path;
-      if (monitorEnabled && (!monitor || monitor.path !== port)) {
+      if (monitorWanted && (!monitor || monitor.path !== port)) {
         await monitor?.detach().catch(() => undefined);
         monitor = new SerialMonitor({ path: port, binding: options.binding });
         monitor.onData((data) => emit({ type: 'dev:monitor', data }));
@@ -109,7 +109,7 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
         port,
         binding: options.binding,
         baudRate: project.config.flash.baud,
-        monitor: monitorEnabled ? monitor : undefined,
+        monitor: monitorWanted ? monitor : undefined,
         signal: stop.signal,
         observer: stepObserver('flash'),
       });
@@ -241,7 +241,8 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
       await rm(previousExport.sidecarFile, { force: true });
     }
     previousExport = result;
-    if (flashEnabled) {
+    // A board without a chip (the unix port) has nothing to flash: its build is the result.
+    if (flashWanted && ctx.board?.chip) {
       owedFlash = await firmwareFromSidecar(result.sidecarFile);
       await flashOwed();
     }
