@@ -250,8 +250,9 @@ describe('mp dev when the board is unplugged mid-flash', { timeout: 300_000 }, (
       {
         chip: 'esp8266',
         path: '/dev/ttyEMU0',
-        // The cable comes out during the third block of the first write and goes back 1.5 s later.
-        faults: [{ action: 'unplug', command: 'FLASH_DEFL_DATA', occurrence: 3, replugAfterMs: 1500 }],
+        // The cable comes out during the third block of the first write and goes back 0.5 s later,
+        // before mp dev's first look for it.
+        faults: [{ action: 'unplug', command: 'FLASH_DEFL_DATA', occurrence: 3, replugAfterMs: 500 }],
       },
     ]);
     unplugDev = startDev(unplugProject, { ...fixtures.env, ...unplugEmulator.env });

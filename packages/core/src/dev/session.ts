@@ -130,21 +130,23 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
   /** While a flash is owed, look for the board; when a port shows up, flash through the scheduler. */
   function watchForBoard(): void {
     clearInterval(replugTimer);
-    const before = new Set<string>();
-    let first = true;
-    replugTimer = setInterval(async () => {
-      if (!owedFlash || stop.signal.aborted) return clearInterval(replugTimer);
-      const paths = new Set(
+    const listPaths = async () =>
+      new Set(
         (await listBoardPorts({ binding: options.binding, all: true }).catch(() => [])).map((p) => p.path),
       );
-      const appeared = [...paths].some((p) => !before.has(p));
-      if (!first && appeared) {
+    // The ports there right after the failure are the baseline: the board coming back is a new one.
+    const baseline = listPaths();
+    replugTimer = setInterval(async () => {
+      if (!owedFlash || stop.signal.aborted) return clearInterval(replugTimer);
+      const before = await baseline;
+      const now = await listPaths();
+      if ([...now].some((p) => !before.has(p))) {
         clearInterval(replugTimer);
         scheduler.notify(RETRY_FLASH);
+        return;
       }
-      first = false;
-      before.clear();
-      for (const p of paths) before.add(p);
+      // A port that went away since is not a baseline any more: its return counts.
+      for (const p of before) if (!now.has(p)) before.delete(p);
     }, options.replugPollMs ?? 1000);
     replugTimer.unref();
   }
@@ -171,6 +173,7 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
     if (reloadConfig) {
       reloadConfig = false;
       project = await options.openProject();
+      port = undefined; // flash.port or the board may have changed
       emit({ type: 'dev:reload', configFile: project.config.configFile });
       await rewatch();
     }
