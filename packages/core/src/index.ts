@@ -54,6 +54,6 @@ export * from './sources/index.ts';
 export * from './toolchain/engine.ts';
 export * from './toolchain/index.ts';
 export { writeFileAtomic } from './util/fs.ts';
-export { acquireLock, withLock } from './util/lock.ts';
+export { acquireLock, tryAcquireLock, withLock } from './util/lock.ts';
 export { userCacheDir } from './util/paths.ts';
 export { closest } from './util/validate.ts';

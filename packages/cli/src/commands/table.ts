@@ -167,6 +167,21 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./libs.ts'),
   },
   {
+    name: 'clean',
+    summary: 'Remove the project’s build folders and copied volumes (--all: also mp’s cache)',
+    usage: 'mp clean [--all]',
+    details:
+      'Exports, the remembered serial port and the records that protect edited export files are kept.\nThe next build starts from scratch.',
+    project: true,
+    options: {
+      all: {
+        type: 'boolean',
+        description: 'Also remove mp’s user-wide cache (source clones, device records) and every mp volume',
+      },
+    },
+    load: () => import('./clean.ts'),
+  },
+  {
     name: 'doctor',
     summary: 'Check Node, Docker, serial ports, cache and disk space',
     usage: 'mp doctor',

@@ -45,3 +45,4 @@ export {
   type ExportedSegment,
   type LatestExportIndex,
 } from './sidecar.ts';
+export { type CleanOptions, type CleanResult, cleanProject } from './clean.ts';

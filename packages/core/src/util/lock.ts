@@ -72,3 +72,25 @@ function isStale(owner: string): boolean {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
+
+/** Takes the lock if it is free (or stale); otherwise says who holds it, without waiting. */
+export async function tryAcquireLock(
+  lockDir: string,
+): Promise<{ release: () => Promise<void> } | { heldBy: string }> {
+  const giveUp = new AbortController();
+  let heldBy = '';
+  try {
+    const release = await acquireLock(lockDir, {
+      signal: giveUp.signal,
+      onWait: (owner) => {
+        heldBy = owner;
+        giveUp.abort();
+      },
+      pollMs: 1,
+    });
+    return { release };
+  } catch (error) {
+    if (heldBy) return { heldBy };
+    throw error;
+  }
+}

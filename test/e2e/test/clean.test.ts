@@ -1,0 +1,98 @@
+/**
+ * `mp clean`: given a project that was built, when I clean it, then its build folders and the
+ * volumes mp made for it are gone, its exports are not, and the next build works from scratch.
+ * A build that is running keeps everything in place.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { runMp } from '@mp/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BuildFixtures,
+  buildProject,
+  exportedNames,
+  mpBuild,
+  setupBuildFixtures,
+} from './build-helpers.ts';
+
+let fixtures: BuildFixtures;
+
+beforeAll(async () => {
+  fixtures = await setupBuildFixtures();
+}, 600_000);
+afterAll(() => fixtures?.cleanup());
+
+const volumeExists = (name: string) =>
+  spawnSync('docker', ['volume', 'inspect', name], { stdio: 'ignore' }).status === 0;
+
+describe('mp clean', { timeout: 240_000 }, () => {
+  it('removes the build folders and the project’s volumes, keeps exports; the next build is cold', async () => {
+    const project = buildProject(fixtures);
+    expect((await mpBuild(fixtures, project)).code).toBe(0);
+    const exports = exportedNames(project);
+    expect(existsSync(project.path('.mp/build/esp8266-d1mini'))).toBe(true);
+    const volume = `mp-test-clean-${process.pid}`;
+    spawnSync('docker', [
+      'volume',
+      'create',
+      '--label',
+      'mp.volume=1',
+      '--label',
+      `mp.project=${project.dir}`,
+      volume,
+    ]);
+    const other = `mp-test-clean-other-${process.pid}`;
+    spawnSync('docker', [
+      'volume',
+      'create',
+      '--label',
+      'mp.volume=1',
+      '--label',
+      'mp.project=/somewhere/else',
+      other,
+    ]);
+
+    const cleaned = await runMp(['clean', '--cwd', project.dir]);
+    expect(cleaned.code, cleaned.output).toBe(0);
+    expect(cleaned.stdout).toMatch(/✔ removed \.mp\/build\/esp8266-d1mini \([\d.]+ (KiB|MiB)\)/);
+    expect(cleaned.stdout).toContain(`✔ removed volume ${volume}`);
+    expect(existsSync(project.path('.mp/build'))).toBe(true);
+    expect(existsSync(project.path('.mp/build/esp8266-d1mini'))).toBe(false);
+    expect(volumeExists(volume)).toBe(false);
+    expect(volumeExists(other)).toBe(true); // another project's
+    spawnSync('docker', ['volume', 'rm', other], { stdio: 'ignore' });
+    expect(exportedNames(project)).toEqual(exports);
+
+    const rebuilt = await mpBuild(fixtures, project, ['--json']);
+    expect(rebuilt.code, rebuilt.output).toBe(0);
+    expect(rebuilt.stdout).not.toContain('"upToDate":true');
+  });
+
+  it('refuses while a build of the project runs, and removes nothing', async () => {
+    const project = buildProject(fixtures);
+    expect((await mpBuild(fixtures, project)).code).toBe(0);
+    // The lock a running build holds: this (live) process as its owner.
+    const lock = project.path('.mp/build/esp8266-d1mini/lock');
+    mkdirSync(lock);
+    writeFileSync(`${lock}/owner`, `${hostname()} ${process.pid}\n`);
+    const cleaned = await runMp(['clean', '--cwd', project.dir]);
+    expect(cleaned.code).toBe(1);
+    expect(cleaned.stderr).toContain('A build of esp8266-d1mini is running in this project');
+    expect(cleaned.stderr).toContain('(BUILD_RUNNING)');
+    expect(existsSync(project.path('.mp/build/esp8266-d1mini/last-build.json'))).toBe(true);
+  });
+
+  it('--all also removes mp’s user-wide cache', async () => {
+    const project = buildProject(fixtures);
+    const cache = project.path('own-cache');
+    expect((await mpBuild(fixtures, project, [], { env: { MP_CACHE_DIR: cache } })).code).toBe(0);
+    expect(existsSync(cache)).toBe(true);
+    const cleaned = await runMp(['clean', '--all', '--cwd', project.dir], {
+      env: { ...fixtures.env, MP_CACHE_DIR: cache },
+    });
+    expect(cleaned.code, cleaned.output).toBe(0);
+    expect(existsSync(cache)).toBe(false);
+    expect(cleaned.stderr).toContain('the next flash of each board writes the whole image once');
+  });
+});
