@@ -7,7 +7,18 @@ describe('mp (the command line)', () => {
   it('prints help listing every command, exit 0', async () => {
     const r = await runMp(['--help']);
     expect(r.code).toBe(0);
-    for (const command of ['build', 'flash', 'dev', 'monitor', 'ports', 'boards', 'libs', 'clean', 'doctor', 'new']) {
+    for (const command of [
+      'build',
+      'flash',
+      'dev',
+      'monitor',
+      'ports',
+      'boards',
+      'libs',
+      'clean',
+      'doctor',
+      'new',
+    ]) {
       expect(r.stdout).toMatch(new RegExp(`^  ${command}\\s`, 'm'));
     }
   });

@@ -1,5 +1,6 @@
 /** `mp build`: planning, the cache key, compiling in the toolchain container, export. */
 export { hashOf, type LastBuild, readLastBuild, stableJson } from './cache-key.ts';
+export { type CleanOptions, type CleanResult, cleanProject } from './clean.ts';
 export {
   decideProtectedWrite,
   type ExportFile,
@@ -45,4 +46,3 @@ export {
   type ExportedSegment,
   type LatestExportIndex,
 } from './sidecar.ts';
-export { type CleanOptions, type CleanResult, cleanProject } from './clean.ts';
