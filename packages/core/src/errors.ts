@@ -99,6 +99,11 @@ export function isMpError(error: unknown): error is MpError {
   return error instanceof MpError;
 }
 
+/** `error` itself if it is an MpError, else one with `code` carrying its text (for event streams). */
+export function asMpError(error: unknown, code: string): MpError {
+  return isMpError(error) ? error : new MpError({ code, message: describeError(error), cause: error });
+}
+
 /** True when `error` came from an AbortSignal (ours or Node's). */
 export function isAbortError(error: unknown): boolean {
   return (

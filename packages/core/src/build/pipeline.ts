@@ -877,7 +877,13 @@ function frozenFileMap(ctx: BuildContext): Record<string, string> {
   return map;
 }
 
-function pathMappings(ctx: BuildContext): PathMapping[] {
+/** Where the mpy-cross built for a build directory sits on the host. */
+export function hostMpyCrossPath(buildDir: string): string {
+  return join(buildDir, 'mpy-cross', 'mpy-cross');
+}
+
+/** Container paths of a build and the host folders behind them, for messages and mp dev's syntax check. */
+export function pathMappings(ctx: BuildContext): PathMapping[] {
   return [
     { container: CONTAINER.micropython, host: ctx.micropython!.dir! },
     { container: CONTAINER.build, host: ctx.buildDir! },
@@ -922,7 +928,7 @@ async function compileStep(
     await ensurePortSubmodules(ctx, submodules, step);
     if (copying) await copySourcesIn(ctx, container!, step);
 
-    const mpyCrossBinary = join(ctx.buildDir!, 'mpy-cross', 'mpy-cross');
+    const mpyCrossBinary = hostMpyCrossPath(ctx.buildDir!);
     // Sources fetched by commit never change, so an mpy-cross built from them is never stale.
     // (With copied sources the binary lives in a volume: make decides.)
     const buildMpyCross = copying || !(ctx.micropython!.checkout && existsSync(mpyCrossBinary));

@@ -7,10 +7,10 @@
  */
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { extname, join } from 'node:path';
-import { CONTAINER, containerLibraryDir, type PathMapping } from '../build/make.ts';
-import { type BuildResult, createBuild } from '../build/pipeline.ts';
-import { isMpError, MpError } from '../errors.ts';
+import { extname } from 'node:path';
+import type { PathMapping } from '../build/make.ts';
+import { type BuildResult, createBuild, hostMpyCrossPath, pathMappings } from '../build/pipeline.ts';
+import { asMpError, type MpError } from '../errors.ts';
 import { runSteps, type StepEvent } from '../events.ts';
 import type { FirmwareImage } from '../flash/firmware.ts';
 import { firmwareFromSidecar } from '../flash/firmware.ts';
@@ -117,9 +117,7 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
       emit({ type: 'dev:flashed', result, ms: performance.now() - started });
     } catch (error) {
       if (stop.signal.aborted) return;
-      const mpError = isMpError(error)
-        ? error
-        : new MpError({ code: 'FLASH_FAILED', message: String(error), cause: error });
+      const mpError = asMpError(error, 'FLASH_FAILED');
       emit({ type: 'dev:flash-failed', error: mpError, willRetry: true });
       // The port may come back under another name; pick again next time.
       if (!project.config.flash.port) port = undefined;
@@ -214,9 +212,7 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
       }
       emit({
         type: 'dev:build-failed',
-        error: isMpError(error)
-          ? error
-          : new MpError({ code: 'BUILD_FAILED', message: String(error), cause: error }),
+        error: asMpError(error, 'BUILD_FAILED'),
       });
       return;
     } finally {
@@ -229,13 +225,8 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
     }
     await check;
     const ctx = build.ctx;
-    mappings = [
-      { container: CONTAINER.modules, host: ctx.project.config.modulesDir },
-      ...ctx.libraries
-        .filter((l) => l.dir)
-        .map((l) => ({ container: containerLibraryDir(l.id), host: l.dir! })),
-    ];
-    if (ctx.buildDir) hostMpyCross = join(ctx.buildDir, 'mpy-cross', 'mpy-cross');
+    mappings = pathMappings(ctx);
+    if (ctx.buildDir) hostMpyCross = hostMpyCrossPath(ctx.buildDir);
     const result = ctx.result!;
     emit({ type: 'dev:built', result, ms: performance.now() - started });
     // One save, one export file: the previous export of this session is replaced, not piled up.
@@ -260,9 +251,7 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
     onError: (error) =>
       emit({
         type: 'dev:build-failed',
-        error: isMpError(error)
-          ? error
-          : new MpError({ code: 'DEV_FAILED', message: String(error), cause: error }),
+        error: asMpError(error, 'DEV_FAILED'),
       }),
   });
 

@@ -3,7 +3,7 @@
  * few lines of plain HTTP on the engine socket: no client library to load, a few milliseconds per
  * answer. TLS and ssh engines (DOCKER_TLS_VERIFY, ssh://) go through dockerode instead.
  */
-import { connectDocker, dockerUnavailable } from './engine.ts';
+import { connectDocker, dockerEndpoint, dockerUnavailable } from './engine.ts';
 
 export interface EngineAddress {
   /** Unix socket or Windows named pipe. */
@@ -16,12 +16,7 @@ export interface EngineAddress {
 
 /** Where `DOCKER_HOST` (or the platform default) says the engine is. */
 export function engineAddress(env: NodeJS.ProcessEnv = process.env): EngineAddress {
-  const host = env.DOCKER_HOST?.trim();
-  if (!host) {
-    return process.platform === 'win32'
-      ? { socketPath: '//./pipe/docker_engine', needsDockerode: false }
-      : { socketPath: '/var/run/docker.sock', needsDockerode: false };
-  }
+  const host = dockerEndpoint(env).trim();
   if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length), needsDockerode: false };
   if (host.startsWith('npipe://'))
     return { socketPath: host.slice('npipe://'.length), needsDockerode: false };

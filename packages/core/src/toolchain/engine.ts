@@ -27,7 +27,7 @@ export async function connectDocker(): Promise<Docker> {
 /** Where the engine is expected, for messages. */
 export function dockerEndpoint(env: NodeJS.ProcessEnv = process.env): string {
   return (
-    env.DOCKER_HOST ??
+    env.DOCKER_HOST?.trim() ||
     (process.platform === 'win32' ? 'npipe:////./pipe/docker_engine' : 'unix:///var/run/docker.sock')
   );
 }
