@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defineBoard, type ReleaseVersion, versionAtLeast } from '@mp/core';
+import { defineBoard, type ReleaseVersion, type ToolchainImage, versionAtLeast } from '@mp/core';
 
 /** The newest IDF each release documents as supported (ports/esp32/README.md of that release). */
 export function idfVersionFor(v: ReleaseVersion): string {
@@ -19,17 +19,46 @@ export function idfVersionFor(v: ReleaseVersion): string {
 }
 
 /**
- * From v1.26.1 the release pins its IDF in `ports/esp32/lockfiles/dependencies.lock.esp32`
- * (`idf:` … `version: 5.5.1`); reading it keeps branches and future releases right.
+ * From v1.26.1 each release pins its IDF per chip in `ports/esp32/lockfiles/dependencies.lock.<chip>`
+ * (`idf:` … `version: 5.5.1`; the chip is the board's IDF_TARGET, e.g. `esp32`, `esp32s3`). mpbuild
+ * reads the same file first (`_detect_idf_version_from_lockfile` in src/mpbuild/build.py); reading it
+ * keeps branches and future releases right without a table.
  */
-export async function idfVersionFromLockfile(micropythonDir: string): Promise<string | undefined> {
+export async function idfVersionFromLockfile(
+  micropythonDir: string,
+  idfTarget = 'esp32',
+): Promise<string | undefined> {
   const text = await readFile(
-    join(micropythonDir, 'ports/esp32/lockfiles/dependencies.lock.esp32'),
+    join(micropythonDir, `ports/esp32/lockfiles/dependencies.lock.${idfTarget}`),
     'utf8',
   ).catch(() => undefined);
   const m = text && /^ {2}idf:\n(?: {4}.*\n)*? {4}version: ([0-9.]+)/m.exec(text);
   return m ? `v${m[1]}` : undefined;
 }
+
+/** The espressif/idf image for a tree and chip, and why (for the build output and the sidecar). */
+export async function idfToolchain(
+  micropython: { dir: string; version?: ReleaseVersion; tag?: string },
+  idfTarget = 'esp32',
+): Promise<ToolchainImage> {
+  const fromLockfile = await idfVersionFromLockfile(micropython.dir, idfTarget);
+  const idf = fromLockfile ?? (micropython.version ? idfVersionFor(micropython.version) : DEFAULT_IDF);
+  const reason = fromLockfile
+    ? `ports/esp32/lockfiles/dependencies.lock.${idfTarget} pins IDF ${fromLockfile}`
+    : micropython.version
+      ? `no IDF lockfile for ${idfTarget}; ports/esp32/README.md of v${micropython.version.major}.${micropython.version.minor} names IDF ${idf}`
+      : `no IDF lockfile for ${idfTarget} and no release version; using IDF ${idf}`;
+  return { ...IDF_IMAGE_SETUP, image: `espressif/idf:${idf}`, reason };
+}
+
+/**
+ * The IDF checkout in the image belongs to root; git refuses it to other users without this,
+ * and idf.py needs a writable HOME when we run as the host user.
+ */
+const IDF_IMAGE_SETUP = {
+  env: { HOME: '/tmp/mp-home' },
+  shellPrelude: 'mkdir -p "$HOME" && git config --global --add safe.directory "*"',
+};
 
 const DEFAULT_IDF = 'v5.5.1';
 
@@ -40,13 +69,7 @@ export default defineBoard({
   chip: 'ESP32',
   exportPrefix: 'ESP32',
   board: 'ESP32_GENERIC',
-  toolchain: {
-    image: `espressif/idf:${DEFAULT_IDF}`,
-    // The IDF checkout in the image belongs to root; git refuses it to other users without this,
-    // and idf.py needs a writable HOME when we run as the host user.
-    env: { HOME: '/tmp/mp-home' },
-    shellPrelude: 'mkdir -p "$HOME" && git config --global --add safe.directory "*"',
-  },
+  toolchain: { ...IDF_IMAGE_SETUP, image: `espressif/idf:${DEFAULT_IDF}` },
   // firmware.bin is bootloader + partition table + application, laid out from 0x1000.
   artifacts: {
     firmware: 'firmware.bin',
@@ -65,18 +88,8 @@ export default defineBoard({
     baud: 460800,
   },
   async resolve({ micropython }) {
-    const idf =
-      (await idfVersionFromLockfile(micropython.dir)) ??
-      (micropython.version ? idfVersionFor(micropython.version) : DEFAULT_IDF);
     const board =
       micropython.version && !versionAtLeast(micropython.version, 1, 21) ? 'GENERIC' : 'ESP32_GENERIC';
-    return {
-      board,
-      toolchain: {
-        image: `espressif/idf:${idf}`,
-        env: { HOME: '/tmp/mp-home' },
-        shellPrelude: 'mkdir -p "$HOME" && git config --global --add safe.directory "*"',
-      },
-    };
+    return { board, toolchain: await idfToolchain(micropython, 'esp32') };
   },
 });

@@ -49,6 +49,11 @@ export interface ToolchainImage {
   shellPrelude?: string;
   /** Run as the host user (default true). Some images need root (their toolchain lives in /root). */
   runAsHostUser?: boolean;
+  /**
+   * Why this image fits the MicroPython being built, e.g. "ports/esp32/lockfiles/dependencies.lock.esp32
+   * pins IDF 5.5.1". Shown in the build output and recorded in the sidecar; set it in `resolve`.
+   */
+  reason?: string;
 }
 
 /** The MicroPython source being built against, as boards and libraries see it in hooks. */

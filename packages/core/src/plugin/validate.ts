@@ -164,12 +164,13 @@ function validateToolchain(value: unknown, path: string, issues: Issues): void {
   checkKnownKeys(
     issues,
     value,
-    ['image', 'dockerfile', 'buildArgs', 'env', 'shellPrelude', 'runAsHostUser'],
+    ['image', 'dockerfile', 'buildArgs', 'env', 'shellPrelude', 'runAsHostUser', 'reason'],
     path,
   );
   checkString(issues, value, 'image', path);
   checkString(issues, value, 'dockerfile', path);
   checkString(issues, value, 'shellPrelude', path);
+  checkString(issues, value, 'reason', path);
   checkStringRecord(issues, value, 'buildArgs', path);
   checkStringRecord(issues, value, 'env', path);
   if (value.image === undefined && value.dockerfile === undefined) {
