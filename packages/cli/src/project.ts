@@ -1,6 +1,6 @@
 /** Opens the project a command works on, with flags turned into config overrides. */
 import { fileURLToPath } from 'node:url';
-import { type ConfigOverrides, openProject, type Project, UsageError } from '@mp/core';
+import { type ConfigOverrides, MAKE_VARIABLE, openProject, type Project, UsageError } from '@mp/core';
 import type { CommandInput } from './commands/table.ts';
 
 /** The CLI package: its dependencies are the first-party plugins, found wherever mp is installed. */
@@ -28,7 +28,23 @@ export function buildOverrides(values: CommandInput['values']): ConfigOverrides 
   if (typeof values.port === 'string') overrides.port = values.port;
   if (typeof values.jobs === 'string') overrides.jobs = positiveInt('--jobs', values.jobs);
   if (typeof values.baud === 'string') overrides.baud = positiveInt('--baud', values.baud);
+  if (Array.isArray(values.make)) overrides.make = Object.fromEntries(values.make.map(makeVariable));
+  if (typeof values.variant === 'string') overrides.variant = values.variant;
+  const fetch = Array.isArray(values.submodule) ? values.submodule : [];
+  const skip = Array.isArray(values['skip-submodule']) ? values['skip-submodule'] : [];
+  if (fetch.length || skip.length) overrides.submodules = { fetch, skip };
   return overrides;
+}
+
+/** `--make MICROPY_PY_BTREE=0` → `['MICROPY_PY_BTREE', '0']`. */
+function makeVariable(text: string): [string, string] {
+  const at = text.indexOf('=');
+  const name = at > 0 ? text.slice(0, at) : '';
+  if (!MAKE_VARIABLE.test(name))
+    throw new UsageError(
+      `--make takes VAR=VALUE with a make variable name before the "=", got "${text}" (for example --make MICROPY_PY_BTREE=0)`,
+    );
+  return [name, text.slice(at + 1)];
 }
 
 export function positiveInt(flag: string, text: string): number {

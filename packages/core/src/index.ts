@@ -23,6 +23,7 @@ export {
   findConfigFile,
   flattenPlugins,
   loadConfig,
+  MAKE_VARIABLE,
   parseMirrorEnv,
   validateConfig,
 } from './config/load.ts';

@@ -3,7 +3,7 @@
  * build Steps; this command renders them and prints the result.
  */
 import { relative } from 'node:path';
-import { type BuildResult, createBuild, runSteps } from '@mp/core';
+import { type BuildPlan, type BuildResult, buildPlan, createBuild, runSteps } from '@mp/core';
 import { buildOverrides, loadProject } from '../project.ts';
 import { formatBytes, formatSeconds } from '../ui/progress.ts';
 import { renderSteps } from '../ui/run-steps.ts';
@@ -25,6 +25,21 @@ export const run: CommandRun = async (input) => {
     const manifest = build.ctx.manifest ?? '';
     if (input.json) input.stdout.write(`${JSON.stringify({ type: 'result', ok: true, manifest })}\n`);
     else input.stdout.write(manifest);
+    return 0;
+  }
+
+  if (input.values['dry-run'] === true) {
+    const build = createBuild({ project, force, manifestOnly: true });
+    try {
+      // With --json only the plan is printed (one object); otherwise the steps go to stderr.
+      if (input.json) await runSteps(build.steps, build.ctx, { signal: input.signal });
+      else await renderSteps(build.steps, build.ctx, { ...input, stdout: input.stderr });
+    } finally {
+      await build.dispose();
+    }
+    const plan = await buildPlan(build.ctx);
+    if (input.json) input.stdout.write(`${JSON.stringify({ type: 'result', ok: true, plan })}\n`);
+    else input.stdout.write(formatPlan(plan, project.config.projectDir));
     return 0;
   }
 
@@ -85,4 +100,38 @@ function printResult(input: CommandInput, result: BuildResult, projectDir: strin
     input.stdout.write(`  ${file.file} ${style.dim(`(${note})`)}\n`);
   }
   input.stdout.write(`  ${style.dim(`provenance: ${shown(projectDir, result.sidecarFile)}`)}\n`);
+}
+
+/** The plan as a person reads it: one labelled line per decision, then the manifest. */
+function formatPlan(plan: BuildPlan, projectDir: string): string {
+  const mp = plan.micropython;
+  const rows: Array<[string, string]> = [
+    [
+      'board',
+      `${plan.board.id} (port ${plan.board.port}${plan.board.board ? `, BOARD=${plan.board.board}` : ''}${plan.board.variant ? `, variant ${plan.board.variant}` : ''}${plan.board.chip ? `, chip ${plan.board.chip}` : ''})`,
+    ],
+    [
+      'micropython',
+      `${mp.tag ?? mp.version ?? 'local'} ${mp.sha ? mp.sha.slice(0, 12) : ''}${mp.path ? ` at ${mp.path}` : mp.git ? ` from ${mp.git}` : ''}`.trim(),
+    ],
+    ...plan.libraries.map((l): [string, string] => [
+      'library',
+      `${l.id} ${l.sha ? l.sha.slice(0, 12) : ''} ${l.path ?? l.git ?? ''} (${l.frozen.length} files)`,
+    ]),
+    ['modules', plan.modules.length ? plan.modules.join(', ') : 'none'],
+    ['toolchain', `${plan.toolchain.ref ?? plan.toolchain.dockerfile} (${plan.toolchain.reason})`],
+    ['make', plan.make.command],
+    [
+      'submodules',
+      `${plan.submodules.fetch ? plan.submodules.fetch.join(' ') || 'none' : 'as `make submodules` lists them'} (${plan.submodules.source})${plan.submodules.skip.length ? `; skipped: ${plan.submodules.skip.join(' ')}` : ''}`,
+    ],
+    ['export', shown(projectDir, plan.export.firmware)],
+  ];
+  if (plan.flash)
+    rows.push([
+      'flash',
+      plan.flash.segments.map((s) => `${s.artifact} at 0x${s.offset.toString(16)}`).join(', '),
+    ]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return `${rows.map(([k, v]) => `${style.bold(k.padEnd(width))}  ${v}`).join('\n')}\n\n${style.dim('# frozen manifest')}\n${plan.manifest}`;
 }

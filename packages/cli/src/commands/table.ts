@@ -69,6 +69,29 @@ const BUILD_OPTIONS: Record<string, OptionSpec> = {
   },
   'export-dir': { type: 'string', description: 'Where firmware is exported (default: export)', arg: 'dir' },
   jobs: { type: 'string', short: 'j', description: 'Parallel make jobs (default: number of CPUs)', arg: 'n' },
+  make: {
+    type: 'string',
+    multiple: true,
+    description: 'A make variable for the port, e.g. MICROPY_PY_BTREE=0; repeat for several',
+    arg: 'VAR=VALUE',
+  },
+  variant: {
+    type: 'string',
+    description: "Board variant (BOARD_VARIANT, unix: VARIANT), e.g. FLASH_1M (default: the board's)",
+    arg: 'name',
+  },
+  submodule: {
+    type: 'string',
+    multiple: true,
+    description: 'Also fetch this MicroPython submodule; repeat for several',
+    arg: 'path',
+  },
+  'skip-submodule': {
+    type: 'string',
+    multiple: true,
+    description: 'Do not fetch this MicroPython submodule (e.g. lib/berkeley-db-1.xx); repeat for several',
+    arg: 'path',
+  },
 };
 
 const FLASH_OPTIONS: Record<string, OptionSpec> = {
@@ -96,6 +119,11 @@ export const COMMANDS: CommandSpec[] = [
     options: {
       ...BUILD_OPTIONS,
       'print-manifest': { type: 'boolean', description: 'Print the generated frozen manifest and exit' },
+      'dry-run': {
+        type: 'boolean',
+        description:
+          'Show the whole build plan (toolchain and why, make command, manifest, export name); no Docker, no writes',
+      },
       force: { type: 'boolean', description: 'Build even if nothing changed since the last build' },
     },
     load: () => import('./build.ts'),

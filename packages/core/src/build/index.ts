@@ -25,6 +25,7 @@ export {
   type MakeFailure,
   makeScript,
   parseSubmoduleList,
+  portMakeCommand,
   portMakeVariables,
   shellQuote,
   submodulesScript,
@@ -38,7 +39,11 @@ export {
   createBuild,
   type ResolvedLibrary,
   type ResolvedMicroPython,
+  type ToolchainChoice,
+  toolchainChoice,
+  withBuildOptions,
 } from './pipeline.ts';
+export { type BuildPlan, buildPlan } from './plan.ts';
 export {
   type BuildSidecar,
   EXPORT_SCHEMA,

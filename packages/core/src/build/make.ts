@@ -80,14 +80,27 @@ export function makeScript(invocation: MakeInvocation): string {
     lines.push('export MICROPY_MPYCROSS="$MPY_CROSS"');
   }
   lines.push(`echo '${STAGE_MARKER}port'`);
+  lines.push(portMakeCommand(board, target, jobs, '"$MPY_CROSS"'));
+  return lines.join('\n');
+}
+
+/**
+ * The port's make command line, as it runs in the container (`mp build --dry-run` shows it).
+ * `mpyCross` is how the command names the mpy-cross binary (a shell variable in the script).
+ */
+export function portMakeCommand(
+  board: BoardPlugin,
+  target: BoardTarget,
+  jobs: number,
+  mpyCross = `${CONTAINER_PATHS.mpyCrossBuild}/mpy-cross`,
+): string {
   const args = [
     ...portMakeVariables(board, target),
-    ...(board.mpyCross !== false ? ['MICROPY_MPYCROSS="$MPY_CROSS"'] : []),
+    ...(board.mpyCross !== false ? [`MICROPY_MPYCROSS=${mpyCross}`] : []),
     `-j${jobs}`,
     ...(target.makeArgs ?? []).map(shellQuote),
   ];
-  lines.push(`make -C ports/${shellQuote(board.port)} ${args.join(' ')}`);
-  return lines.join('\n');
+  return `make -C ports/${shellQuote(board.port)} ${args.join(' ')}`;
 }
 
 /**

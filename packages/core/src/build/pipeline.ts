@@ -10,6 +10,7 @@
 import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { extname, isAbsolute, join, posix, relative } from 'node:path';
+import type { ResolvedConfig } from '../config/types.ts';
 import { CancelledError, MpError } from '../errors.ts';
 import type { Step, StepContext } from '../events.ts';
 import {
@@ -28,7 +29,7 @@ import type {
   LibraryPlugin,
   MicroPythonSource,
 } from '../plugin/types.ts';
-import { parseReleaseTag, type ReleaseVersion } from '../plugin/version.ts';
+import { parseReleaseTag, type ReleaseVersion, versionAtLeast } from '../plugin/version.ts';
 import type { Project } from '../project.ts';
 import type { GitCheckout, ResolvedRef } from '../sources/git-cache.ts';
 import { GitSourceCache, refTtlFromEnv } from '../sources/git-cache.ts';
@@ -68,7 +69,11 @@ export interface BuildOptions {
   /** User cache root; default `userCacheDir()` (`$MP_CACHE_DIR`, `$XDG_CACHE_HOME/mp`, …). */
   cacheDir?: string;
   now?: () => Date;
-  /** Stop after generating the manifest (`mp build --print-manifest`): no Docker, no lock, no writes. */
+  /**
+   * Stop after generating the manifest (`mp build --print-manifest`, `--dry-run`): no Docker, no
+   * lock, no writes to the project. Sources are still fetched into the download cache, because
+   * what the plan holds (the toolchain, the board's files) depends on the tree.
+   */
   manifestOnly?: boolean;
   /**
    * mp dev: a running toolchain container to compile in. It is left running; if its mounts or image
@@ -135,6 +140,8 @@ export interface BuildContext {
   modules: ProjectModule[];
   moduleHashes: Array<{ file: string; sha256: string }>;
   image?: ToolchainImageInfo;
+  /** The image asked for and why (before it is pulled or built). */
+  toolchain?: ToolchainChoice;
   manifest?: string;
   cacheKey?: string;
   /** `.mp/build/<board>/<config hash>`: persistent between builds, so make is incremental. */
@@ -444,7 +451,7 @@ async function sourcesStep(ctx: BuildContext, step: StepContext): Promise<void> 
       throw pluginHookError(board.id, 'resolve', error);
     }
   }
-  ctx.target = { ...base, ...adjusted };
+  ctx.target = withBuildOptions({ ...base, ...adjusted }, ctx.project.config);
   if (!ctx.target.artifacts[board.firmware]) {
     throw new MpError({
       code: 'BOARD_INVALID',
@@ -508,6 +515,19 @@ async function sourcesStep(ctx: BuildContext, step: StepContext): Promise<void> 
   step.title(`Sources: ${parts.join(', ') || 'local'}`);
 }
 
+/**
+ * The project's build options applied over the board: `variant` replaces the board's, `make`
+ * variables come after the board's `makeArgs` (make takes the last assignment on its command line).
+ */
+export function withBuildOptions(target: BoardTarget, config: ResolvedConfig): BoardTarget {
+  const make = Object.entries(config.make).map(([name, value]) => `${name}=${value}`);
+  return {
+    ...target,
+    variant: config.variant ?? target.variant,
+    makeArgs: make.length ? [...(target.makeArgs ?? []), ...make] : target.makeArgs,
+  };
+}
+
 function libraryOrigin(library: ResolvedLibrary): string {
   if (library.git) return `${library.git.url}@${library.git.ref.sha}`;
   return library.dir!;
@@ -515,18 +535,45 @@ function libraryOrigin(library: ResolvedLibrary): string {
 
 // ── toolchain ────────────────────────────────────────────────────────────────────────────────
 
+/** Which toolchain image a build uses and why: `--image` (or config `image`) always wins. */
+export interface ToolchainChoice {
+  /** The image to use or pull; absent when it is built from the board's Dockerfile. */
+  ref?: string;
+  dockerfile?: string;
+  reason: string;
+  override: boolean;
+}
+
+export function toolchainChoice(ctx: BuildContext): ToolchainChoice {
+  const override = ctx.project.config.image;
+  if (override)
+    return { ref: override, reason: 'named by --image or the config key `image`', override: true };
+  const { toolchain } = ctx.target!;
+  return {
+    ref: toolchain.image,
+    dockerfile: toolchain.dockerfile,
+    reason:
+      toolchain.reason ??
+      (toolchain.dockerfile
+        ? `built from board ${ctx.board!.id}'s Dockerfile`
+        : `board ${ctx.board!.id}'s toolchain`),
+    override: false,
+  };
+}
+
 async function toolchainStep(ctx: BuildContext, step: StepContext, env: NodeJS.ProcessEnv): Promise<void> {
   const board = ctx.board!;
   const target = ctx.target!;
   await pingEngine(env);
-  const override = ctx.project.config.image;
+  const choice = toolchainChoice(ctx);
+  ctx.toolchain = choice;
   ctx.image = await ensureImage(
-    override
-      ? { boardId: board.id, ref: override, override: true }
+    choice.override
+      ? { boardId: board.id, ref: choice.ref, override: true }
       : {
           boardId: board.id,
-          ref: target.toolchain.image,
-          dockerfile: target.toolchain.dockerfile,
+          ref: choice.ref,
+          dockerfile: choice.dockerfile,
           buildArgs: target.toolchain.buildArgs,
         },
     {
@@ -537,7 +584,7 @@ async function toolchainStep(ctx: BuildContext, step: StepContext, env: NodeJS.P
       onTitle: step.title,
     },
   );
-  step.title(`Toolchain: ${ctx.image.ref} (${ctx.image.obtained})`);
+  step.title(`Toolchain: ${ctx.image.ref} (${ctx.image.obtained}; ${choice.reason})`);
 }
 
 // ── manifest + cache ─────────────────────────────────────────────────────────────────────────
@@ -571,6 +618,7 @@ function buildDirKey(ctx: BuildContext): string {
     board: t.board,
     variant: t.variant,
     makeArgs: t.makeArgs ?? [],
+    submodules: ctx.project.config.submodules,
     toolchain: {
       env: t.toolchain.env,
       shellPrelude: t.toolchain.shellPrelude,
@@ -611,6 +659,7 @@ function cacheKey(ctx: BuildContext): string {
       nameFragment: l.plugin.nameFragment,
     })),
     modules: ctx.moduleHashes,
+    submodules: ctx.project.config.submodules,
     manifest: hashOf(ctx.manifest!),
     image: ctx.image?.id,
     exportDir: ctx.project.config.exportDir,
@@ -679,7 +728,8 @@ export function buildContainerSpec(ctx: BuildContext): ToolchainContainerSpec {
   const runAsHost = target.toolchain.runAsHostUser !== false && typeof process.getuid === 'function';
   const common = {
     image: ctx.image!.id,
-    env: { HOME: '/tmp', ...target.toolchain.env },
+    // Python would write __pycache__ into py/, tools/ and mpy-cross/ of the shared tree.
+    env: { HOME: '/tmp', PYTHONDONTWRITEBYTECODE: '1', ...target.toolchain.env },
     user: runAsHost ? `${process.getuid!()}:${process.getgid!()}` : undefined,
     workdir: CONTAINER.micropython,
     labels: { 'mp.project': config.projectDir, 'mp.board': ctx.board!.id },
@@ -709,13 +759,19 @@ export function buildContainerSpec(ctx: BuildContext): ToolchainContainerSpec {
     };
   }
   const mounts = [
-    { host: mp.dir!, container: CONTAINER.micropython },
+    // The tree is shared by every build of that commit (and may be the user's own checkout): make
+    // writes only into BUILD. Before v1.20 mpy-cross put its binary into its source folder.
+    { host: mp.dir!, container: CONTAINER.micropython, readOnly: treeIsReadOnly(mp) },
     { host: ctx.buildDir!, container: CONTAINER.build },
     ...ctx.libraries.map((l) => ({ host: l.dir!, container: containerLibraryDir(l.id), readOnly: true })),
   ];
   if (existsSync(config.modulesDir))
     mounts.push({ host: config.modulesDir, container: CONTAINER.modules, readOnly: true });
   return { ...common, mounts };
+}
+
+function treeIsReadOnly(mp: ResolvedMicroPython): boolean {
+  return !mp.version || versionAtLeast(mp.version, 1, 20);
 }
 
 /** Copy mode: brings the container's volumes up to date with this machine (only what changed travels). */
@@ -773,7 +829,7 @@ async function writeGitShim(buildDir: string): Promise<void> {
 }
 
 /** Where the submodule list of a port at an immutable commit is remembered. */
-function submoduleCacheFile(ctx: BuildContext): string | undefined {
+export function submoduleCacheFile(ctx: BuildContext): string | undefined {
   const mp = ctx.micropython!;
   if (!mp.git || !mp.sha) return undefined;
   const t = ctx.target!;
@@ -823,6 +879,51 @@ async function portSubmodules(
     await writeFile(cacheFile, JSON.stringify(list));
   }
   return list;
+}
+
+/**
+ * Submodules that a make variable leaves unused: the code that includes them is compiled only when
+ * the variable is 1 (extmod/extmod.mk: `ifeq ($(MICROPY_PY_BTREE),1)` around lib/berkeley-db-1.xx,
+ * `ifeq ($(MICROPY_PY_SSL),1)` around lib/axtls and lib/mbedtls), although some ports list them in
+ * GIT_SUBMODULES unconditionally (ports/esp8266/Makefile: `GIT_SUBMODULES += lib/axtls lib/berkeley-db-1.xx`).
+ */
+const SUBMODULES_UNUSED_WHEN_OFF: Record<string, string[]> = {
+  MICROPY_PY_BTREE: ['lib/berkeley-db-1.xx'],
+  MICROPY_PY_SSL: ['lib/axtls', 'lib/mbedtls'],
+};
+
+/** Submodules the project's make variables switch off, with the variable that does it. */
+export function submodulesUnusedBy(make: Record<string, string>): Map<string, string> {
+  const unused = new Map<string, string>();
+  for (const [name, paths] of Object.entries(SUBMODULES_UNUSED_WHEN_OFF))
+    if (make[name] === '0') for (const path of paths) unused.set(path, `${name}=0`);
+  return unused;
+}
+
+/**
+ * The port's submodules with the project's `submodules.skip` and those its make variables leave
+ * unused taken out, and `submodules.fetch` added (an explicit fetch wins over an implied skip).
+ */
+export function chooseSubmodules(
+  listed: string[],
+  choice: { fetch: string[]; skip: string[] },
+  make: Record<string, string> = {},
+): string[] {
+  const skip = new Set(choice.skip);
+  const unused = submodulesUnusedBy(make);
+  return [...new Set([...listed, ...choice.fetch])].filter(
+    (path) => !skip.has(path) && (choice.fetch.includes(path) || !unused.has(path)),
+  );
+}
+
+function skipReasons(ctx: BuildContext, paths: string[]): string {
+  const unused = submodulesUnusedBy(ctx.project.config.make);
+  return paths
+    .map(
+      (path) =>
+        `${path}: ${unused.has(path) && !ctx.project.config.submodules.skip.includes(path) ? `unused with ${unused.get(path)}` : 'skipped by the config'}`,
+    )
+    .join('; ');
 }
 
 async function ensurePortSubmodules(ctx: BuildContext, paths: string[], step: StepContext): Promise<void> {
@@ -923,7 +1024,10 @@ async function compileStep(
   try {
     await writeGitShim(ctx.buildDir!);
     if (copying) await copySourcesIn(ctx, container!, step);
-    const submodules = await portSubmodules(ctx, container!, step, execSignal);
+    const listed = await portSubmodules(ctx, container!, step, execSignal);
+    const submodules = chooseSubmodules(listed, ctx.project.config.submodules, ctx.project.config.make);
+    const left = listed.filter((path) => !submodules.includes(path));
+    if (left.length) step.logger.info(`Not fetching ${skipReasons(ctx, left)}`);
     ctx.submodules = submodules;
     await ensurePortSubmodules(ctx, submodules, step);
     if (copying) await copySourcesIn(ctx, container!, step);
@@ -1027,30 +1131,33 @@ async function pruneBuildDirs(boardState: string, current: string): Promise<void
 
 // ── export ───────────────────────────────────────────────────────────────────────────────────
 
+/** The firmware's file name in `export/` for a build finishing at `now` (before making it unique). */
+export function exportNameFor(ctx: BuildContext, now: Date): string {
+  const board = ctx.board!;
+  const mp = ctx.micropython!;
+  const identity: MicroPythonIdentity = {
+    tag: mp.tag,
+    version: mp.version,
+    sha: mp.local && !mp.local.sha ? undefined : mp.sha,
+    dirty: mp.local?.dirty && Boolean(mp.local.sha),
+  };
+  return exportFileName({
+    exportPrefix: board.exportPrefix,
+    micropython: identity,
+    fragments: ctx.libraries.map((l) => l.plugin.nameFragment),
+    date: now,
+    extension: board.firmwareExtension ?? '.bin',
+  });
+}
+
 async function exportStep(ctx: BuildContext, step: StepContext): Promise<void> {
   const board = ctx.board!;
   const target = ctx.target!;
   const mp = ctx.micropython!;
   const { config } = ctx.project;
   const now = ctx.options.now?.() ?? new Date();
-  const identity: MicroPythonIdentity = {
-    tag: mp.tag,
-    version: mp.version,
-    sha: mp.sha,
-    dirty: mp.local?.dirty && Boolean(mp.local.sha),
-  };
-  if (mp.local && !mp.local.sha) identity.sha = undefined;
   const extension = board.firmwareExtension ?? '.bin';
-  const name = uniqueName(
-    config.exportDir,
-    exportFileName({
-      exportPrefix: board.exportPrefix,
-      micropython: identity,
-      fragments: ctx.libraries.map((l) => l.plugin.nameFragment),
-      date: now,
-      extension,
-    }),
-  );
+  const name = uniqueName(config.exportDir, exportNameFor(ctx, now));
   const firmwareData = await readFile(ctx.artifacts![board.firmware]!);
   const files = [{ name, data: firmwareData, mode: extension === '' ? 0o755 : 0o644 }];
   const segments: NonNullable<BuildSidecar['flash']>['segments'] = [];
@@ -1132,7 +1239,18 @@ async function exportStep(ctx: BuildContext, step: StepContext): Promise<void> {
         frozen: l.frozenFiles,
       })),
       modules: ctx.moduleHashes,
-      image: { ref: ctx.image!.ref, id: ctx.image!.id },
+      image: {
+        ref: ctx.image!.ref,
+        id: ctx.image!.id,
+        reason: ctx.toolchain?.reason ?? null,
+        override: ctx.toolchain?.override ?? false,
+      },
+      options: {
+        make: ctx.project.config.make,
+        makeArgs: target.makeArgs ?? [],
+        variant: ctx.project.config.variant ?? null,
+        submodules: ctx.project.config.submodules,
+      },
       sha256: firmwareSha,
       size: firmwareData.length,
       flash: target.flash

@@ -88,7 +88,18 @@ export interface BuildSidecar {
   }>;
   /** The project's own modules frozen into the firmware. */
   modules: Array<{ file: string; sha256: string }>;
-  image: { ref: string; id: string };
+  /** The toolchain image, why it was chosen, and whether the user named it (`--image`). */
+  image: { ref: string; id: string; reason: string | null; override: boolean };
+  /**
+   * The build options used: the project's make variables and variant (config and flags), every
+   * argument make got beyond BOARD/BUILD, and the submodule choice.
+   */
+  options: {
+    make: Record<string, string>;
+    makeArgs: string[];
+    variant: string | null;
+    submodules: { fetch: string[]; skip: string[] };
+  };
   /** sha256 and size of the firmware file. */
   sha256: string;
   size: number;

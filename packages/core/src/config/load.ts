@@ -12,6 +12,7 @@ import {
   checkKnownKeys,
   checkNumber,
   checkString,
+  checkStringArray,
   checkStringRecord,
   Issues,
   isRecord,
@@ -99,7 +100,13 @@ const CONFIG_KEYS = [
   'mirrors',
   'flash',
   'jobs',
+  'make',
+  'variant',
+  'submodules',
 ] as const;
+
+/** A make variable name: what make accepts on its command line as `NAME=value`. */
+export const MAKE_VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Checks a config object and reports every problem at once, each with its key path. */
 export function validateConfig(value: unknown, file?: string): MpConfig {
@@ -127,6 +134,30 @@ export function validateConfig(value: unknown, file?: string): MpConfig {
   checkString(issues, value, 'image', '');
   checkStringRecord(issues, value, 'mirrors', '');
   checkNumber(issues, value, 'jobs', '', { min: 1, integer: true });
+  checkString(issues, value, 'variant', '');
+  if (value.make !== undefined) {
+    if (!isRecord(value.make))
+      issues.add('make', `must be an object of make variables, got ${typeName(value.make)}`);
+    else
+      for (const [name, v] of Object.entries(value.make)) {
+        if (!MAKE_VARIABLE.test(name))
+          issues.add(
+            `make.${name}`,
+            'is not a make variable name (letters, digits and _, not starting with a digit)',
+          );
+        else if (!['string', 'number', 'boolean'].includes(typeof v))
+          issues.add(`make.${name}`, `must be a string, number or boolean, got ${typeName(v)}`);
+      }
+  }
+  if (value.submodules !== undefined) {
+    if (!isRecord(value.submodules))
+      issues.add('submodules', `must be { fetch?: [...], skip?: [...] }, got ${typeName(value.submodules)}`);
+    else {
+      checkKnownKeys(issues, value.submodules, ['fetch', 'skip'], 'submodules');
+      checkStringArray(issues, value.submodules, 'fetch', 'submodules');
+      checkStringArray(issues, value.submodules, 'skip', 'submodules');
+    }
+  }
   if (value.libraries !== undefined) {
     if (!Array.isArray(value.libraries))
       issues.add('libraries', `must be a list, got ${typeName(value.libraries)}`);
@@ -259,5 +290,28 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
     mirrors: { ...(file.mirrors ?? {}), ...parseMirrorEnv(env.MP_GIT_MIRRORS) },
     flash: { port: o.port ?? file.flash?.port, baud: o.baud ?? file.flash?.baud },
     jobs: o.jobs ?? file.jobs ?? availableParallelism(),
+    make: {
+      ...Object.fromEntries(Object.entries(file.make ?? {}).map(([k, v]) => [k, makeValue(v)])),
+      ...o.make,
+    },
+    variant: o.variant ?? file.variant,
+    submodules: {
+      fetch: unique([...(file.submodules?.fetch ?? []), ...(o.submodules?.fetch ?? [])].map(submodulePath)),
+      skip: unique([...(file.submodules?.skip ?? []), ...(o.submodules?.skip ?? [])].map(submodulePath)),
+    },
   };
+}
+
+/** `true`/`false` become make's usual `1`/`0`. */
+function makeValue(value: string | number | boolean): string {
+  return typeof value === 'boolean' ? (value ? '1' : '0') : String(value);
+}
+
+/** `lib/axtls/` and `./lib/axtls` name the same submodule as `lib/axtls`. */
+function submodulePath(path: string): string {
+  return path.replace(/^\.\//, '').replace(/\/+$/, '');
+}
+
+function unique<T>(values: T[]): T[] {
+  return [...new Set(values)];
 }

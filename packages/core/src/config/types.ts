@@ -56,6 +56,23 @@ export interface MpConfig {
   };
   /** Parallel make jobs. Default: the number of CPUs. */
   jobs?: number;
+  /**
+   * Make variables for the port's make, e.g. `{ MICROPY_PY_BTREE: 0 }` for a build without btree
+   * or `{ MICROPY_PY_SSL: 0 }`. Added after the board's own `makeArgs`, so they win.
+   */
+  make?: Record<string, string | number | boolean>;
+  /** The board variant (`BOARD_VARIANT`, `VARIANT` on unix), e.g. `FLASH_1M` or `SPIRAM`. Default: the board's. */
+  variant?: string;
+  /** Submodules of MicroPython to fetch besides the ones the port asks for, or to leave out. */
+  submodules?: SubmoduleChoice;
+}
+
+/** Which MicroPython submodules a build fetches, on top of what `make submodules` of the port lists. */
+export interface SubmoduleChoice {
+  /** Also fetch these (paths such as `lib/micropython-lib`). */
+  fetch?: string[];
+  /** Never fetch these, e.g. `lib/berkeley-db-1.xx` for a build with `MICROPY_PY_BTREE=0`. */
+  skip?: string[];
 }
 
 /** Flags from the command line that override config keys. */
@@ -69,6 +86,11 @@ export interface ConfigOverrides {
   port?: string;
   baud?: number;
   jobs?: number;
+  /** `--make VAR=VALUE`: merged over the file's `make`. */
+  make?: Record<string, string>;
+  variant?: string;
+  /** `--submodule PATH` / `--skip-submodule PATH`: added to the file's lists. */
+  submodules?: SubmoduleChoice;
 }
 
 /** Config after defaults, file and flags are merged, with paths made absolute. */
@@ -87,4 +109,8 @@ export interface ResolvedConfig {
   mirrors: Record<string, string>;
   flash: { port?: string; baud?: number };
   jobs: number;
+  /** Make variables from the config and `--make`, as given (values turned into strings). */
+  make: Record<string, string>;
+  variant?: string;
+  submodules: { fetch: string[]; skip: string[] };
 }
