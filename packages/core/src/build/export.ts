@@ -3,16 +3,19 @@
  *   1. everything is first written to hidden temporary files beside their targets and synced
  *      (a full disk fails here, and the temporaries are removed: no partial export);
  *   2. then each is renamed into place (atomic per file).
+ * The temporaries are named `.<file>.<host tag>-<pid>.<random>.tmp`: one left by a writer that was
+ * killed is removed by the next export (or `mp clean`) once that process is gone.
  * Files the user may edit (a library's config template such as `mqtt_local.py`) are never
  * overwritten once edited: mp remembers the sha256 of what it wrote, and when the file in export/
  * no longer matches, it is kept and the new version goes to `<name>.new`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, statfs } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MpError } from '../errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { hostTag, isProcessAlive } from '../util/lock.ts';
 import type { BuildSidecar, ExportedLibraryFile, LatestExportIndex } from './sidecar.ts';
 
 export function sha256Hex(data: Uint8Array | string): string {
@@ -103,6 +106,42 @@ function noSpace(exportDir: string, needed: number, available: number | undefine
   });
 }
 
+/** `.<file>.<host tag>-<pid>.<random>.tmp`, and `.<file>.<pid>.<random>.tmp` as written before the host tag. */
+const EXPORT_TEMP = /^\.(.+)\.(?:([0-9a-f]{8})-)?(\d+)\.[0-9a-f]{8}\.tmp$/;
+/** A temporary file this old is abandoned whoever wrote it (its pid may belong to another process by now). */
+const ABANDONED_MS = 24 * 60 * 60 * 1000;
+
+function tempPath(exportDir: string, target: string): string {
+  return join(
+    exportDir,
+    `.${basename(target)}.${hostTag()}-${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+  );
+}
+
+/**
+ * Removes the hidden temporaries of exports that never finished (their writer was killed): those of
+ * a process of this machine that is gone, and any older than a day. Returns what it removed.
+ */
+export async function sweepExportTemps(exportDir: string): Promise<Array<{ path: string; bytes: number }>> {
+  const removed: Array<{ path: string; bytes: number }> = [];
+  const names = await readdir(exportDir).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = EXPORT_TEMP.exec(name);
+    if (!m) continue;
+    const path = join(exportDir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) continue;
+    const ours = m[2] === undefined || m[2] === hostTag();
+    const abandoned = Date.now() - info.mtimeMs > ABANDONED_MS || (ours && !isProcessAlive(Number(m[3])));
+    if (!abandoned) continue;
+    await rm(path, { force: true }).then(
+      () => removed.push({ path, bytes: info.size }),
+      () => undefined,
+    );
+  }
+  return removed;
+}
+
 export async function writeExport(plan: ExportPlan): Promise<ExportOutcome> {
   const { exportDir } = plan;
   try {
@@ -110,6 +149,7 @@ export async function writeExport(plan: ExportPlan): Promise<ExportOutcome> {
   } catch (error) {
     throw exportFailed(exportDir, error);
   }
+  await sweepExportTemps(exportDir);
   const recordsFile = join(plan.stateDir, 'exported-files.json');
   const records = await readRecords(recordsFile);
 
@@ -150,10 +190,7 @@ export async function writeExport(plan: ExportPlan): Promise<ExportOutcome> {
   const temps: string[] = [];
   try {
     for (const item of staged) {
-      const temp = join(
-        exportDir,
-        `.${basename(item.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
-      );
+      const temp = tempPath(exportDir, item.path);
       temps.push(temp);
       const handle = await open(temp, 'w', item.mode ?? 0o644);
       try {
