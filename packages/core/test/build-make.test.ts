@@ -106,4 +106,33 @@ describe('reading a failed make', () => {
     expect(failure.line).toBe(42);
     expect(failure.excerpt[0]).toBe('/cache/trees/abc/py/obj.c:42:5: error: expected ‘;’ before ‘}’ token');
   });
+
+  it('shows locations relative to the port folder as host paths the user can open', () => {
+    // What the real xtensa gcc printed for ports/esp8266 (make -C ports/esp8266): paths as make passed them.
+    const failure = analyzeMakeFailure(
+      [
+        'CC main.c',
+        'In file included from ../../py/persistentcode.h:29,',
+        '                 from main.c:35:',
+        '../../py/persistentcode.h:72:2: error: #error "unsupported"',
+        'main.c:224:5: error: implicit declaration of function ‘foo’',
+        'make: *** [../../py/mkrules.mk:90: /mp/build/port/main.o] Error 1',
+      ],
+      mappings,
+      {},
+      '/mp/micropython/ports/esp8266',
+    );
+    expect(failure.file).toBe('/cache/trees/abc/py/persistentcode.h');
+    expect(failure.line).toBe(72);
+    expect(failure.excerpt).toContain(
+      '/cache/trees/abc/py/persistentcode.h:72:2: error: #error "unsupported"',
+    );
+    expect(failure.excerpt).toContain(
+      '/cache/trees/abc/ports/esp8266/main.c:224:5: error: implicit declaration of function ‘foo’',
+    );
+    expect(failure.excerpt).toContain('                 from /cache/trees/abc/ports/esp8266/main.c:35:');
+    expect(failure.excerpt).toContain(
+      'make: *** [/cache/trees/abc/py/mkrules.mk:90: /mp/build/port/main.o] Error 1',
+    );
+  });
 });

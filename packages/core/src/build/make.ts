@@ -172,10 +172,25 @@ const PY_FILE = /^\s*File "(.+?)", line (\d+)/;
  * `*** … Error` lines. `frozenFiles` maps frozen target paths (`app.py`, `mqtt_as/__init__.py`)
  * to host files, because mpy-cross reports those, not real paths.
  */
+/**
+ * A compiler location relative to where make ran (`main.c:224`, `../../py/persistentcode.h:72`;
+ * gcc names files as make passed them) made absolute, so it maps to a host path the user can open.
+ */
+const RELATIVE_LOCATION =
+  /(^|[\s[(]|\bfrom )((?:\.\.?\/)*[A-Za-z0-9_][A-Za-z0-9_./+-]*\.(?:c|h|cpp|cc|S|s|ld|mk|py)):(\d+)/g;
+
+export function absoluteLocations(text: string, makeDir: string): string {
+  return text.replace(RELATIVE_LOCATION, (_, lead: string, file: string, line: string) => {
+    return `${lead}${posix.normalize(posix.join(makeDir, file))}:${line}`;
+  });
+}
+
 export function analyzeMakeFailure(
   lines: string[],
   mappings: PathMapping[],
   frozenFiles: Record<string, string>,
+  /** The container folder make ran in (`/mp/micropython/ports/esp8266`), for relative locations. */
+  makeDir?: string,
 ): MakeFailure {
   const tail = lines.slice(-600);
   const picked = new Set<number>();
@@ -205,9 +220,12 @@ export function analyzeMakeFailure(
     }
     const gcc = GCC_ERROR.exec(text);
     if (gcc) {
-      pick(i, i + 3);
+      // The include chain gcc prints above the error says how the file was reached.
+      let first = i;
+      while (first > 0 && /^(In file included from |\s+from )/.test(tail[first - 1]!)) first--;
+      pick(first, i + 3);
       if (!file) {
-        file = gcc[1];
+        file = makeDir && !posix.isAbsolute(gcc[1]!) ? posix.normalize(posix.join(makeDir, gcc[1]!)) : gcc[1];
         lineNo = Number(gcc[2]);
       }
     }
@@ -217,7 +235,7 @@ export function analyzeMakeFailure(
   if (excerpt.length === 0) excerpt = tail.slice(-15);
   if (excerpt.length > 30) excerpt = [...excerpt.slice(0, 25), '…', ...excerpt.slice(-4)];
   return {
-    excerpt: excerpt.map((l) => toHostPath(l, mappings)),
+    excerpt: excerpt.map((l) => toHostPath(makeDir ? absoluteLocations(l, makeDir) : l, mappings)),
     file: file ? toHostPath(file, mappings) : undefined,
     line: lineNo,
     kind,

@@ -1091,7 +1091,12 @@ async function compileStep(
 }
 
 function compileFailure(ctx: BuildContext, lines: string[], stage: string, exitCode: number): MpError {
-  const failure = analyzeMakeFailure(lines, pathMappings(ctx), frozenFileMap(ctx));
+  // mpy-cross is made in its own folder; the port with `make -C ports/<port>`.
+  const makeDir = posix.join(
+    CONTAINER.micropython,
+    stage === 'mpy-cross' ? 'mpy-cross' : `ports/${ctx.board!.port}`,
+  );
+  const failure = analyzeMakeFailure(lines, pathMappings(ctx), frozenFileMap(ctx), makeDir);
   const where = failure.file
     ? `${displayPath(ctx, failure.file)}${failure.line ? `:${failure.line}` : ''}`
     : undefined;
