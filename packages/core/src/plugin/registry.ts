@@ -10,6 +10,7 @@ import {
   importPluginPackage,
   type PluginPackage,
 } from './discovery.ts';
+import { resolveExtends } from './extends.ts';
 import type { BoardPlugin, LibraryPlugin, Plugin, PluginKind } from './types.ts';
 import { validatePlugin } from './validate.ts';
 
@@ -31,6 +32,7 @@ interface Entry {
 export class PluginRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly loaded = new Map<string, Promise<Plugin>>();
+  private readonly raw = new Map<string, Promise<Plugin>>();
   /** Packages that declare themselves plugins but could not be read. */
   readonly problems: MpError[];
 
@@ -105,8 +107,25 @@ export class PluginRegistry {
     if (!entry) throw this.unknown(kind, id);
     let promise = this.loaded.get(key);
     if (!promise) {
-      promise = entry.load();
+      promise = this.imported(kind, id).then((plugin) =>
+        plugin.kind === 'board' && plugin.extends !== undefined
+          ? this.extended(plugin, entry.listing.source)
+          : plugin,
+      );
       this.loaded.set(key, promise);
+    }
+    return promise;
+  }
+
+  /** The plugin as its module exports it (before `extends` is followed), imported once. */
+  private imported(kind: PluginKind, id: string): Promise<Plugin> {
+    const key = this.key(kind, id);
+    const entry = this.entries.get(key);
+    if (!entry) return Promise.reject(this.unknown(kind, id));
+    let promise = this.raw.get(key);
+    if (!promise) {
+      promise = entry.load();
+      this.raw.set(key, promise);
     }
     return promise;
   }
@@ -129,6 +148,16 @@ export class PluginRegistry {
       }
     }
     return { plugins, errors };
+  }
+
+  /** A board with `extends`, merged with its base and then checked as a whole board. */
+  private async extended(board: BoardPlugin, packageName: string): Promise<BoardPlugin> {
+    const merged = await resolveExtends(board, async (id) => {
+      const base = await this.imported('board', id);
+      if (base.kind !== 'board') throw this.unknown('board', id);
+      return base;
+    });
+    return validatePlugin(merged, { packageName }, 'board') as BoardPlugin;
   }
 
   private unknown(kind: PluginKind, id: string): MpError {

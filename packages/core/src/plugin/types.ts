@@ -115,6 +115,11 @@ export interface BoardResolveContext extends HookContext {
  */
 export interface BoardPlugin extends BoardTarget {
   kind: 'board';
+  /**
+   * Another board (its id, or the plugin object) whose fields and `resolve` logic this one takes,
+   * replacing what it sets itself: a variant of esp8266-d1mini is a few lines. See plugin/extends.ts.
+   */
+  extends?: string | BoardPlugin;
   /** kebab-case id used on the command line (`--board esp8266-d1mini`). */
   id: string;
   title: string;

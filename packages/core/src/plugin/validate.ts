@@ -39,6 +39,7 @@ const BOARD_KEYS = [
   'defaultManifest',
   'flash',
   'submodules',
+  'extends',
 ] as const;
 const LIBRARY_KEYS = [
   'kind',
@@ -81,7 +82,8 @@ export function validatePlugin(value: unknown, origin: PluginOrigin, expectedKin
   if (expectedKind && kind !== expectedKind) {
     issues.add('kind', `package.json declares a ${expectedKind} but the module exports a ${kind}`);
   }
-  if (kind === 'board') validateBoard(value, issues);
+  if (kind === 'board' && value.extends !== undefined) validateExtension(value, issues);
+  else if (kind === 'board') validateBoard(value, issues);
   else validateLibrary(value, issues);
   if (!issues.ok) throw invalid(origin, issues);
   return value as unknown as Plugin;
@@ -96,6 +98,21 @@ function invalid(origin: PluginOrigin, issues: Issues): ValidationError {
     file: origin.file,
     hint: 'Fix the fields listed above in the plugin module (see README "Writing a board or library plugin"), then run `mp boards` or `mp libs` to check it.',
   });
+}
+
+/** A board that extends another: checked whole once merged with its base (plugin/extends.ts). */
+function validateExtension(board: Record<string, unknown>, issues: Issues): void {
+  checkKnownKeys(issues, board, BOARD_KEYS, '');
+  checkString(issues, board, 'id', '', {
+    required: true,
+    pattern: KEBAB_ID,
+    patternHint: 'must be kebab-case (a-z, 0-9, -)',
+  });
+  checkString(issues, board, 'title', '', { required: true });
+  const base = board.extends;
+  if (!(typeof base === 'string' && base.length > 0) && !(isRecord(base) && base.kind === 'board')) {
+    issues.add('extends', `must be a board id or a board plugin object, got ${typeName(base)}`);
+  }
 }
 
 function validateBoard(board: Record<string, unknown>, issues: Issues): void {
