@@ -7,6 +7,13 @@
  *     trees/<sha>/         the files of one commit (no .git), plus the submodules fetched so far
  *     refs.json            the remote's tags and branches from the last `ls-remote`, with its time
  *     lock/                held while fetching or adding to a tree (two builds at once are safe)
+ *   <cache>/users/<pid>-<rand>.json   one per running build (registerCacheUse): `mp clean --all`
+ *                                     refuses while a live one exists
+ *   <cache>/lock/                     held while registering a build and by `mp clean --all`
+ *
+ * Temporaries carry the writer's pid (`trees/.tmp-<sha>-<pid>-<rand>` with its `.index`,
+ * `trees/<sha>/.mp-submodule-<pid>-<rand>`): one left by a process that was killed is removed by the
+ * next fetch of that repository, or by sweepCacheTemps (mp clean).
  *
  * A tree appears by rename once complete, so a reader never sees half of one; afterwards it only
  * grows (submodules are added under the lock). Checkouts are plain files because they are
@@ -14,12 +21,20 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, MpError } from '../errors.ts';
 import { type Logger, silentLogger } from '../events.ts';
 import { writeFileAtomic } from '../util/fs.ts';
-import { withLock } from '../util/lock.ts';
+import {
+  currentProcess,
+  isProcessAlive,
+  type LockOwner,
+  ownerGone,
+  tryAcquireLock,
+  withLock,
+} from '../util/lock.ts';
 import { GitCommandError, isUnreachable, runGit } from './git.ts';
 import { applyMirrors, repoSlug, resolveSubmoduleUrl } from './mirrors.ts';
 import { listRemoteRefs, newestStableTag, type RemoteRefs, recentStableTags } from './remote-refs.ts';
@@ -204,6 +219,7 @@ export class GitSourceCache {
         const again = await readCheckoutRecord(treeDir);
         if (again)
           return { dir: treeDir, url: resolved.url, sha: resolved.sha, submodules: again.submodules };
+        await sweepRepoTemps(repo);
         await this.fetchCommit(resolved, options);
         await this.materialize(repo, resolved.sha, treeDir, resolved.url, options);
         return { dir: treeDir, url: resolved.url, sha: resolved.sha, submodules: {} };
@@ -235,6 +251,7 @@ export class GitSourceCache {
         };
         const missing = wanted.filter((p) => !record.submodules[p]);
         if (missing.length === 0) return { ...checkout, submodules: record.submodules };
+        await sweepRepoTemps(repo);
         const urls = await submoduleUrls(checkout.dir);
         for (const path of missing) {
           if (options.signal?.aborted) throw new CancelledError('sources');
@@ -265,7 +282,10 @@ export class GitSourceCache {
             async () => {
               await this.fetchCommit(sub, { ...options, label: `submodule ${path}` });
               const target = join(checkout.dir, path);
-              const temp = join(checkout.dir, `.mp-submodule-${randomBytes(4).toString('hex')}`);
+              const temp = join(
+                checkout.dir,
+                `.mp-submodule-${process.pid}-${randomBytes(4).toString('hex')}`,
+              );
               await checkoutTree(join(subRepo, 'repo.git'), gitlink, temp, options);
               // The superproject checkout left an empty folder where the submodule goes.
               await rmdir(target).catch(() => rm(target, { recursive: true, force: true }));
@@ -461,7 +481,11 @@ export class GitSourceCache {
     url: string,
     options: GitOperationOptions,
   ) {
-    const temp = join(repo, 'trees', `.tmp-${sha.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
+    const temp = join(
+      repo,
+      'trees',
+      `.tmp-${sha.slice(0, 12)}-${process.pid}-${randomBytes(4).toString('hex')}`,
+    );
     try {
       await checkoutTree(join(repo, 'repo.git'), sha, temp, options);
       const record: CheckoutRecord = {
@@ -538,4 +562,181 @@ async function submoduleUrls(treeDir: string): Promise<Record<string, string>> {
   const urls: Record<string, string> = {};
   for (const { path, url } of Object.values(byName)) if (path && url) urls[path] = url;
   return urls;
+}
+
+// ── leftovers of killed processes ────────────────────────────────────────────────────────────
+
+/** `.tmp-<sha12>-<pid>-<rand>` (and its `.index`); before the pid was in the name, `.tmp-<sha12>-<rand>`. */
+const TREE_TEMP = /^\.tmp-[0-9a-f]{12}-(?:(\d+)-)?[0-9a-f]{8}(?:\.index)?$/;
+/** `.mp-submodule-<pid>-<rand>` (and its `.index`) inside a tree. */
+const SUBMODULE_TEMP = /^\.mp-submodule-(?:(\d+)-)?[0-9a-f]{8}(?:\.index)?$/;
+/** writeFileAtomic's `.<file>.<pid>.<rand>.tmp` (refs.json, .mp-checkout.json). */
+const ATOMIC_TEMP = /^\.(?:refs\.json|mp-checkout\.json)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+/** Whatever its pid says, a temporary this old is abandoned (the pid may belong to another process by now). */
+const ABANDONED_MS = 24 * 60 * 60 * 1000;
+
+export interface SweptTemp {
+  path: string;
+  bytes: number;
+}
+
+/**
+ * Removes what killed fetches and checkouts left in one repository's folder. Call with the
+ * repository's lock held: every writer of these temporaries holds it, so none is being written;
+ * still, only those whose process is gone (or that are a day old) go. `refs.json` is written
+ * without the lock, so its temporaries also have to be a minute old.
+ */
+async function sweepRepoTemps(repo: string): Promise<SweptTemp[]> {
+  const removed: SweptTemp[] = [];
+  const sweep = async (path: string, pid: string | undefined, minAgeMs = 0) => {
+    const info = await lstat(path).catch(() => undefined);
+    if (!info) return;
+    const age = Date.now() - info.mtimeMs;
+    const gone = pid === undefined || !isProcessAlive(Number(pid));
+    if (!(age > ABANDONED_MS || (gone && age >= minAgeMs))) return;
+    const bytes = await sizeOf(path);
+    await rm(path, { recursive: true, force: true }).then(
+      () => removed.push({ path, bytes }),
+      () => undefined,
+    );
+  };
+  for (const name of await readdir(repo).catch(() => [] as string[])) {
+    const m = ATOMIC_TEMP.exec(name);
+    if (m) await sweep(join(repo, name), m[1], 60_000);
+  }
+  const trees = join(repo, 'trees');
+  for (const entry of await readdir(trees, { withFileTypes: true }).catch(() => [])) {
+    const m = TREE_TEMP.exec(entry.name);
+    if (m) {
+      await sweep(join(trees, entry.name), m[1]);
+      continue;
+    }
+    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+    const tree = join(trees, entry.name);
+    for (const name of await readdir(tree).catch(() => [] as string[])) {
+      const t = SUBMODULE_TEMP.exec(name) ?? ATOMIC_TEMP.exec(name);
+      if (t) await sweep(join(tree, name), t[1]);
+    }
+  }
+  return removed;
+}
+
+/**
+ * Removes the temporaries killed mp processes left anywhere in the source cache (half-written trees
+ * with their index files, half-added submodules). Repositories another process is fetching into
+ * right now are skipped (their next fetch sweeps them). For a build's start and `mp clean`.
+ */
+export async function sweepCacheTemps(cacheDir: string): Promise<SweptTemp[]> {
+  const root = join(cacheDir, 'git');
+  const removed: SweptTemp[] = [];
+  for (const entry of await readdir(root, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isDirectory()) continue;
+    const repo = join(root, entry.name);
+    const lock = await tryAcquireLock(join(repo, 'lock'));
+    if ('heldBy' in lock) continue;
+    try {
+      removed.push(...(await sweepRepoTemps(repo)));
+    } finally {
+      await lock.release();
+    }
+  }
+  return removed;
+}
+
+async function readCacheUser(file: string): Promise<CacheUser | undefined> {
+  try {
+    const user = JSON.parse(await readFile(file, 'utf8')) as CacheUser;
+    if (typeof user.host !== 'string' || !Number.isInteger(user.pid)) return undefined;
+    return { ...user, project: String(user.project ?? '?'), file };
+  } catch {
+    return undefined;
+  }
+}
+
+function registrationGone(user: CacheUser): boolean {
+  if (user.host === hostname() && user.pid === process.pid)
+    return !(user.token && ownRegistrations.has(user.token));
+  return ownerGone({ host: user.host, pid: user.pid, boot: user.boot });
+}
+
+async function sizeOf(path: string): Promise<number> {
+  const info = await lstat(path).catch(() => undefined);
+  if (!info) return 0;
+  if (!info.isDirectory()) return info.size;
+  let total = 0;
+  for (const name of await readdir(path).catch(() => [] as string[])) total += await sizeOf(join(path, name));
+  return total;
+}
+
+// ── builds that use the cache ────────────────────────────────────────────────────────────────
+
+/** A running build that uses the cache (its checkouts may be mounted in a container right now). */
+export interface CacheUser extends LockOwner {
+  /** The project folder of the build. */
+  project: string;
+  /** Its registration file. */
+  file: string;
+}
+
+/** The cache-wide lock: held while a build registers and while `mp clean --all` removes the cache. */
+export function cacheLockDir(cacheDir: string): string {
+  return join(cacheDir, 'lock');
+}
+
+function cacheUsersDir(cacheDir: string): string {
+  return join(cacheDir, 'users');
+}
+
+/** Tokens of the registrations of this process (one with our pid and another token is a dead process's). */
+const ownRegistrations = new Set<string>();
+
+/**
+ * Registers a running build as a user of the cache, until the function returned is called (call it
+ * when the build is over, in `finally`). `mp clean --all` refuses to remove the cache while a live
+ * registration exists, naming each build's project and pid. It is written under the cache lock: a
+ * `clean --all` in progress is waited for (`onWait`), and one that starts later sees it. The
+ * registration of a process that is killed counts no more once the process is gone.
+ */
+export async function registerCacheUse(
+  cacheDir: string,
+  use: { project: string; signal?: AbortSignal; onWait?: (owner: string) => void },
+): Promise<() => Promise<void>> {
+  const token = randomBytes(8).toString('hex');
+  const file = join(cacheUsersDir(cacheDir), `${process.pid}-${token}.json`);
+  const record = { ...currentProcess(), token, project: use.project };
+  ownRegistrations.add(token);
+  try {
+    await withLock(
+      cacheLockDir(cacheDir),
+      () => writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`),
+      { signal: use.signal, onWait: use.onWait },
+    );
+  } catch (error) {
+    ownRegistrations.delete(token);
+    throw error;
+  }
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    await rm(file, { force: true }).catch(() => undefined);
+    ownRegistrations.delete(token);
+  };
+}
+
+/**
+ * The live users of the cache; the registrations of processes that are gone are removed. Hold the
+ * cache lock for an answer that stays true (no build registers meanwhile).
+ */
+export async function listCacheUsers(cacheDir: string): Promise<CacheUser[]> {
+  const dir = cacheUsersDir(cacheDir);
+  const users: CacheUser[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.endsWith('.json')) continue;
+    const file = join(dir, name);
+    const user = await readCacheUser(file);
+    if (user && !registrationGone(user)) users.push(user);
+    else await rm(file, { force: true }).catch(() => undefined);
+  }
+  return users;
 }
