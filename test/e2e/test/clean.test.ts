@@ -1,11 +1,13 @@
 /**
  * `mp clean`: given a project that was built, when I clean it, then its build folders and the
  * volumes mp made for it are gone, its exports are not, and the next build works from scratch.
- * A build that is running keeps everything in place.
+ * A build that is running keeps everything in place, and so does a build of any project that uses
+ * mp's cache when it is `--all`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { acquireLock } from '@mp/core';
 import { runMp } from '@mp/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -72,15 +74,39 @@ describe('mp clean', { timeout: 240_000 }, () => {
   it('refuses while a build of the project runs, and removes nothing', async () => {
     const project = buildProject(fixtures);
     expect((await mpBuild(fixtures, project)).code).toBe(0);
-    // The lock a running build holds: this (live) process as its owner.
-    const lock = project.path('.mp/build/esp8266-d1mini/lock');
-    mkdirSync(lock);
-    writeFileSync(`${lock}/owner`, `${hostname()} ${process.pid}\n`);
-    const cleaned = await runMp(['clean', '--cwd', project.dir]);
-    expect(cleaned.code).toBe(1);
-    expect(cleaned.stderr).toContain('A build of esp8266-d1mini is running in this project');
-    expect(cleaned.stderr).toContain('(BUILD_RUNNING)');
-    expect(existsSync(project.path('.mp/build/esp8266-d1mini/last-build.json'))).toBe(true);
+    // The lock a running build holds, held by this process.
+    const release = await acquireLock(project.path('.mp/build/esp8266-d1mini/lock'));
+    try {
+      const cleaned = await runMp(['clean', '--cwd', project.dir]);
+      expect(cleaned.code).toBe(1);
+      expect(cleaned.stderr).toContain('A build of esp8266-d1mini is running in this project');
+      expect(cleaned.stderr).toContain(`pid ${process.pid}`);
+      expect(cleaned.stderr).toContain('(BUILD_RUNNING)');
+      expect(existsSync(project.path('.mp/build/esp8266-d1mini/last-build.json'))).toBe(true);
+    } finally {
+      await release();
+    }
+  });
+
+  it('--all refuses while another process fetches into the cache, and removes nothing', async () => {
+    const project = buildProject(fixtures);
+    const cache = project.path('own-cache');
+    expect((await mpBuild(fixtures, project, [], { env: { MP_CACHE_DIR: cache } })).code).toBe(0);
+    const [repo] = readdirSync(join(cache, 'git'));
+    // A fetch of another project's build holds the repository's lock.
+    const release = await acquireLock(join(cache, 'git', repo!, 'lock'));
+    try {
+      const cleaned = await runMp(['clean', '--all', '--cwd', project.dir], {
+        env: { ...fixtures.env, MP_CACHE_DIR: cache },
+      });
+      expect(cleaned.code, cleaned.output).toBe(1);
+      expect(cleaned.stderr).toContain('(CACHE_IN_USE)');
+      expect(cleaned.stderr).toContain(`pid ${process.pid}`);
+      expect(existsSync(join(cache, 'git', repo!, 'repo.git'))).toBe(true);
+      expect(existsSync(project.path('.mp/build/esp8266-d1mini/last-build.json'))).toBe(true);
+    } finally {
+      await release();
+    }
   });
 
   it('--all also removes mp’s user-wide cache', async () => {
