@@ -89,6 +89,11 @@ export interface EmulatorStats {
   stubRejections: string[];
   /** Baud rates set with CHANGE_BAUDRATE. */
   baudChanges: number[];
+  /**
+   * Times the stub stopped answering because inflated data ran past the region FLASH_DEFL_BEGIN
+   * announced (e.g. a block received twice); only a reset brings it back.
+   */
+  stubHangs: number;
   faultsFired: FiredFault[];
   /** Lines typed into the emulated REPL. */
   replLines: string[];
@@ -113,6 +118,7 @@ export function emptyStats(): EmulatorStats {
     stubStarts: 0,
     stubRejections: [],
     baudChanges: [],
+    stubHangs: 0,
     faultsFired: [],
     replLines: [],
     unplugs: 0,
@@ -214,6 +220,10 @@ export class EmulatedEsp extends EventEmitter {
   #ramSession: RamSegment | null = null;
   #flashSession: FlashSession | null = null;
   #ackInbox: Uint8Array[] | null = null;
+  /** The stub's error from processing the last data block, answered to the next command instead. */
+  #carriedError: number | null = null;
+  /** The stub is stuck in its erase loop (see `#stubDeflData`) until the chip is reset. */
+  #hung = false;
   #ackWake: (() => void) | null = null;
   #replLine = '';
   #replLastCr = false;
@@ -361,6 +371,8 @@ export class EmulatedEsp extends EventEmitter {
     this.#ramSession = null;
     this.#spiAttached = false;
     this.#ackInbox = null;
+    this.#carriedError = null;
+    this.#hung = false;
     this.#ackWake?.();
     this.#ackWake = null;
     this.#replLine = '';
@@ -500,8 +512,15 @@ export class EmulatedEsp extends EventEmitter {
     let data: Uint8Array = new Uint8Array(0);
     if ('rom' in reply) {
       const error = this.#inStub ? reply.stub : reply.rom;
-      status[0] = 1;
-      status[1] = error;
+      if (this.#inStub) {
+        // Both flasher stubs put the error code first: esptool-legacy-flasher-stub's cmd_loop sends
+        // SLIP_send_frame_data(error) then (status), esp-flasher-stub's s_send_response the 16-bit
+        // code big-endian (0xC900 → C9 00). esptool-js shows them as "status 201,0".
+        status[0] = error;
+      } else {
+        status[0] = 1;
+        status[1] = error;
+      }
       this.stats.errorResponses.push({ command: cmd.name, error, stub: this.#inStub });
     } else {
       value = reply.value ?? 0;
@@ -533,7 +552,15 @@ export class EmulatedEsp extends EventEmitter {
       this.stats.garbledBytesReceived += cmd.data.length + 8;
       return;
     }
+    if (this.#hung) return;
     this.stats.commands[cmd.name] = (this.stats.commands[cmd.name] ?? 0) + 1;
+    if (this.#inStub && this.#carriedError !== null) {
+      // esp-flasher-stub handle_command: "If previous post-process failed, send that error and skip
+      // command execution".
+      const error = this.#carriedError;
+      this.#carriedError = null;
+      return this.#reply(cmd, epoch, { rom: 0, stub: error });
+    }
     const supported = (this.#inStub ? this.chip.stubCommands : this.chip.romCommands).has(cmd.op);
     if (!supported) return this.#replyUnsupported(cmd, epoch);
     switch (cmd.op) {
@@ -564,8 +591,10 @@ export class EmulatedEsp extends EventEmitter {
       case COMMANDS.FLASH_BEGIN:
       case COMMANDS.FLASH_DEFL_BEGIN:
         return this.#reply(cmd, epoch, this.#flashBegin(cmd));
-      case COMMANDS.FLASH_DATA:
       case COMMANDS.FLASH_DEFL_DATA:
+        if (this.#inStub) return this.#stubDeflData(cmd, epoch);
+        return this.#reply(cmd, epoch, await this.#flashData(cmd, epoch));
+      case COMMANDS.FLASH_DATA:
         return this.#reply(cmd, epoch, await this.#flashData(cmd, epoch));
       case COMMANDS.FLASH_END:
       case COMMANDS.FLASH_DEFL_END:
@@ -758,9 +787,6 @@ export class EmulatedEsp extends EventEmitter {
       }
       if (epoch !== this.#epoch) return {};
       at = session.offset + session.written;
-      if (this.#inStub && session.written + bytes.length > session.size) {
-        return { rom: 0, stub: STUB_ERROR.TOO_MUCH_DATA };
-      }
     } else {
       at = session.offset + block.seq * session.blockSize;
       bytes = block.payload;
@@ -773,6 +799,55 @@ export class EmulatedEsp extends EventEmitter {
     session.written = Math.max(session.written, at + bytes.length - session.offset);
     session.nextSeq++;
     return {};
+  }
+
+  /**
+   * FLASH_DEFL_DATA as the flasher stub esptool-js 0.7 uploads handles it (esp-flasher-stub,
+   * src/command_handler.c): `s_flash_defl_data` checks the length and the checksum only, not the
+   * sequence number (neither did the legacy stub's cmd_loop), and the block is answered before it
+   * is inflated and written (`handle_command` runs `s_flash_defl_data_post_process` after
+   * `s_send_response`). A failure there is answered to the next command, which is not executed.
+   *
+   * So a block sent twice (esptool-js resends one whose answer it did not get) is inflated twice,
+   * and the stream goes on from the wrong place. When that writes past the end of the region
+   * FLASH_DEFL_BEGIN announced, rounded up to a sector, the stub hangs: `s_ensure_flash_erased_to`
+   * loops while `next_erase_addr < target`, and with nothing left to erase
+   * `stub_lib_flash_start_next_erase` (esp-stub-lib src/flash.c) returns OK without moving on.
+   */
+  async #stubDeflData(cmd: CommandPacket, epoch: number): Promise<void> {
+    const session = this.#flashSession;
+    if (!session?.compressed) {
+      return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.NOT_IN_FLASH_MODE });
+    }
+    if (cmd.data.length < 16) return this.#reply(cmd, epoch, badLength);
+    const payload = cmd.data.subarray(16);
+    if (u32(cmd.data, 0) !== payload.length) return this.#reply(cmd, epoch, badLength);
+    if (cmd.checksum !== checksum(payload)) {
+      return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.BAD_DATA_CHECKSUM });
+    }
+    await this.#reply(cmd, epoch);
+    if (epoch !== this.#epoch) return;
+    let bytes: Uint8Array;
+    try {
+      bytes = await session.inflater!.push(payload);
+    } catch {
+      this.#carriedError = STUB_ERROR.INFLATE_ERROR;
+      return;
+    }
+    if (epoch !== this.#epoch) return;
+    const at = session.offset + session.written;
+    const eraseEnd = Math.ceil((session.offset + session.size) / SECTOR_SIZE) * SECTOR_SIZE;
+    if (at + bytes.length > eraseEnd) {
+      this.#hung = true;
+      this.stats.stubHangs++;
+      return;
+    }
+    if (!this.#programFlash(session, at, bytes)) {
+      this.#carriedError = STUB_ERROR.FAILED_SPI_OP;
+      return;
+    }
+    session.written += bytes.length;
+    session.nextSeq++;
   }
 
   #programFlash(session: FlashSession, at: number, bytes: Uint8Array): boolean {
@@ -801,18 +876,12 @@ export class EmulatedEsp extends EventEmitter {
       if (!session || session.compressed !== compressed) {
         return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.NOT_IN_FLASH_MODE });
       }
-      if (session.nextSeq < session.blocks)
+      if (compressed) {
+        // esp-flasher-stub s_handle_flash_end: the only check is that exactly the announced size
+        // was written (total_remaining != 0 → RESPONSE_BAD_DATA_LEN); blocks are not counted.
+        if (session.written !== session.size) return this.#reply(cmd, epoch, badLength);
+      } else if (session.nextSeq < session.blocks) {
         return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.NOT_ENOUGH_DATA });
-      if (compressed && session.blocks > 0) {
-        try {
-          const rest = await session.inflater!.finish();
-          if (rest.length > 0) return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.TOO_MUCH_DATA });
-        } catch {
-          return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.INFLATE_ERROR });
-        }
-        if (session.written !== session.size) {
-          return this.#reply(cmd, epoch, { rom: 0, stub: STUB_ERROR.NOT_ENOUGH_DATA });
-        }
       }
     }
     this.#endFlashSession();

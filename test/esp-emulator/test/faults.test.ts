@@ -57,6 +57,24 @@ describe('fault injection', () => {
     await transport.disconnect();
   });
 
+  it('a lost answer to a data block: esptool-js sends the block again, the stub inflates it twice and stops answering', async () => {
+    const image = makeTestFirmware(200_000, 7);
+    const emulator = createEspEmulator({
+      chip: 'esp32',
+      faults: [{ action: 'drop', direction: 'response', command: 'FLASH_DEFL_DATA', occurrence: 2 }],
+    });
+    const device = emulator.device();
+    const { loader, transport } = await openLoader(emulator);
+    await loader.main();
+    await expect(loader.writeFlash(flashOptions(image, 0x1000))).rejects.toThrow(
+      /Serial data stream stopped/,
+    );
+    expect(device.stats.stubHangs).toBe(1);
+    // The block whose answer was lost arrived twice, with the same sequence number.
+    expect(device.stats.commands.FLASH_DEFL_DATA).toBeGreaterThan(3);
+    await transport.disconnect();
+  }, 30_000);
+
   it('a corrupted reply is not taken for the answer', async () => {
     const emulator = createEspEmulator({
       chip: 'esp32',

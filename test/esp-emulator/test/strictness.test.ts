@@ -3,7 +3,7 @@ import { getStubJsonByChipName, UnsupportedCommandError } from 'esptool-js';
 import { describe, expect, it } from 'vitest';
 import type { EspDeviceOptions } from '../src/index.ts';
 import { COMMANDS, checksum, createEspEmulator, ROM_ERROR, STUB_ERROR } from '../src/index.ts';
-import { md5Hex, openLoader, sleep, u32s } from './helpers.ts';
+import { flashOptions, md5Hex, openLoader, sleep, u32s } from './helpers.ts';
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -20,8 +20,37 @@ function dataPayload(data: Uint8Array, seq: number): Uint8Array {
   return concat(u32s(data.length, seq, 0, 0), data);
 }
 
-/** esptool-js's checkCommand message for a status of [1, code]. */
-const statusError = (code: number) => new RegExp(`failed with status 1,${code}\\b`);
+/** esptool-js's checkCommand message for a ROM's status: [1, code]. */
+const romError = (code: number) => new RegExp(`failed with status 1,${code}\\b`);
+/** esptool-js's checkCommand message for a flasher stub's status: [code, 0]. */
+const stubError = (code: number) => new RegExp(`failed with status ${code},0\\b`);
+
+/** A zlib stream of stored (uncompressed) deflate blocks, one per part, each part a block to send. */
+function storedBlocks(parts: Uint8Array[]): Uint8Array[] {
+  const all = concat(...parts);
+  let a = 1;
+  let b = 0;
+  for (const byte of all) {
+    a = (a + byte) % 65521;
+    b = (b + a) % 65521;
+  }
+  return parts.map((part, i) => {
+    const last = i === parts.length - 1;
+    const header = [
+      last ? 1 : 0,
+      part.length & 0xff,
+      part.length >> 8,
+      ~part.length & 0xff,
+      (~part.length >> 8) & 0xff,
+    ];
+    return concat(
+      Uint8Array.from(i === 0 ? [0x78, 0x01] : []),
+      Uint8Array.from(header),
+      part,
+      Uint8Array.from(last ? [b >> 8, b & 0xff, a >> 8, a & 0xff] : []),
+    );
+  });
+}
 
 async function romSession(options: EspDeviceOptions) {
   const emulator = createEspEmulator(options);
@@ -43,7 +72,7 @@ describe('data blocks', () => {
     await stub.loader.flashBegin(data.length, 0x10000);
     await expect(
       stub.loader.checkCommand('write', COMMANDS.FLASH_DATA, dataPayload(data, 0), checksum(data) ^ 1),
-    ).rejects.toThrow(statusError(STUB_ERROR.BAD_DATA_CHECKSUM));
+    ).rejects.toThrow(stubError(STUB_ERROR.BAD_DATA_CHECKSUM));
     // the block was not taken: the same sequence number with the right checksum is accepted
     await stub.loader.checkCommand('write', COMMANDS.FLASH_DATA, dataPayload(data, 0), checksum(data));
     await stub.transport.disconnect();
@@ -52,7 +81,7 @@ describe('data blocks', () => {
     await rom.loader.flashBegin(data.length, 0x10000);
     await expect(
       rom.loader.checkCommand('write', COMMANDS.FLASH_DATA, dataPayload(data, 0), checksum(data) ^ 1),
-    ).rejects.toThrow(statusError(ROM_ERROR.CHECKSUM));
+    ).rejects.toThrow(romError(ROM_ERROR.CHECKSUM));
     await rom.transport.disconnect();
   });
 
@@ -61,38 +90,69 @@ describe('data blocks', () => {
     const { loader, transport, device } = await stubSession({ chip: 'esp8266' });
     loader.WRITE_BLOCK_ATTEMPTS = 1;
     await loader.flashBegin(3 * data.length, 0);
-    await expect(loader.flashBlock(data, 1, 1000)).rejects.toThrow(statusError(STUB_ERROR.INVALID_COMMAND));
+    await expect(loader.flashBlock(data, 1, 1000)).rejects.toThrow(stubError(STUB_ERROR.INVALID_COMMAND));
     await loader.flashBlock(data, 0, 1000);
-    await expect(loader.flashBlock(data, 0, 1000)).rejects.toThrow(statusError(STUB_ERROR.INVALID_COMMAND));
+    await expect(loader.flashBlock(data, 0, 1000)).rejects.toThrow(stubError(STUB_ERROR.INVALID_COMMAND));
     await loader.flashBlock(data, 1, 1000);
     await loader.flashBlock(data, 2, 1000);
-    await expect(loader.flashBlock(data, 3, 1000)).rejects.toThrow(statusError(STUB_ERROR.TOO_MUCH_DATA));
+    await expect(loader.flashBlock(data, 3, 1000)).rejects.toThrow(stubError(STUB_ERROR.TOO_MUCH_DATA));
     expect(device.stats.flashWrites).toEqual([{ offset: 0, length: 3 * data.length }]);
     await transport.disconnect();
   });
 
-  it('compressed data must inflate to exactly the announced size, and must be valid deflate', async () => {
+  it('the stub answers a compressed block before inflating it: a bad stream is reported at the next command, a wrong size at the end', async () => {
     const { loader, transport, device } = await stubSession({ chip: 'esp32' });
     loader.WRITE_BLOCK_ATTEMPTS = 1;
     const half = deflateSync(new Uint8Array(500).fill(7));
     await loader.flashDeflBegin(1000, half.length, 0x10000);
     await loader.flashDeflBlock(half, 0, 1000);
-    await expect(loader.flashDeflFinish(false)).rejects.toThrow(statusError(STUB_ERROR.NOT_ENOUGH_DATA));
+    await expect(loader.flashDeflFinish(false)).rejects.toThrow(stubError(STUB_ERROR.BAD_DATA_LEN));
 
+    // More than announced, but inside the announced region's last sector: written, refused at the end.
     await loader.flashDeflBegin(100, half.length, 0x20000);
-    await expect(loader.flashDeflBlock(half, 0, 1000)).rejects.toThrow(statusError(STUB_ERROR.TOO_MUCH_DATA));
+    await loader.flashDeflBlock(half, 0, 1000);
+    await expect(loader.flashDeflFinish(false)).rejects.toThrow(stubError(STUB_ERROR.BAD_DATA_LEN));
+    expect(device.flash.subarray(0x20000, 0x20000 + 500)).toEqual(new Uint8Array(500).fill(7));
 
     const garbage = new Uint8Array(64).fill(0x42);
     await loader.flashDeflBegin(1000, garbage.length, 0x30000);
-    await expect(loader.flashDeflBlock(garbage, 0, 1000)).rejects.toThrow(
-      statusError(STUB_ERROR.INFLATE_ERROR),
-    );
+    await loader.flashDeflBlock(garbage, 0, 1000);
+    await expect(loader.flashDeflFinish(false)).rejects.toThrow(stubError(STUB_ERROR.INFLATE_ERROR));
+    // The carried error was answered once, instead of executing that command.
+    expect((await loader.readReg(0x40001000)) >>> 0).toBe(0x00f01d83);
     expect(device.stats.errorResponses.filter((e) => e.stub).map((e) => e.error)).toEqual([
-      STUB_ERROR.NOT_ENOUGH_DATA,
-      STUB_ERROR.TOO_MUCH_DATA,
+      STUB_ERROR.BAD_DATA_LEN,
+      STUB_ERROR.BAD_DATA_LEN,
       STUB_ERROR.INFLATE_ERROR,
     ]);
     await transport.disconnect();
+  });
+
+  it('a compressed block sent twice is inflated twice; past the announced region the stub hangs until a reset', async () => {
+    const sector = (fill: number) => new Uint8Array(0x1000).fill(fill);
+    const [first, second, third] = storedBlocks([sector(1), sector(2), sector(3)]);
+    const { loader, transport, device, emulator } = await stubSession({ chip: 'esp8266' });
+    loader.WRITE_BLOCK_ATTEMPTS = 1;
+    await loader.flashDeflBegin(0x3000, first!.length + second!.length + third!.length, 0x10000);
+    await loader.flashDeflBlock(first!, 0, 1000);
+    await loader.flashDeflBlock(second!, 1, 1000);
+    // No sequence check: the repeat is taken as more of the stream.
+    await loader.flashDeflBlock(second!, 1, 1000);
+    // Answered on receipt; writing it would pass 0x13000, so the stub never answers again.
+    await loader.flashDeflBlock(third!, 2, 1000);
+    expect(device.flash.subarray(0x12000, 0x13000)).toEqual(sector(2));
+    await expect(loader.flashDeflFinish(false, 300)).rejects.toThrow();
+    await expect(loader.readReg(0x40001000, 300)).rejects.toThrow();
+    expect(device.stats.stubHangs).toBe(1);
+    expect(device.flash[0x13000]).toBe(0xff);
+    await transport.disconnect();
+
+    // A reset brings back the ROM loader, and a new stub writes normally.
+    const again = await openLoader(emulator);
+    await again.loader.main();
+    await again.loader.writeFlash(flashOptions(concat(sector(1), sector(2), sector(3)), 0x10000));
+    expect(again.log).toContain('Hash of data verified.');
+    await again.transport.disconnect();
   });
 });
 
@@ -100,13 +160,13 @@ describe('flash', () => {
   it('refuses to write past the end of the flash', async () => {
     const stub = await stubSession({ chip: 'esp32', flashSize: 0x100000 });
     await expect(stub.loader.flashBegin(0x2000, 0x100000 - 0x1000)).rejects.toThrow(
-      statusError(STUB_ERROR.BAD_DATA_LEN),
+      stubError(STUB_ERROR.BAD_DATA_LEN),
     );
     await stub.transport.disconnect();
 
     const rom = await romSession({ chip: 'esp8266', flashSize: 0x80000 });
     await expect(rom.loader.flashBegin(0x2000, 0x7f000)).rejects.toThrow(
-      statusError(ROM_ERROR.INVALID_PARAMETER),
+      romError(ROM_ERROR.INVALID_PARAMETER),
     );
     await rom.transport.disconnect();
   });
@@ -117,14 +177,14 @@ describe('flash', () => {
     // FLASH_BEGIN that erases nothing but announces one block at offset 0 (all zero bytes there)
     await loader.checkCommand('begin', COMMANDS.FLASH_BEGIN, u32s(0, 1, 0x1000, 0, 0));
     await expect(loader.flashBlock(new Uint8Array(0x1000).fill(0xa5), 0, 1000)).rejects.toThrow(
-      statusError(ROM_ERROR.FLASH_WRITE),
+      romError(ROM_ERROR.FLASH_WRITE),
     );
     await transport.disconnect();
   });
 
   it('the ESP32 ROM needs SPI_ATTACH before it touches flash, then answers MD5 as 32 hex digits', async () => {
     const { loader, transport } = await romSession({ chip: 'esp32' });
-    await expect(loader.flashBegin(0x1000, 0)).rejects.toThrow(statusError(ROM_ERROR.RESULT_WRONG));
+    await expect(loader.flashBegin(0x1000, 0)).rejects.toThrow(romError(ROM_ERROR.RESULT_WRONG));
     await loader.flashSpiAttach(0);
     const [, data] = await loader.command(COMMANDS.SPI_FLASH_MD5, u32s(0, 0x1000, 0, 0));
     expect(new TextDecoder().decode(data.subarray(0, 32))).toBe(md5Hex(new Uint8Array(0x1000).fill(0xff)));
@@ -212,10 +272,8 @@ describe('stub upload', () => {
     };
     const tampered = Uint8Array.from(stub.decodedText);
     tampered[100] = tampered[100]! ^ 0x01;
-    await expect(upload(tampered, stub.entry)).rejects.toThrow(statusError(ROM_ERROR.RESULT_WRONG));
-    await expect(upload(stub.decodedText, stub.entry + 4)).rejects.toThrow(
-      statusError(ROM_ERROR.RESULT_WRONG),
-    );
+    await expect(upload(tampered, stub.entry)).rejects.toThrow(romError(ROM_ERROR.RESULT_WRONG));
+    await expect(upload(stub.decodedText, stub.entry + 4)).rejects.toThrow(romError(ROM_ERROR.RESULT_WRONG));
     expect(device.stats.stubRejections).toEqual([
       "text segment differs from esptool-js's stub",
       `entry 0x${(stub.entry + 4).toString(16)}, expected 0x${stub.entry.toString(16)}`,
