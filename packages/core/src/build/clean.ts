@@ -142,6 +142,7 @@ async function holdCache(cacheDir: string, held: Array<() => Promise<void>>): Pr
     throw cacheInUse(
       cacheDir,
       users.map((u) => `a build of ${u.project} (${describeOwner(u)})`),
+      `If one of those pids is no mp build (a crashed build's pid taken by another program), remove its file in ${join(cacheDir, 'users')}.`,
     );
   }
   const repos: string[] = [];
@@ -157,12 +158,12 @@ async function holdCache(cacheDir: string, held: Array<() => Promise<void>>): Pr
   return { dir: cacheDir, repos };
 }
 
-function cacheInUse(cacheDir: string, users: string[]): MpError {
+function cacheInUse(cacheDir: string, users: string[], more?: string): MpError {
   return new MpError({
     code: 'CACHE_IN_USE',
     message: `mp's cache ${cacheDir} is in use, so nothing was removed:\n${users.map((u) => `  - ${u}`).join('\n')}`,
     file: cacheDir,
-    hint: 'Let those builds finish or stop them (Ctrl-C in their terminals), then run `mp clean --all` again. `mp clean` without --all cleans only this project and is safe meanwhile.',
+    hint: `Let those builds finish or stop them (Ctrl-C in their terminals), then run \`mp clean --all\` again. \`mp clean\` without --all cleans only this project and is safe meanwhile.${more ? ` ${more}` : ''}`,
   });
 }
 
