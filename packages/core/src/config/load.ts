@@ -37,12 +37,19 @@ export const DEFAULTS = {
   micropythonGit: 'https://github.com/micropython/micropython.git',
 } as const;
 
+/** The project's config file; two of them would leave one silently unused, so that is an error. */
 export function findConfigFile(projectDir: string): string | undefined {
-  for (const name of CONFIG_FILE_NAMES) {
-    const file = join(projectDir, name);
-    if (existsSync(file)) return file;
+  const found = CONFIG_FILE_NAMES.map((name) => join(projectDir, name)).filter((file) => existsSync(file));
+  if (found.length > 1) {
+    throw new MpError({
+      code: 'CONFIG_AMBIGUOUS',
+      message: `The project has ${found.length} config files: ${found.map((f) => basename(f)).join(', ')}; mp would use only one`,
+      file: found[0],
+      hint: `Remove all but one of them, or choose one with --config ${basename(found[0]!)}.`,
+      exitCode: 2,
+    });
   }
-  return undefined;
+  return found[0];
 }
 
 /** Imports a config file. Each call sees the file's current content (for `mp dev` reloads). */
@@ -86,7 +93,13 @@ export async function importConfigFile(file: string): Promise<unknown> {
 }
 
 function configError(file: string, message: string, hint: string): MpError {
-  return new MpError({ code: 'CONFIG_LOAD_FAILED', message: `${basename(file)} ${message}`, file, hint });
+  return new MpError({
+    code: 'CONFIG_LOAD_FAILED',
+    message: `${basename(file)} ${message}`,
+    file,
+    hint,
+    exitCode: 2,
+  });
 }
 
 const CONFIG_KEYS = [
@@ -117,7 +130,8 @@ export function validateConfig(value: unknown, file?: string): MpConfig {
       subject: file ? basename(file) : 'The config',
       issues: issues.list,
       file,
-      hint: 'Fix the keys listed above; see README "Configuration" for every key.',
+      hint: 'Fix the keys listed above; README "A project" shows every key.',
+      exitCode: 2,
     });
   if (value === undefined) {
     issues.add('', 'has no default export; write `export default defineConfig({ ... })`');
@@ -216,14 +230,55 @@ export function flattenPlugins(options: PluginOption[] | undefined): Plugin[] {
   return out;
 }
 
-/** `MP_GIT_MIRRORS="https://github.com/=file:///srv/git/;https://gitlab.com/=…"` */
+/**
+ * `MP_GIT_MIRRORS="https://github.com/=file:///srv/git/;https://gitlab.com/=…"`. A pair without
+ * `=`, or with an empty side (which would turn every URL relative), is a usage error naming it.
+ */
 export function parseMirrorEnv(value: string | undefined): Record<string, string> {
   const mirrors: Record<string, string> = {};
-  for (const pair of (value ?? '').split(';')) {
+  for (const raw of (value ?? '').split(';')) {
+    const pair = raw.trim();
+    if (!pair) continue;
     const at = pair.indexOf('=');
-    if (at > 0) mirrors[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+    const from = at >= 0 ? pair.slice(0, at).trim() : '';
+    const to = at >= 0 ? pair.slice(at + 1).trim() : '';
+    if (!from || !to) {
+      throw new MpError({
+        code: 'USAGE',
+        message: `MP_GIT_MIRRORS: "${pair}" is not a from=to pair${at < 0 ? ' (no "=")' : !from ? ' (nothing before "=")' : ' (nothing after "=")'}`,
+        hint: 'Write MP_GIT_MIRRORS as from=to pairs separated by ";", e.g. MP_GIT_MIRRORS="https://github.com/=https://git.example.com/mirror/"',
+        exitCode: 2,
+      });
+    }
+    mirrors[from] = to;
   }
   return mirrors;
+}
+
+/**
+ * Where MicroPython comes from, one layer at a time (defaults < config file < environment < flags):
+ * a layer that names a ref replaces a path from a lower layer, and a path replaces a ref.
+ */
+function micropythonSource(layers: Array<{ ref?: string; path?: string; git?: string }>): {
+  ref?: string;
+  path?: string;
+  git: string;
+} {
+  let out: { ref?: string; path?: string; git: string } = { git: DEFAULTS.micropythonGit };
+  for (const layer of layers) {
+    if (layer.git) out.git = layer.git;
+    if (layer.path) out = { git: out.git, path: layer.path };
+    if (layer.ref) out = { git: out.git, ref: layer.ref };
+  }
+  return out;
+}
+
+/** `--micropython ../my-micropython` (or `~/mp`) names a local checkout rather than a git ref. */
+function refOrPath(value: string | undefined, env: NodeJS.ProcessEnv): { ref?: string; path?: string } {
+  if (!value) return {};
+  if (/^(\.{1,2}(\/|$)|\/|~(\/|$))/.test(value))
+    return { path: value.replace(/^~(?=\/|$)/, env.HOME ?? '~') };
+  return { ref: value };
 }
 
 export interface LoadConfigOptions {
@@ -266,28 +321,27 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
       ? { id: lib }
       : { ...lib, path: lib.path ? resolve(projectDir, lib.path) : undefined },
   );
-  let micropythonRef = o.micropythonRef ?? env.MP_MICROPYTHON_REF ?? file.micropython?.ref;
-  let micropythonPath = file.micropython?.path ?? env.MP_MICROPYTHON_PATH;
-  // `--micropython ../my-micropython` names a local checkout rather than a git ref.
-  if (micropythonRef && /^(\.{1,2}\/|\/|~)/.test(micropythonRef)) {
-    micropythonPath = micropythonRef.replace(/^~(?=\/)/, env.HOME ?? '~');
-    micropythonRef = undefined;
-  }
+  const micropython = micropythonSource([
+    { ...file.micropython },
+    { git: env.MP_MICROPYTHON_GIT, path: env.MP_MICROPYTHON_PATH, ...refOrPath(env.MP_MICROPYTHON_REF, env) },
+    refOrPath(o.micropythonRef, env),
+  ]);
   return {
     projectDir,
     configFile,
     board: o.board ?? file.board ?? DEFAULTS.board,
     libraries,
     modulesDir: resolve(projectDir, o.modules ?? file.modules ?? DEFAULTS.modules),
+    modulesFrom: o.modules !== undefined ? 'flag' : file.modules !== undefined ? 'config' : 'default',
     micropython: {
-      ref: micropythonRef,
-      git: file.micropython?.git ?? env.MP_MICROPYTHON_GIT ?? DEFAULTS.micropythonGit,
-      path: micropythonPath ? resolve(projectDir, micropythonPath) : undefined,
+      ref: micropython.ref,
+      git: micropython.git,
+      path: micropython.path ? resolve(projectDir, micropython.path) : undefined,
     },
     plugins: flattenPlugins(file.plugins),
     exportDir: resolve(projectDir, o.exportDir ?? file.exportDir ?? DEFAULTS.exportDir),
     image: o.image ?? file.image,
-    mirrors: { ...(file.mirrors ?? {}), ...parseMirrorEnv(env.MP_GIT_MIRRORS) },
+    mirrors: { ...checkedMirrors(file.mirrors, configFile), ...parseMirrorEnv(env.MP_GIT_MIRRORS) },
     flash: { port: o.port ?? file.flash?.port, baud: o.baud ?? file.flash?.baud },
     jobs: o.jobs ?? file.jobs ?? availableParallelism(),
     make: {
@@ -300,6 +354,22 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
       skip: unique([...(file.submodules?.skip ?? []), ...(o.submodules?.skip ?? [])].map(submodulePath)),
     },
   };
+}
+
+/** The config's `mirrors` with the same rule as MP_GIT_MIRRORS: an empty side is an error. */
+function checkedMirrors(mirrors: Record<string, string> | undefined, file?: string): Record<string, string> {
+  for (const [from, to] of Object.entries(mirrors ?? {})) {
+    if (!from.trim() || !to.trim()) {
+      throw new MpError({
+        code: 'CONFIG_INVALID',
+        message: `${file ? basename(file) : 'The config'}: mirrors entry "${from}": "${to}" has an empty side, which would turn git URLs relative`,
+        file,
+        hint: 'Give each mirror a URL prefix on both sides, e.g. { "https://github.com/": "https://git.example.com/mirror/" }.',
+        exitCode: 2,
+      });
+    }
+  }
+  return mirrors ?? {};
 }
 
 /** `true`/`false` become make's usual `1`/`0`. */

@@ -100,8 +100,10 @@ export interface ResolvedConfig {
   configFile?: string;
   board: string;
   libraries: Array<{ id: string; ref?: string; git?: string; path?: string }>;
-  /** Absolute path of the modules folder (may not exist). */
+  /** Absolute path of the modules folder (may not exist when it is the default). */
   modulesDir: string;
+  /** Who named the modules folder: a folder the config or a flag names must exist. */
+  modulesFrom: 'default' | 'config' | 'flag';
   micropython: { ref?: string; git: string; path?: string };
   plugins: Plugin[];
   exportDir: string;

@@ -97,6 +97,8 @@ function invalid(origin: PluginOrigin, issues: Issues): ValidationError {
     plugin: origin.packageName,
     file: origin.file,
     hint: 'Fix the fields listed above in the plugin module (see README "Writing a board or library plugin"), then run `mp boards` or `mp libs` to check it.',
+    // A plugin written inline in mp.config is part of the user's input, like any other config key.
+    exitCode: origin.packageName === 'mp.config' ? 2 : 1,
   });
 }
 
