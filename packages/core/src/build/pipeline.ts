@@ -7,7 +7,7 @@
  *   try { await runSteps(build.steps, build.ctx, { signal }); use(build.ctx.result); }
  *   finally { await build.dispose(); }
  */
-import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { extname, isAbsolute, join, posix, relative } from 'node:path';
 import type { ResolvedConfig } from '../config/types.ts';
@@ -33,7 +33,12 @@ import { parseReleaseTag, type ReleaseVersion, versionAtLeast } from '../plugin/
 import type { Project } from '../project.ts';
 import type { GitCheckout, ResolvedRef } from '../sources/git-cache.ts';
 import { GitSourceCache, refTtlFromEnv } from '../sources/git-cache.ts';
-import { checkLocalDir, inspectLocalSource, type LocalSourceState } from '../sources/local.ts';
+import {
+  checkLocalDir,
+  checkMicroPythonTree,
+  inspectLocalSource,
+  type LocalSourceState,
+} from '../sources/local.ts';
 import { ToolchainContainer, type ToolchainContainerSpec } from '../toolchain/container.ts';
 import { copyFileOut, mountModeFor, type SyncOptions, syncIntoContainer } from '../toolchain/copy.ts';
 import { pingEngine } from '../toolchain/engine-http.ts';
@@ -316,8 +321,11 @@ async function resolveStep(ctx: BuildContext, step: StepContext): Promise<void> 
   const gitOptions = gitOptionsFor(step);
 
   const mp = config.micropython;
+  checkExportDir(ctx);
+  checkModulesDir(ctx);
   if (mp.path) {
     checkLocalDir(mp.path, 'MicroPython');
+    checkMicroPythonTree(mp.path, board.port);
     const local = await inspectLocalSource(mp.path, { signal: step.signal });
     ctx.micropython = { local, dir: mp.path, sha: local.sha };
   } else {
@@ -352,6 +360,70 @@ async function resolveStep(ctx: BuildContext, step: StepContext): Promise<void> 
   step.title(
     `Resolved ${board.id}, MicroPython ${m.tag ?? (m.sha ? m.sha.slice(0, 10) : m.dir)}${ctx.libraries.length ? `, ${ctx.libraries.map((l) => l.id).join(', ')}` : ''}`,
   );
+}
+
+/** An export path that is a file would fail only after the whole compile: say so first. */
+function checkExportDir(ctx: BuildContext): void {
+  const dir = ctx.project.config.exportDir;
+  if (existsSync(dir) && !statSync(dir).isDirectory()) {
+    throw new MpError({
+      code: 'EXPORT_DIR_INVALID',
+      message: `The export folder ${displayPath(ctx, dir)} is a file, not a folder`,
+      file: dir,
+      step: 'resolve',
+      hint: 'Move the file away, or export elsewhere with --export-dir or `exportDir` in the config.',
+      exitCode: 2,
+    });
+  }
+}
+
+/** A modules folder that the config or a flag names must exist; only the default may be absent. */
+function checkModulesDir(ctx: BuildContext): void {
+  const { modulesDir, modulesFrom } = ctx.project.config;
+  if (modulesFrom === 'default') return;
+  const info = statSync(modulesDir, { throwIfNoEntry: false });
+  if (!info?.isDirectory()) {
+    const named = modulesFrom === 'flag' ? '--modules' : 'the config key `modules`';
+    throw new MpError({
+      code: 'MODULES_NOT_FOUND',
+      message: `${named} names ${displayPath(ctx, modulesDir)}, which ${info ? 'is a file, not a folder' : 'does not exist'}`,
+      file: modulesDir,
+      step: 'resolve',
+      hint: 'Name the folder that holds your Python modules (it is relative to the project), or leave it out to use modules/.',
+      exitCode: 2,
+    });
+  }
+}
+
+/**
+ * A project module with the import name of a frozen library would freeze twice, and which one
+ * `import` finds would be an accident of the manifest's order: refuse it, naming both files.
+ */
+function checkModuleNames(ctx: BuildContext): void {
+  for (const module of ctx.modules) {
+    const name = module.kind === 'module' ? module.name.replace(/\.py$/, '') : module.name;
+    for (const library of ctx.libraries) {
+      const entry = library.freeze.find((e) => importName(e) === name);
+      if (!entry) continue;
+      const ours = join(ctx.project.config.modulesDir, module.files[0]!);
+      const theirs = join(library.dir!, entry.base ?? '', 'package' in entry ? entry.package : entry.module);
+      throw new MpError({
+        code: 'MODULE_NAME_CLASH',
+        message: `Project module ${displayPath(ctx, ours)} has the import name "${name}" of library ${library.id} (${theirs}); both would be frozen`,
+        plugin: library.id,
+        file: ours,
+        step: 'sources',
+        hint: `Rename your module, or leave library ${library.id} out (--no-libs, --lib, or \`libraries\` in the config) if yours replaces it.`,
+        exitCode: 2,
+      });
+    }
+  }
+}
+
+/** The top-level name `import` finds a freeze entry by: `mqtt_as` for the package, `x` for `x.py`. */
+function importName(entry: FreezeEntry): string {
+  const path = 'package' in entry ? entry.package : entry.module;
+  return path.split('/')[0]!.replace(/\.py$/, '');
 }
 
 // ── sources ──────────────────────────────────────────────────────────────────────────────────
@@ -504,6 +576,7 @@ async function sourcesStep(ctx: BuildContext, step: StepContext): Promise<void> 
   }
 
   ctx.modules = await scanProjectModules(ctx.project.config.modulesDir);
+  checkModuleNames(ctx);
   ctx.moduleHashes = await hashFiles(
     ctx.modules
       .flatMap((m) => m.files)
@@ -512,6 +585,12 @@ async function sourcesStep(ctx: BuildContext, step: StepContext): Promise<void> 
   const parts = [...fetched];
   if (ctx.modules.length)
     parts.push(`${ctx.moduleHashes.length} project module file${ctx.moduleHashes.length === 1 ? '' : 's'}`);
+  else
+    step.logger.info(
+      existsSync(ctx.project.config.modulesDir)
+        ? `No project modules are frozen: ${displayPath(ctx, ctx.project.config.modulesDir)} has no .py files`
+        : `No project modules are frozen: there is no ${displayPath(ctx, ctx.project.config.modulesDir)} folder`,
+    );
   step.title(`Sources: ${parts.join(', ') || 'local'}`);
 }
 

@@ -103,18 +103,44 @@ export function generateFrozenManifest(input: FrozenManifestInput): string {
 const SKIPPED = new Set(['__pycache__', 'node_modules']);
 
 /**
+ * Entries of a modules folder by name. A name that is not UTF-8 cannot be written into the
+ * manifest (Python reads it as UTF-8) nor opened again by the name Node decoded: refuse it, naming
+ * the folder and the name as far as it can be shown.
+ */
+async function entriesOf(root: string, relative: string) {
+  const dir = join(root, relative);
+  const entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
+  return entries
+    .map((entry) => {
+      const name = entry.name.toString('utf8');
+      if (!Buffer.from(name, 'utf8').equals(entry.name)) {
+        throw new MpError({
+          code: 'MODULE_NAME_INVALID',
+          message: `${dir} holds a file whose name is not UTF-8 ("${name}", bytes ${entry.name.toString('hex')})`,
+          file: dir,
+          step: 'sources',
+          hint: 'Rename it with a UTF-8 name (MicroPython module names are UTF-8), or move it out of the modules folder.',
+          exitCode: 2,
+        });
+      }
+      return { name, isFile: entry.isFile(), isDirectory: entry.isDirectory() };
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/**
  * The project's modules: each top-level `.py` file is a module, each folder holding `.py` files a
  * package. Hidden entries and `__pycache__` are left out. A missing folder means no modules.
  */
 export async function scanProjectModules(dir: string): Promise<ProjectModule[]> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) return [];
-  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const entries = await entriesOf(dir, '');
   const modules: ProjectModule[] = [];
   for (const entry of entries) {
     if (entry.name.startsWith('.') || SKIPPED.has(entry.name)) continue;
-    if (entry.isFile() && entry.name.endsWith('.py'))
+    if (entry.isFile && entry.name.endsWith('.py'))
       modules.push({ kind: 'module', name: entry.name, files: [entry.name] });
-    else if (entry.isDirectory()) {
+    else if (entry.isDirectory) {
       const files = await pythonFiles(dir, entry.name);
       if (files.length > 0) modules.push({ kind: 'package', name: entry.name, files });
     }
@@ -124,14 +150,11 @@ export async function scanProjectModules(dir: string): Promise<ProjectModule[]> 
 
 async function pythonFiles(root: string, relative: string): Promise<string[]> {
   const out: string[] = [];
-  const entries = (await readdir(join(root, relative), { withFileTypes: true })).sort((a, b) =>
-    a.name < b.name ? -1 : 1,
-  );
-  for (const entry of entries) {
+  for (const entry of await entriesOf(root, relative)) {
     if (entry.name.startsWith('.') || SKIPPED.has(entry.name)) continue;
     const path = posix.join(relative, entry.name);
-    if (entry.isDirectory()) out.push(...(await pythonFiles(root, path)));
-    else if (entry.isFile() && entry.name.endsWith('.py')) out.push(path);
+    if (entry.isDirectory) out.push(...(await pythonFiles(root, path)));
+    else if (entry.isFile && entry.name.endsWith('.py')) out.push(path);
   }
   return out;
 }

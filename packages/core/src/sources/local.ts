@@ -27,7 +27,7 @@ export function checkLocalDir(dir: string, what: string, plugin?: string): void 
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new MpError({
       code: 'SOURCE_PATH_NOT_FOUND',
-      message: `${what}: local folder ${dir} does not exist`,
+      message: `${what}: ${existsSync(dir) ? `${dir} is a file, not a folder` : `local folder ${dir} does not exist`}`,
       file: dir,
       plugin,
       step: 'sources',
@@ -82,4 +82,23 @@ export async function fingerprintFiles(dir: string): Promise<string> {
   };
   await walk(dir);
   return hash.digest('hex');
+}
+
+/**
+ * A local MicroPython checkout must look like one before any container starts: `py/mpconfig.h`
+ * (the version) and the board's `ports/<port>/Makefile` or CMakeLists.txt.
+ */
+export function checkMicroPythonTree(dir: string, port: string): void {
+  const wanted = ['py/mpconfig.h', `ports/${port}`];
+  const missing = wanted.filter((rel) => !existsSync(join(dir, rel)));
+  if (missing.length) {
+    throw new MpError({
+      code: 'NOT_MICROPYTHON',
+      message: `${dir} is not a MicroPython checkout: it has no ${missing.join(' and no ')} (looked for ${wanted.join(' and ')})`,
+      file: dir,
+      step: 'resolve',
+      hint: 'Point micropython.path (or --micropython) at the top folder of a MicroPython clone, or remove it to fetch MicroPython with git.',
+      exitCode: 2,
+    });
+  }
 }
