@@ -110,3 +110,45 @@ export default defineConfig({ board, libraries: [{ id: 'mqtt_as', ref: 'v1.0' }]
     expect(error.exitCode).toBe(2);
   });
 });
+
+describe('one precedence: defaults < config file < environment < flags', () => {
+  const load = (file: Record<string, unknown>, env: NodeJS.ProcessEnv, overrides = {}) => {
+    const project = tempProject({ 'mp.config.json': JSON.stringify(file) });
+    return loadConfig({ projectDir: project.dir, env, overrides }).then((c) => ({ c, project }));
+  };
+
+  it('for MicroPython: a later layer that names a ref replaces an earlier path, and the other way round', async () => {
+    const file = { micropython: { path: './mpy', git: 'https://file.example/mp.git' } };
+    const a = await load(file, {});
+    expect(a.c.micropython).toEqual({
+      ref: undefined,
+      path: a.project.path('mpy'),
+      git: 'https://file.example/mp.git',
+    });
+    const b = await load(file, {
+      MP_MICROPYTHON_REF: 'v1.27.0',
+      MP_MICROPYTHON_GIT: 'https://env.example/mp.git',
+    });
+    expect(b.c.micropython).toEqual({ ref: 'v1.27.0', path: undefined, git: 'https://env.example/mp.git' });
+    const c = await load(file, { MP_MICROPYTHON_PATH: '/env/mpy' }, { micropythonRef: 'v1.28.0' });
+    expect(c.c.micropython).toMatchObject({ ref: 'v1.28.0', path: undefined });
+    const d = await load({ micropython: { ref: 'v1.27.0' } }, { MP_MICROPYTHON_PATH: '/env/mpy' });
+    expect(d.c.micropython).toMatchObject({ ref: undefined, path: '/env/mpy' });
+    const e = await load(
+      { micropython: { ref: 'v1.27.0' } },
+      { MP_MICROPYTHON_REF: 'v1.28.0' },
+      { micropythonRef: '../here' },
+    );
+    expect(e.c.micropython).toMatchObject({ ref: undefined, path: e.project.path('..', 'here') });
+  });
+
+  it('for the other keys flags override the file, and the environment adds mirrors over the file', async () => {
+    const { c } = await load(
+      { board: 'unix', jobs: 3, variant: 'A', make: { X: 1 }, mirrors: { 'https://a/': 'https://file/' } },
+      { MP_GIT_MIRRORS: 'https://a/=https://env/' },
+      { board: 'esp32-generic', jobs: 5, variant: 'B', make: { X: '2' } },
+    );
+    expect(c).toMatchObject({ board: 'esp32-generic', jobs: 5, variant: 'B', make: { X: '2' } });
+    expect(c.mirrors).toEqual({ 'https://a/': 'https://env/' });
+  });
+});
