@@ -199,8 +199,9 @@ interface TicketState {
 async function attemptLock(lockDir: string, token: string): Promise<Attempt> {
   const before = await survey(lockDir);
   if (!before) {
-    await mkdir(lockDir, { recursive: true }).catch((error) => {
-      throw lockFailed(lockDir, error);
+    await mkdir(lockDir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+      // ENOENT: a release removed the folder while mkdir was checking it; look again.
+      if (error.code !== 'ENOENT' && error.code !== 'EEXIST') throw lockFailed(lockDir, error);
     });
     return { kind: 'retry' };
   }
