@@ -32,7 +32,7 @@ import type {
 import { parseReleaseTag, type ReleaseVersion, versionAtLeast } from '../plugin/version.ts';
 import type { Project } from '../project.ts';
 import type { GitCheckout, ResolvedRef } from '../sources/git-cache.ts';
-import { GitSourceCache, refTtlFromEnv } from '../sources/git-cache.ts';
+import { GitSourceCache, refTtlFromEnv, registerCacheUse, sweepCacheTemps } from '../sources/git-cache.ts';
 import {
   checkLocalDir,
   checkMicroPythonTree,
@@ -205,6 +205,7 @@ export function createBuild(options: BuildOptions): Build {
     log.write(`${line}\n`);
   };
   let releaseLock: (() => Promise<void>) | undefined;
+  let releaseCacheUse: (() => Promise<void>) | undefined;
   let ownsContainer = false;
   let stopping: Promise<void> | undefined;
 
@@ -221,7 +222,19 @@ export function createBuild(options: BuildOptions): Build {
     {
       id: 'resolve',
       title: 'Resolve board, libraries and MicroPython',
-      run: (c, step) => resolveStep(c, logged(step)),
+      run: async (c, step) => {
+        // Before the first line of the log: `mp clean` takes this lock before removing the folder.
+        if (!options.manifestOnly) releaseLock = await takeBoardLock(c, step);
+        // Until dispose: `mp clean --all` refuses while the build uses the cache.
+        releaseCacheUse = await registerCacheUse(c.cacheDir, {
+          project: project.config.projectDir,
+          signal: step.signal,
+          onWait: (owner) => step.title(`Waiting for ${owner} (it is cleaning mp's cache)`),
+        });
+        // What killed builds left in the cache (repositories being fetched into are skipped).
+        await sweepCacheTemps(c.cacheDir).catch(() => undefined);
+        await resolveStep(c, logged(step));
+      },
     },
     {
       id: 'sources',
@@ -239,9 +252,7 @@ export function createBuild(options: BuildOptions): Build {
   steps.push({
     id: 'manifest',
     title: 'Frozen manifest',
-    run: async (c, step) => {
-      releaseLock = await manifestStep(c, logged(step));
-    },
+    run: (c, step) => manifestStep(c, logged(step)),
   });
   if (!options.manifestOnly) {
     steps.push(
@@ -278,6 +289,9 @@ export function createBuild(options: BuildOptions): Build {
       await stopping;
       if (ctx.container && ownsContainer && !options.keepContainer)
         await ctx.container.stop().catch(() => undefined);
+      // After the container: it bind-mounts the cache's trees.
+      await releaseCacheUse?.().catch(() => undefined);
+      releaseCacheUse = undefined;
       await releaseLock?.().catch(() => undefined);
       releaseLock = undefined;
       await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
@@ -745,51 +759,49 @@ function cacheKey(ctx: BuildContext): string {
   });
 }
 
-async function manifestStep(
-  ctx: BuildContext,
-  step: StepContext,
-): Promise<(() => Promise<void>) | undefined> {
+/**
+ * One build per project and board at a time: the build directory, the manifest and the log are
+ * shared. Taken before anything is written there (the log's first line included), held until dispose.
+ */
+function takeBoardLock(ctx: BuildContext, step: StepContext): Promise<() => Promise<void>> {
+  const board = ctx.project.config.board;
+  return acquireLock(join(ctx.project.stateDir, 'build', board, 'lock'), {
+    signal: step.signal,
+    onWait: (owner) => step.title(`Waiting for another build of ${board} (${owner})`),
+  });
+}
+
+async function manifestStep(ctx: BuildContext, step: StepContext): Promise<void> {
   const board = ctx.board!;
   ctx.manifest = manifestText(ctx);
-  if (ctx.options.manifestOnly) return undefined;
+  if (ctx.options.manifestOnly) return;
   const boardState = join(ctx.project.stateDir, 'build', board.id);
-  // One build per project and board at a time: the build directory and the manifest are shared.
-  const release = await acquireLock(join(boardState, 'lock'), {
-    signal: step.signal,
-    onWait: (owner) => step.title(`Waiting for another build of ${board.id} (${owner})`),
-  });
-  try {
-    ctx.buildDir = join(boardState, buildDirKey(ctx));
-    ctx.cacheKey = cacheKey(ctx);
-    const last = ctx.options.force ? undefined : await readLastBuild(ctx.project.stateDir, board.id);
-    if (last && last.key === ctx.cacheKey && existsSync(last.firmware) && existsSync(last.sidecarFile)) {
-      const firmware = await readFile(last.firmware);
-      if (sha256Hex(firmware) === last.sha256) {
-        const sidecar = JSON.parse(await readFile(last.sidecarFile, 'utf8')) as BuildSidecar;
-        ctx.upToDate = true;
-        ctx.result = {
-          upToDate: true,
-          firmware: last.firmware,
-          sidecarFile: last.sidecarFile,
-          sidecar,
-          logFile: ctx.logFile,
-          durationMs: Date.now() - ctx.startedAt,
-        };
-        step.title(`Up to date: ${displayPath(ctx, last.firmware)}`);
-        return release;
-      }
+  ctx.buildDir = join(boardState, buildDirKey(ctx));
+  ctx.cacheKey = cacheKey(ctx);
+  const last = ctx.options.force ? undefined : await readLastBuild(ctx.project.stateDir, board.id);
+  if (last && last.key === ctx.cacheKey && existsSync(last.firmware) && existsSync(last.sidecarFile)) {
+    const firmware = await readFile(last.firmware);
+    if (sha256Hex(firmware) === last.sha256) {
+      const sidecar = JSON.parse(await readFile(last.sidecarFile, 'utf8')) as BuildSidecar;
+      ctx.upToDate = true;
+      ctx.result = {
+        upToDate: true,
+        firmware: last.firmware,
+        sidecarFile: last.sidecarFile,
+        sidecar,
+        logFile: ctx.logFile,
+        durationMs: Date.now() - ctx.startedAt,
+      };
+      step.title(`Up to date: ${displayPath(ctx, last.firmware)}`);
+      return;
     }
-    const file = join(ctx.buildDir, 'manifest.py');
-    await mkdir(ctx.buildDir, { recursive: true });
-    // Rewritten only when it changes, so make sees an unchanged manifest as unchanged.
-    const previous = await readFile(file, 'utf8').catch(() => undefined);
-    if (previous !== ctx.manifest) await writeFile(file, ctx.manifest);
-    step.title(`Frozen manifest: ${displayPath(ctx, file)}`);
-    return release;
-  } catch (error) {
-    await release();
-    throw error;
   }
+  const file = join(ctx.buildDir, 'manifest.py');
+  await mkdir(ctx.buildDir, { recursive: true });
+  // Rewritten only when it changes, so make sees an unchanged manifest as unchanged.
+  const previous = await readFile(file, 'utf8').catch(() => undefined);
+  if (previous !== ctx.manifest) await writeFile(file, ctx.manifest);
+  step.title(`Frozen manifest: ${displayPath(ctx, file)}`);
 }
 
 function displayPath(ctx: BuildContext, path: string): string {

@@ -19,7 +19,9 @@ import { SerialMonitor } from '../flash/monitor.ts';
 import { listBoardPorts, selectPort } from '../flash/ports.ts';
 import type { Project } from '../project.ts';
 import type { BindingInterface } from '../serial/index.ts';
+import { registerCacheUse } from '../sources/git-cache.ts';
 import type { ToolchainContainer } from '../toolchain/container.ts';
+import { userCacheDir } from '../util/paths.ts';
 import { RebuildScheduler } from './scheduler.ts';
 import { checkPythonSyntax, checkPythonSyntaxOnHost, type SyntaxProblem } from './syntax-check.ts';
 import { type WatchEvent, watchProject } from './watch.ts';
@@ -278,6 +280,12 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
     emit({ type: 'dev:watching', paths: [...sourceDirs, ...configFiles] });
   }
 
+  // The warm container keeps the cache's trees mounted between builds: the whole session is a
+  // user of the cache, so `mp clean --all` refuses until it ends.
+  const releaseCacheUse = await registerCacheUse(options.cacheDir ?? userCacheDir(options.env), {
+    project: project.config.projectDir,
+    signal: stop.signal,
+  });
   try {
     await rewatch();
     scheduler.notify(START);
@@ -291,5 +299,6 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
     await watcher?.close();
     await monitor?.detach().catch(() => undefined);
     await container?.stop().catch(() => undefined);
+    await releaseCacheUse().catch(() => undefined);
   }
 }
