@@ -3,8 +3,15 @@
  * knows) with an error that names the port or board and says what to do next.
  */
 import { describe, it } from 'vitest';
-import { type BindingInterface, EspSession, getWebSerialPort, MpError, portOpenError } from '../src/index.ts';
-import { bench, bootedApp, firmware, firmwareImage } from './flash-helpers.ts';
+import {
+  type BindingInterface,
+  EspSession,
+  getWebSerialPort,
+  MpError,
+  portOpenError,
+  readImageHeader,
+} from '../src/index.ts';
+import { BOARDS, bench, bootedApp, firmware, firmwareImage, flashAt } from './flash-helpers.ts';
 
 async function failure(promise: Promise<unknown>): Promise<MpError> {
   const error = await promise.then(
@@ -40,6 +47,127 @@ describe('wrong chip', () => {
     const error = await failure(b.flash(firmwareImage(firmware('ESP32'))));
     expect(error.code).toBe('WRONG_CHIP');
     expect(error.message).toMatch(/is an ESP8266, but board esp32-generic is an ESP32/);
+  });
+});
+
+/** What `mp flash file.bin` makes of a file for the board (layout of `chip`'s board plugin). */
+function fileFor(chip: 'ESP8266' | 'ESP32', data: Uint8Array, file = '/fixtures/firmware.bin') {
+  const board = BOARDS[chip];
+  return firmwareImage(firmware(chip), {
+    file,
+    boardId: board.id,
+    chip,
+    segments: [{ offset: board.offset, data, file }],
+  });
+}
+
+describe('not a firmware image', () => {
+  it.concurrent('a text file is refused before the port is opened, naming the file and what an image starts with', async ({
+    expect,
+  }) => {
+    const b = bench('ESP8266');
+    const text = new TextEncoder().encode('import machine\nprint("hello")\n'.repeat(200));
+    const error = await failure(b.flash(fileFor('ESP8266', text, '/p/main.py')));
+    expect(error.code).toBe('FIRMWARE_NOT_AN_IMAGE');
+    expect(error.message).toBe(
+      '/p/main.py is not an ESP firmware image: it is text ("import machine print("he…"), where an image starts with the magic byte 0xE9',
+    );
+    expect(error.file).toBe('/p/main.py');
+    expect(error.hint).toMatch(/^Nothing was written\. Flash the firmware `mp build` exports.*--force/);
+    expect(b.emulator.device().stats.commands.SYNC ?? 0).toBe(0);
+    expect(b.emulator.device().stats.flashWrites).toEqual([]);
+  });
+
+  it.concurrent('random bytes are refused too', async ({ expect }) => {
+    const b = bench('ESP32');
+    const noise = firmware('ESP32').image.slice(0x2000, 0x40000);
+    noise[0] = 0x5a;
+    const error = await failure(b.flash(fileFor('ESP32', noise)));
+    expect(error.code).toBe('FIRMWARE_NOT_AN_IMAGE');
+    expect(error.message).toBe(
+      '/fixtures/firmware.bin is not an ESP firmware image: it starts with 0x5a, where an image starts with the magic byte 0xE9',
+    );
+    expect(b.emulator.device().stats.flashWrites).toEqual([]);
+  });
+
+  it.concurrent('--force flashes it anyway (and the board has nothing to boot)', async ({ expect }) => {
+    const b = bench('ESP8266');
+    const data = new Uint8Array(0x3000).fill(0x42);
+    const result = await b.flash(fileFor('ESP8266', data), { force: true });
+    expect(result.writtenBytes).toBe(data.length);
+    expect(flashAt(b.emulator, 0, data.length)).toEqual(data);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(b.emulator.device().stats.boots.at(-1)).toBe('no-firmware');
+  });
+});
+
+describe('image for another chip', () => {
+  it.concurrent('reads the chip from the header: ESP32 family by chip id, ESP8266 by having no extended header', ({
+    expect,
+  }) => {
+    expect(readImageHeader(firmware('ESP32').image)).toEqual({ chip: 'ESP32', chipId: 0 });
+    expect(readImageHeader(firmware('ESP8266').image)).toEqual({ chip: 'ESP8266' });
+    const s3 = firmware('ESP32').image.slice();
+    s3[12] = 9;
+    expect(readImageHeader(s3)).toEqual({ chip: 'ESP32-S3', chipId: 9 });
+    const c5 = firmware('ESP32').image.slice();
+    c5[12] = 23;
+    expect(readImageHeader(c5)).toEqual({ chip: 'ESP32-C5', chipId: 23 });
+    expect(readImageHeader(new TextEncoder().encode('hello'))).toBeUndefined();
+  });
+
+  it.concurrent('an ESP32 image for the ESP8266 board is refused before connecting, naming both chips', async ({
+    expect,
+  }) => {
+    const b = bench('ESP8266');
+    const error = await failure(b.flash(fileFor('ESP8266', firmware('ESP32').image)));
+    expect(error.code).toBe('IMAGE_WRONG_CHIP');
+    expect(error.message).toBe(
+      '/fixtures/firmware.bin is a firmware image for the ESP32 (chip id 0 in its header), but board esp8266-d1mini is an ESP8266',
+    );
+    expect(error.hint).toMatch(
+      /^Nothing was written\. Build the firmware for esp8266-d1mini.*--board.*--force/,
+    );
+    expect(b.emulator.device().stats.commands.SYNC ?? 0).toBe(0);
+  });
+
+  it.concurrent('an ESP8266 image for an ESP32 board, or an ESP32-S3 image, is refused', async ({
+    expect,
+  }) => {
+    const b = bench('ESP32');
+    const esp8266 = await failure(b.flash(fileFor('ESP32', firmware('ESP8266').image)));
+    expect(esp8266.message).toBe(
+      '/fixtures/firmware.bin is a firmware image for the ESP8266 (its header has no ESP32-style extended header), but board esp32-generic is an ESP32',
+    );
+    const s3 = firmware('ESP32').image.slice();
+    s3[12] = 9;
+    const error = await failure(b.flash(fileFor('ESP32', s3)));
+    expect(error.message).toMatch(
+      /is a firmware image for the ESP32-S3 \(chip id 9 in its header\), but board esp32-generic is an ESP32$/,
+    );
+    expect(b.emulator.device().stats.flashWrites).toEqual([]);
+  });
+
+  it.concurrent('when the board does not say, the chip on the port must match the image', async ({
+    expect,
+  }) => {
+    const b = bench('ESP8266');
+    const error = await failure(b.flash(firmwareImage(firmware('ESP32'), { chip: undefined })));
+    expect(error.code).toBe('IMAGE_WRONG_CHIP');
+    expect(error.message).toBe(
+      '/fixtures/ESP32.bin is a firmware image for the ESP32, but the board on /dev/ttyEMU0 is an ESP8266',
+    );
+    expect(error.hint).toMatch(/^Nothing was written\. Connect the ESP32 board/);
+    const device = b.emulator.device();
+    expect(device.stats.stubStarts).toBe(0);
+    expect(device.stats.flashWrites).toEqual([]);
+  });
+
+  it.concurrent('--force skips the header check', async ({ expect }) => {
+    const b = bench('ESP8266');
+    const image = firmware('ESP32').image;
+    const result = await b.flash(fileFor('ESP8266', image), { force: true });
+    expect(result.writtenBytes).toBe(image.length);
   });
 });
 

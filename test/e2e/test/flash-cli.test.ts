@@ -143,6 +143,37 @@ describe('mp flash <file> (delta)', () => {
 });
 
 describe('mp flash errors', () => {
+  it('refuses a file that is not a firmware image before opening the port; --force flashes it', async () => {
+    const f = flashFixture('ESP8266', [{ chip: 'esp8266' }]);
+    f.project.write('main.py', 'import machine\nprint("hello")\n'.repeat(100));
+    const run = await f.mp(['flash', 'main.py']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      `✖ ${f.project.path('main.py')} is not an ESP firmware image: it is text ("import machine print("he…"), where an image starts with the magic byte 0xE9`,
+    );
+    expect(run.stderr).toContain(
+      'If this really is an image without a header, flash it anyway with --force.',
+    );
+    expect(run.stderr).toContain('(FIRMWARE_NOT_AN_IMAGE)');
+    expect(f.emulator.readState()?.stats.commands.SYNC ?? 0).toBe(0);
+
+    const forced = await f.mp(['flash', 'main.py', '--force']);
+    expect(forced.code, forced.output).toBe(0);
+    expect(forced.stderr).toContain('✔ Flashed ESP8266EX on /dev/ttyEMU0');
+  });
+
+  it('refuses an ESP32 image for the (default) ESP8266 board, naming both chips', async () => {
+    const f = flashFixture('ESP8266', [{ chip: 'esp8266' }]);
+    f.project.write('fw.bin', makeTestFirmware('ESP32').image);
+    const run = await f.mp(['flash', 'fw.bin']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      `✖ ${f.project.path('fw.bin')} is a firmware image for the ESP32 (chip id 0 in its header), but board esp8266-d1mini is an ESP8266`,
+    );
+    expect(run.stderr).toContain('(IMAGE_WRONG_CHIP)');
+    expect(f.emulator.readState()?.stats.flashWrites ?? []).toEqual([]);
+  });
+
   it('refuses a chip that does not match the board', async () => {
     const f = flashFixture('ESP8266', [{ chip: 'esp32' }]);
     f.project.write('fw.bin', makeTestFirmware('ESP8266').image);

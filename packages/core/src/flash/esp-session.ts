@@ -44,6 +44,8 @@ export interface EspConnectOptions {
   expectChip?: EspChip;
   /** Board id, for messages. */
   boardId?: string;
+  /** The chip the image's header names, and the file: another chip on the port is refused too. */
+  image?: { chip: string; file: string };
   signal?: AbortSignal;
   logger?: Logger;
   /** Reset-and-sync attempts before giving up (esptool's default: 7). */
@@ -246,6 +248,16 @@ export class EspSession {
         file: this.path,
         plugin: options.boardId,
         hint: `Connect the ${options.expectChip} board (or name its port with --port), or flash a firmware built for the ${chip}: \`mp build --board <id>\` with a board for ${chip} (see \`mp boards\`).`,
+      });
+    }
+    if (options.image && chip !== options.image.chip) {
+      await this.resetToApp().catch(() => {});
+      throw new MpError({
+        code: 'IMAGE_WRONG_CHIP',
+        message: `${options.image.file} is a firmware image for the ${options.image.chip}, but the board on ${this.path} is an ${chip}`,
+        file: options.image.file,
+        plugin: options.boardId,
+        hint: `Nothing was written. Connect the ${options.image.chip} board (or name its port with --port), or flash a firmware built for the ${chip}.`,
       });
     }
     const description = await this.#run('reading the chip', () => loader.chip.getChipDescription(loader));

@@ -61,6 +61,105 @@ export interface ExportSidecar {
   builtAt?: string;
 }
 
+/** First byte of every ESP firmware image (esptool's ESP_IMAGE_MAGIC). */
+export const IMAGE_MAGIC = 0xe9;
+
+/**
+ * The extended header's chip_id for each chip: `IMAGE_CHIP_ID` in esptool's targets/<chip>.py.
+ * Chip names as esptool-js's `CHIP_NAME` (and `EspChip`).
+ */
+const IMAGE_CHIP_IDS: ReadonlyMap<number, string> = new Map([
+  [0, 'ESP32'],
+  [2, 'ESP32-S2'],
+  [5, 'ESP32-C3'],
+  [9, 'ESP32-S3'],
+  [12, 'ESP32-C2'],
+  [13, 'ESP32-C6'],
+  [16, 'ESP32-H2'],
+  [18, 'ESP32-P4'],
+  [20, 'ESP32-C61'],
+  [23, 'ESP32-C5'],
+  [25, 'ESP32-H21'],
+  [28, 'ESP32-H4'],
+  [31, 'ESP32-E22'],
+  [32, 'ESP32-S31'],
+]);
+
+/** What the header of a firmware image says about the chip it is for. */
+export interface ImageHeader {
+  /** esptool's chip name (`ESP8266`, `ESP32-S3`…); undefined when the header does not tell. */
+  chip: string | undefined;
+  /** The extended header's chip_id (ESP32 family only). */
+  chipId?: number;
+}
+
+/**
+ * Reads the header of an ESP firmware image (esptool's bin_image.py); undefined when `data` does
+ * not start with the image magic byte 0xE9.
+ *
+ * After the 8-byte common header, an ESP32-family image has a 16-byte extended header: WP pin, SPI
+ * drive settings, chip_id (uint16 LE at 12), chip revisions, 4 reserved zero bytes and the
+ * hash-appended flag (0 or 1, at 23). An ESP8266 image has none: its first segment follows, whose
+ * load address (bytes 8-11) is in the ESP8266's RAM at 0x3FFxxxxx or 0x40xxxxxx, where an ESP32
+ * image has small drive-setting values.
+ */
+export function readImageHeader(data: Uint8Array): ImageHeader | undefined {
+  if (data[0] !== IMAGE_MAGIC) return undefined;
+  if (data.length < 24) return { chip: undefined };
+  if (data[11] === 0x3f || data[11] === 0x40) return { chip: 'ESP8266' };
+  const chipId = data[12]! | (data[13]! << 8);
+  const reserved = data.subarray(19, 23).every((b) => b === 0);
+  const chip = IMAGE_CHIP_IDS.get(chipId);
+  if (!reserved || data[23]! > 1 || !chip) return { chip: undefined };
+  return { chip, chipId };
+}
+
+/** True when the first bytes are printable text (ASCII or UTF-8, with the usual whitespace). */
+function looksLikeText(data: Uint8Array): boolean {
+  const head = data.subarray(0, 512);
+  let printable = 0;
+  for (const byte of head) if (byte === 9 || byte === 10 || byte === 13 || byte >= 0x20) printable++;
+  return head.length > 0 && printable === head.length && !head.includes(0x7f);
+}
+
+/**
+ * Checks the header of the firmware's main file before anything is written: it must be an ESP
+ * image (magic byte 0xE9), and if its header names a chip, the board's. Returns the chip the image
+ * is for (undefined when its header does not say). `mp flash --force` skips this.
+ */
+export function checkFirmwareImage(firmware: FirmwareImage): string | undefined {
+  const main = firmware.segments.find((s) => s.file === firmware.file) ?? firmware.segments[0];
+  if (!main) return undefined;
+  const header = readImageHeader(main.data);
+  if (!header) {
+    const first = main.data[0] ?? 0;
+    const text = new TextDecoder().decode(main.data.subarray(0, 24)).replace(/\s+/g, ' ').trim();
+    throw new MpError({
+      code: 'FIRMWARE_NOT_AN_IMAGE',
+      message: looksLikeText(main.data)
+        ? `${main.file} is not an ESP firmware image: it is text ("${text}…"), where an image starts with the magic byte 0xE9`
+        : `${main.file} is not an ESP firmware image: it starts with 0x${first.toString(16).padStart(2, '0')}, where an image starts with the magic byte 0xE9`,
+      file: main.file,
+      plugin: firmware.boardId,
+      hint: `Nothing was written. Flash the firmware \`mp build\` exports (\`mp flash\` without a file takes the newest), or a MicroPython .bin for ${firmware.chip ?? 'the board’s chip'}. If this really is an image without a header, flash it anyway with --force.`,
+    });
+  }
+  if (header.chip && firmware.chip && header.chip !== firmware.chip) {
+    const evidence =
+      header.chipId === undefined
+        ? 'its header has no ESP32-style extended header'
+        : `chip id ${header.chipId} in its header`;
+    throw new MpError({
+      code: 'IMAGE_WRONG_CHIP',
+      message: `${main.file} is a firmware image for the ${header.chip} (${evidence}), but board ${firmware.boardId} is an ${firmware.chip}`,
+      file: main.file,
+      plugin: firmware.boardId,
+      hint: `Nothing was written. Build the firmware for ${firmware.boardId} (\`mp build\`) and flash that, or flash this one with the board it was built for: --board <id> (see \`mp boards\`). If you are sure the file is right for the ${firmware.chip}, flash it anyway with --force.`,
+    });
+  }
+  return header.chip;
+}
+
 function noFlashLayout(board: BoardPlugin): MpError {
   return new MpError({
     code: 'BOARD_NOT_FLASHABLE',

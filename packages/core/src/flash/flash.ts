@@ -9,7 +9,7 @@ import { runSteps, type Step, type StepContext, type StepObserver } from '../eve
 import type { BindingInterface } from '../serial/index.ts';
 import { type DeviceSegmentState, type DeviceState, DeviceStateStore } from './device-state.ts';
 import { deflateForFlash, type EspDeviceInfo, EspSession, resetIntoApplication } from './esp-session.ts';
-import type { FirmwareImage } from './firmware.ts';
+import { checkFirmwareImage, type FirmwareImage } from './firmware.ts';
 import type { SerialMonitor } from './monitor.ts';
 import { changedRuns, hashSectors, padToWord, runBytes, SECTOR_SIZE, type SectorRun } from './sectors.ts';
 
@@ -34,6 +34,11 @@ export interface FlashFirmwareOptions {
   reset?: boolean;
   /** Reset-and-sync attempts before "no answer" (esptool's default: 7). */
   connectAttempts?: number;
+  /**
+   * Flash even if the main file does not look like a firmware image for the board's chip
+   * (`--force`): no 0xE9 magic byte, or a header naming another chip.
+   */
+  force?: boolean;
 }
 
 /** What a flash did, for the summary line and `--json`. */
@@ -107,6 +112,8 @@ export class FlashJob {
   readonly #devices: DeviceStateStore;
   #record: DeviceState | undefined;
   #segments: PlannedSegment[] = [];
+  /** The chip the image's header names (undefined: it does not say, or --force). */
+  #imageChip: string | undefined;
   #writeStarted = false;
   #written = { bytes: 0, compressed: 0, sectors: 0 };
   #mode: FlashResult['mode'] = 'delta';
@@ -148,17 +155,9 @@ export class FlashJob {
         });
       }
     }
+    if (!this.options.force) this.#imageChip = checkFirmwareImage(firmware);
     await this.options.monitor?.detach();
-    this.session = await EspSession.connect({
-      path: this.options.port,
-      binding: this.options.binding,
-      baudRate: this.options.baudRate ?? firmware.baud,
-      expectChip: firmware.chip,
-      boardId: firmware.boardId,
-      signal: step.signal,
-      logger: step.logger,
-      connectAttempts: this.options.connectAttempts,
-    });
+    this.session = await this.#openSession(step);
     const session = this.session;
     const info = session.info;
     const segments: PlannedSegment[] = [];
@@ -195,6 +194,21 @@ export class FlashJob {
     step.title(
       `Connected to ${info.description} on ${this.options.port} (MAC ${info.mac}${info.flashSize ? `, ${info.flashSize} flash` : ''}, ${info.baudRate} baud)`,
     );
+  }
+
+  #openSession(step: StepContext): Promise<EspSession> {
+    const { firmware } = this.options;
+    return EspSession.connect({
+      path: this.options.port,
+      binding: this.options.binding,
+      baudRate: this.options.baudRate ?? firmware.baud,
+      expectChip: firmware.chip,
+      boardId: firmware.boardId,
+      ...(this.#imageChip ? { image: { chip: this.#imageChip, file: firmware.file } } : {}),
+      signal: step.signal,
+      logger: step.logger,
+      connectAttempts: this.options.connectAttempts,
+    });
   }
 
   /** Decides per segment which sectors to write, from the device record. */

@@ -21,12 +21,16 @@ export {
   resetIntoApplication,
 } from './esp-session.ts';
 export {
+  checkFirmwareImage,
   type ExportSidecar,
   type FirmwareImage,
   type FirmwareSegment,
   findLatestExport,
   firmwareFromFile,
   firmwareFromSidecar,
+  IMAGE_MAGIC,
+  type ImageHeader,
+  readImageHeader,
   readSidecar,
 } from './firmware.ts';
 export {
