@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createLogger, GitSourceCache, type LogRecord, MpError } from '@mp/core';
 import { createFixtureRepos, type FixtureRepos, UPSTREAM } from '@mp/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gitComplaint } from '../src/sources/git.ts';
 
 let repos: FixtureRepos;
 let cacheDir: string;
@@ -204,5 +205,23 @@ describe('checkouts', () => {
     expect(second.sha).not.toBe(first.sha);
     const checkout = await c.checkout(second);
     expect(readFileSync(join(checkout.dir, 'mqtt_as/__init__.py'), 'utf8')).toContain('0, 9, 0');
+  });
+});
+
+describe('what git said', () => {
+  it('keeps the lines that say what happened, not the last line of its advice', () => {
+    const stderr = [
+      "fatal: '/srv/git/micropython' does not appear to be a git repository",
+      'fatal: Could not read from remote repository.',
+      '',
+      'Please make sure you have the correct access rights',
+      'and the repository exists.',
+    ].join('\n');
+    expect(gitComplaint(stderr)).toBe(
+      "'/srv/git/micropython' does not appear to be a git repository; Could not read from remote repository.",
+    );
+    expect(
+      gitComplaint('Receiving objects:  10% (1/10)\rReceiving objects: 100% (10/10)\nsomething odd\n'),
+    ).toBe('something odd');
   });
 });

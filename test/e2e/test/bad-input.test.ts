@@ -335,7 +335,11 @@ const cases: Case[] = [
     env: (p) => ({ MP_GIT_MIRRORS: `https://github.com/=${p.path('no-mirror')}/` }),
     exit: 1,
     code: 'SOURCE_UNREACHABLE',
-    names: ['no-mirror', 'MP_GIT_MIRRORS'],
+    names: [
+      'no-mirror',
+      'MP_GIT_MIRRORS',
+      'does not appear to be a git repository; Could not read from remote repository.',
+    ],
   },
   // ── modules and libraries ──
   {

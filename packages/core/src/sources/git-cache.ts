@@ -35,7 +35,7 @@ import {
   tryAcquireLock,
   withLock,
 } from '../util/lock.ts';
-import { GitCommandError, isUnreachable, runGit } from './git.ts';
+import { GitCommandError, gitComplaint, isUnreachable, runGit } from './git.ts';
 import { applyMirrors, repoSlug, resolveSubmoduleUrl } from './mirrors.ts';
 import { listRemoteRefs, newestStableTag, type RemoteRefs, recentStableTags } from './remote-refs.ts';
 
@@ -352,10 +352,7 @@ export class GitSourceCache {
 
   private fetchError(error: unknown, fetchUrl: string, options: GitOperationOptions, step: string): MpError {
     if (error instanceof MpError) return error;
-    const said =
-      error instanceof GitCommandError
-        ? error.stderr.trim().split('\n').filter(Boolean).pop()
-        : String(error);
+    const said = error instanceof GitCommandError ? gitComplaint(error.stderr) : String(error);
     const unreachable = isUnreachable(error);
     return new MpError({
       code: unreachable ? 'SOURCE_UNREACHABLE' : 'SOURCE_FETCH_FAILED',

@@ -111,6 +111,29 @@ export function runGit(args: string[], options: GitRunOptions = {}): Promise<str
   });
 }
 
+/**
+ * What git said, as the lines that carry it: its `fatal:`, `error:` and `remote:` lines (without
+ * the prefix), or else the last few lines; progress meters and blank lines left out. git's own
+ * advice ("Please make sure you have the correct access rights …") stays out: mp's hint says more.
+ */
+export function gitComplaint(stderr: string): string {
+  const lines = stderr
+    .split(/\r?\n|\r/)
+    .map((l) => l.trim())
+    .filter(
+      (l) =>
+        l &&
+        !/^(Receiving|Resolving|Counting|Compressing|Enumerating|remote: (Counting|Compressing|Enumerating|Total))/.test(
+          l,
+        ),
+    );
+  const said = lines
+    .filter((l) => /^(fatal|error|remote|ERROR):/i.test(l))
+    .map((l) => l.replace(/^(fatal|error|ERROR):\s*/, ''));
+  const picked = said.length ? said : lines.slice(-3);
+  return [...new Set(picked)].join('; ');
+}
+
 /** True when git's complaint means the repository could not be reached at all (vs. a missing ref). */
 export function isUnreachable(error: unknown): boolean {
   if (!(error instanceof GitCommandError)) return false;
