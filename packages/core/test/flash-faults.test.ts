@@ -4,7 +4,7 @@
  */
 import type { FaultRule } from '@mp/esp-emulator';
 import { describe, it } from 'vitest';
-import { MpError } from '../src/index.ts';
+import { describeLoaderError, MpError } from '../src/index.ts';
 import { bench, firmware, firmwareImage, flashAt } from './flash-helpers.ts';
 
 const recoverable: Array<[string, FaultRule]> = [
@@ -32,6 +32,53 @@ describe.each(['ESP8266', 'ESP32'] as const)('faults on an %s', (chip) => {
     expect(b.emulator.device().stats.faultsFired).toHaveLength(rule.times ?? 1);
     expect(result.mode).toBe('full');
     expect(flashAt(b.emulator, fw.offset, fw.image.length)).toEqual(fw.image);
+  });
+
+  it.concurrent('a lost answer to a data block: mp restarts the board and its stub, and writes again, instead of sending the block twice', async ({
+    expect,
+  }) => {
+    // ESP32: the second block sent twice makes the stub write past its region and hang.
+    const fw = firmware(chip);
+    const b = bench(chip, {
+      faults: [{ action: 'drop', command: 'FLASH_DEFL_DATA', occurrence: 2, direction: 'response' }],
+    });
+    const started = Date.now();
+    const result = await b.flash(firmwareImage(fw));
+    expect(Date.now() - started).toBeLessThan(12_000);
+    expect(flashAt(b.emulator, fw.offset, fw.image.length)).toEqual(fw.image);
+    const device = b.emulator.device();
+    expect(device.stats.faultsFired).toHaveLength(1);
+    expect(device.stats.stubHangs).toBe(0);
+    expect(device.stats.stubStarts).toBe(2);
+    expect(device.stats.errorResponses.filter((e) => e.stub)).toEqual([]);
+    expect(result).toMatchObject({ mode: 'full', writtenBytes: fw.image.length });
+    expect(b.events).toContainEqual(
+      expect.objectContaining({
+        type: 'log',
+        level: 'warn',
+        message: expect.stringMatching(
+          /during the write at 0x[0-9a-f]+: it did not answer in time\. Restarting the board and loading the flasher stub again/,
+        ),
+      }),
+    );
+  });
+
+  it.concurrent('an answer garbled into an error status is not taken for a refusal of the block', async ({
+    expect,
+  }) => {
+    // Byte 8 is the first status byte: the block was taken, but esptool-js sees "status 255,0".
+    const fw = firmware(chip);
+    const b = bench(chip, {
+      faults: [
+        { action: 'corrupt', command: 'FLASH_DEFL_DATA', occurrence: 2, direction: 'response', byte: 8 },
+      ],
+    });
+    await b.flash(firmwareImage(fw));
+    expect(flashAt(b.emulator, fw.offset, fw.image.length)).toEqual(fw.image);
+    const device = b.emulator.device();
+    expect(device.stats.faultsFired).toHaveLength(1);
+    expect(device.stats.stubStarts).toBe(2);
+    expect(device.stats.errorResponses.filter((e) => e.stub)).toEqual([]);
   });
 
   it.concurrent('an unplug mid-write fails at once with DEVICE_LOST; a rerun rewrites what was interrupted', async ({
@@ -91,11 +138,39 @@ describe.each(['ESP8266', 'ESP32'] as const)('faults on an %s', (chip) => {
     expect(error).toBeInstanceOf(MpError);
     expect(error.code).toBe('DEVICE_PROTOCOL_ERROR');
     expect(error.message).toMatch(
-      /^The board on \/dev\/ttyEMU0 stopped answering properly during the write at 0x/,
+      /^The board on \/dev\/ttyEMU0 stopped answering properly during the write at 0x(0|1000): the flasher stub reported at block 0 that the data arrived damaged \(error 0xC1\), also after mp restarted the board and loaded the flasher stub again$/,
     );
     expect(error.hint).toMatch(/Run the command again.*--baud 115200/);
+    // Each block was sent three times in each of the two sessions.
+    expect(b.emulator.device().stats.stubStarts).toBe(2);
     const result = await b.flash(firmwareImage(fw));
     expect(flashAt(b.emulator, fw.offset, fw.image.length)).toEqual(fw.image);
     expect(result.mode).toBe('full');
+  });
+});
+
+describe('what esptool-js reports, said plainly', () => {
+  it('a stub status, as both stubs send it (code first)', ({ expect }) => {
+    // The legacy stub after a block taken twice: the wording a user saw.
+    expect(
+      describeLoaderError(new Error('Failed to leave compressed flash mode failed with status 201,0')),
+    ).toBe(
+      'the flasher stub reported at the end of the write that more data arrived than announced (error 0xC9): the flash does not hold what was sent (a block taken twice after its answer was lost does this)',
+    );
+    expect(
+      describeLoaderError(
+        new Error('Failed to write compressed data to flash after seq 7 failed with status 193,0'),
+      ),
+    ).toBe('the flasher stub reported at block 7 that the data arrived damaged (error 0xC1)');
+  });
+
+  it('a ROM status (1, then the code), a timeout and garbled answers', ({ expect }) => {
+    expect(describeLoaderError(new Error('Failed to enter Flash download mode failed with status 1,8'))).toBe(
+      'the ROM bootloader reported when asked to enter Flash download mode that writing the flash failed (error 0x08)',
+    );
+    expect(
+      describeLoaderError(new Error('Serial data stream stopped: Possible serial noise or corruption.')),
+    ).toBe('it did not answer in time');
+    expect(describeLoaderError(new Error('invalid response'))).toMatch(/^its answers were garbled/);
   });
 });

@@ -28,6 +28,27 @@ describe('mp flash over a bad link', () => {
     expect(f.flashed(fw)).toEqual(fw.image);
   });
 
+  it('survives a lost answer to a data block by restarting the board and its stub, not by sending the block twice', async () => {
+    const fw = makeTestFirmware('ESP32');
+    const f = flashFixture('ESP32', [
+      {
+        chip: 'esp32',
+        faults: [{ action: 'drop', command: 'FLASH_DEFL_DATA', occurrence: 2, direction: 'response' }],
+      },
+    ]);
+    f.project.write('fw.bin', fw.image);
+    const run = await f.mp(['flash', 'fw.bin']);
+    expect(run.code, run.output).toBe(0);
+    expect(run.stderr).toContain(
+      'The board on /dev/ttyEMU0 stopped answering properly during the write at 0x1000: it did not answer in time. Restarting the board and loading the flasher stub again, then trying the write at 0x1000 again.',
+    );
+    expect(run.stderr).toMatch(/✔ Flashed .* wrote 419\.8 KiB of 419\.8 KiB \(105 of 105 sectors/);
+    const { stats } = f.emulator.readState()!;
+    expect(stats.stubStarts).toBe(2);
+    expect(stats.stubHangs).toBe(0);
+    expect(f.flashed(fw)).toEqual(fw.image);
+  });
+
   it.each(['ESP8266', 'ESP32'] as const)(
     'an %s unplugged mid-write: clear error, and a rerun recovers',
     async (chip) => {

@@ -134,6 +134,86 @@ export function noAnswerError(path: string, error?: unknown): MpError {
 }
 
 /**
+ * What the flasher stub's error codes mean. Both stubs answer the code first, then 0 (esptool's
+ * util.py `FatalError.WithResult` reads them as 0xC000…0xFF00).
+ */
+const STUB_ERRORS: ReadonlyMap<number, string> = new Map([
+  [0xc0, 'the data did not have the length announced'],
+  [0xc1, 'the data arrived damaged'],
+  [0xc2, 'the block size was wrong'],
+  [0xc3, 'it got an invalid command'],
+  [0xc4, 'a flash operation failed'],
+  [0xc5, 'it could not unlock the flash'],
+  [0xc6, 'it was not in flash mode'],
+  [0xc7, 'the data would not decompress'],
+  [0xc8, 'less data arrived than announced'],
+  [0xc9, 'more data arrived than announced'],
+  [0xca, 'programming the NAND flash failed'],
+  [0xcb, 'erasing the NAND flash failed'],
+  [0xff, 'it does not know the command'],
+]);
+
+/** What the ROM loaders' error codes mean: they answer 1, then the code (0x105…0x10F in util.py). */
+const ROM_ERRORS: ReadonlyMap<number, string> = new Map([
+  [0x05, 'it got an invalid message'],
+  [0x06, 'it failed to act on the command'],
+  [0x07, 'the data arrived damaged'],
+  [0x08, 'writing the flash failed'],
+  [0x09, 'reading the flash failed'],
+  [0x0a, 'the flash read length was wrong'],
+  [0x0b, 'the data would not decompress'],
+  [0x0c, 'the decompressed data failed its Adler-32 check'],
+  [0x0e, 'the RAM image had a wrong size'],
+  [0x0f, 'the RAM image had a wrong address'],
+]);
+
+/** esptool-js's "Failed to <op> failed with status A,B", split; undefined for any other error. */
+export function loaderStatus(error: unknown): { op: string; code: number; stub: boolean } | undefined {
+  const m = /Failed to (.+?) failed with status (\d+),(\d+)/.exec(causeText(error).text);
+  if (!m) return undefined;
+  const [first, second] = [Number(m[2]), Number(m[3])];
+  // A stub sends its code first (C0..FF, then 0); a ROM sends 1, then its code.
+  return first === 1 ? { op: m[1]!, code: second, stub: false } : { op: m[1]!, code: first, stub: true };
+}
+
+/**
+ * The board answered a write block with a status saying the block was damaged on the way: it was
+ * not taken, and sending it again is safe. Any other answer, or none, may mean the block was taken.
+ */
+export function isDamagedBlockRefusal(error: unknown): boolean {
+  const status = loaderStatus(error);
+  if (!status) return false;
+  return status.stub ? status.code === 0xc0 || status.code === 0xc1 : status.code === 0x07;
+}
+
+/** esptool-js's wording of a failed command, said so that someone can act on it. */
+export function describeLoaderError(error: unknown): string {
+  const status = loaderStatus(error);
+  if (status) {
+    const hex = `0x${status.code.toString(16).toUpperCase().padStart(2, '0')}`;
+    const meaning = (status.stub ? STUB_ERRORS : ROM_ERRORS).get(status.code) ?? 'something went wrong';
+    const who = status.stub ? 'the flasher stub' : 'the ROM bootloader';
+    const block = /after seq (\d+)/.exec(status.op);
+    const when = /^leave (compressed )?flash mode$/.test(status.op)
+      ? 'at the end of the write'
+      : block
+        ? `at block ${block[1]}`
+        : `when asked to ${status.op}`;
+    const consequence =
+      status.stub && [0xc0, 0xc7, 0xc8, 0xc9].includes(status.code)
+        ? ': the flash does not hold what was sent (a block taken twice after its answer was lost does this)'
+        : '';
+    return `${who} reported ${when} that ${meaning} (error ${hex})${consequence}`;
+  }
+  const text = describeError(error);
+  if (/Serial data stream stopped|No serial data received/.test(text)) return 'it did not answer in time';
+  if (/invalid response|Invalid head of packet|Invalid SLIP escape/i.test(text)) {
+    return 'its answers were garbled (noise on the line, or a speed it cannot keep up with)';
+  }
+  return text;
+}
+
+/**
  * Any failure while talking to the board after the port opened. Errors that are already MpErrors
  * pass through; a lost device wins over whatever timeout it caused.
  */
@@ -143,7 +223,7 @@ export function sessionError(path: string, during: string, error: unknown, devic
   if (deviceLost || isDeviceLost(error)) return deviceLostError(path, during, error);
   return new MpError({
     code: 'DEVICE_PROTOCOL_ERROR',
-    message: `The board on ${path} stopped answering properly during ${during}: ${describeError(error)}`,
+    message: `The board on ${path} stopped answering properly during ${during}: ${describeLoaderError(error)}`,
     file: path,
     hint: 'Run the command again (mp checks what is on the flash and finishes the job). If it keeps failing, try a lower speed with --baud 115200 and a shorter or better USB cable.',
     cause: error,

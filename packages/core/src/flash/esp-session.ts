@@ -14,7 +14,13 @@ import { type Logger, silentLogger } from '../events.ts';
 import type { EspChip, FlashFreq, FlashMode, FlashSizeSetting } from '../plugin/types.ts';
 import type { BindingInterface } from '../serial/index.ts';
 import { getWebSerialPort, type NodeWebSerialPort } from '../serial/index.ts';
-import { deviceLostError, noAnswerError, portOpenError, sessionError } from './errors.ts';
+import {
+  deviceLostError,
+  isDamagedBlockRefusal,
+  noAnswerError,
+  portOpenError,
+  sessionError,
+} from './errors.ts';
 import { padToWord } from './sectors.ts';
 import { resolveSerialBinding } from './serial-binding.ts';
 
@@ -185,6 +191,8 @@ export class EspSession {
       romBaudrate: ROM_BAUD,
       terminal: { clean: () => {}, writeLine: debug, write: debug },
     });
+    // `writeDeflated` decides itself which blocks may be sent again.
+    this.#loader.WRITE_BLOCK_ATTEMPTS = 1;
     this.#interrupted = new Promise<never>((_, reject) => {
       this.#onDisconnect = () => {
         this.#transport.lost = true;
@@ -356,7 +364,19 @@ export class EspSession {
       const block = compressed.subarray(seq * blockSize, (seq + 1) * blockSize);
       // The stub acknowledges a block on receipt and writes it while the next one arrives, so
       // this block's answer may wait for the previous block's erase and write.
-      await this.#run(during, () => loader.flashDeflBlock(block, seq, timeout));
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#run(during, () => loader.flashDeflBlock(block, seq, timeout));
+          break;
+        } catch (error) {
+          // Sent again only when the stub said the block arrived damaged, so it did not take it.
+          // Without an answer the block may have been taken, and the stub does not check sequence
+          // numbers: it would inflate the block twice and go wrong (the caller starts over instead).
+          if (attempt === 3 || !isDamagedBlockRefusal(error)) throw error;
+          this.#logger.debug(`block ${seq} at 0x${offset.toString(16)} arrived damaged; sending it again`);
+          await sleep(loader.WRITE_BLOCK_RETRY_DELAY_MS);
+        }
+      }
       timeout = Math.max(5000, loader.timeoutPerMb(loader.ERASE_WRITE_TIMEOUT_PER_MB, block.length * ratio));
       sent += block.length;
       onProgress?.(sent);

@@ -8,6 +8,7 @@ import { MpError } from '../errors.ts';
 import { runSteps, type Step, type StepContext, type StepObserver } from '../events.ts';
 import type { BindingInterface } from '../serial/index.ts';
 import { type DeviceSegmentState, type DeviceState, DeviceStateStore } from './device-state.ts';
+import { describeLoaderError } from './errors.ts';
 import { deflateForFlash, type EspDeviceInfo, EspSession, resetIntoApplication } from './esp-session.ts';
 import { checkFirmwareImage, type FirmwareImage } from './firmware.ts';
 import type { SerialMonitor } from './monitor.ts';
@@ -57,7 +58,7 @@ export interface FlashResult {
   writtenBytes: number;
   /** Compressed data bytes sent for those writes. */
   compressedBytes: number;
-  /** Every byte sent to the board in this session (stub upload and commands included). */
+  /** Every byte sent to the board (stub uploads and commands included, a reconnection's too). */
   wireBytes: number;
   sectorsWritten: number;
   sectorsTotal: number;
@@ -85,19 +86,8 @@ function overlaps(a: { offset: number; size: number }, b: { offset: number; size
   return a.offset < b.offset + b.size && b.offset < a.offset + a.size;
 }
 
-/**
- * A lost or garbled answer leaves esptool-js's block retries out of step with the stub (which
- * already took the block): starting the write (or MD5) over once recovers, and the MD5 check
- * after the writes catches anything that went wrong unnoticed.
- */
-async function retryOnce<T>(step: StepContext | undefined, what: string, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (!(error instanceof MpError) || error.code !== 'DEVICE_PROTOCOL_ERROR') throw error;
-    step?.logger.warn(`${error.message}; trying ${what} again`);
-    return work();
-  }
+function isProtocolError(error: unknown): error is MpError {
+  return error instanceof MpError && error.code === 'DEVICE_PROTOCOL_ERROR';
 }
 
 /**
@@ -116,6 +106,8 @@ export class FlashJob {
   #imageChip: string | undefined;
   #writeStarted = false;
   #written = { bytes: 0, compressed: 0, sectors: 0 };
+  /** Bytes sent in sessions closed since (a reconnection after a protocol error). */
+  #wireBytesBefore = 0;
   #mode: FlashResult['mode'] = 'delta';
   #fullReason: string | undefined;
   #fellBack = false;
@@ -211,6 +203,67 @@ export class FlashJob {
     });
   }
 
+  /**
+   * A fresh start after a protocol error: the port is closed, the chip reset into its ROM loader
+   * and the stub loaded again. A stub that took a block twice (esptool-js sent it again when an
+   * answer was lost) has gone wrong or hangs; retrying in the same session cannot recover that.
+   */
+  async #reconnect(step: StepContext): Promise<void> {
+    const old = this.session!;
+    this.session = undefined;
+    this.#wireBytesBefore += old.bytesSent;
+    await old.close();
+    const fresh = await this.#openSession(step);
+    this.session = fresh;
+    if (fresh.info.mac !== old.info.mac) {
+      throw new MpError({
+        code: 'DEVICE_CHANGED',
+        message: `The board on ${this.options.port} is not the one mp was flashing (MAC ${old.info.mac} before, ${fresh.info.mac} now)`,
+        file: this.options.port,
+        hint: 'Nothing more was written. Run the command again to flash the board that is connected now.',
+      });
+    }
+  }
+
+  /**
+   * Runs `work` (a write, an MD5 check); after a protocol error, restarts the board and its stub
+   * (see `#reconnect`) and runs it once more. The MD5 check after the writes catches anything that
+   * went wrong unnoticed.
+   */
+  async #retryFresh<T>(
+    step: StepContext,
+    what: string,
+    work: (session: EspSession) => Promise<T>,
+  ): Promise<T> {
+    let first: MpError;
+    try {
+      return await work(this.session!);
+    } catch (error) {
+      if (!isProtocolError(error)) throw error;
+      first = error;
+    }
+    step.logger.warn(
+      `${first.message}. Restarting the board and loading the flasher stub again, then trying ${what} again.`,
+    );
+    await this.#reconnect(step);
+    try {
+      return await work(this.session!);
+    } catch (error) {
+      if (!isProtocolError(error)) throw error;
+      const before = describeLoaderError(first.cause);
+      throw new MpError({
+        code: error.code,
+        message:
+          before === describeLoaderError(error.cause)
+            ? `${error.message}, also after mp restarted the board and loaded the flasher stub again`
+            : `${error.message}. mp had restarted the board and loaded the flasher stub again after the first try failed: ${before}`,
+        file: error.file,
+        hint: error.hint,
+        cause: error.cause,
+      });
+    }
+  }
+
   /** Decides per segment which sectors to write, from the device record. */
   async #plan(): Promise<void> {
     const info = this.session!.info;
@@ -253,7 +306,6 @@ export class FlashJob {
 
   /** Writes the planned runs; the record marks them unknown first, so an interruption is finished next time. */
   async #writeRuns(step: StepContext, segments: PlannedSegment[]): Promise<void> {
-    const session = this.session!;
     await this.#saveRecord(segments, 'pending');
     this.#writeStarted = true;
     const payloads = segments.flatMap((segment) =>
@@ -268,7 +320,7 @@ export class FlashJob {
     step.progress(0, total, 'bytes');
     for (const { offset, run, payload } of payloads) {
       const progress = (sent: number) => step.progress(done + sent, total, 'bytes');
-      await retryOnce(step, `the write at ${hex(offset)}`, () =>
+      await this.#retryFresh(step, `the write at ${hex(offset)}`, (session) =>
         session.writeDeflated(offset, payload, progress),
       );
       done += payload.compressed.length;
@@ -302,11 +354,10 @@ export class FlashJob {
     );
   }
 
-  async #mismatched(): Promise<PlannedSegment[]> {
+  async #mismatched(step: StepContext): Promise<PlannedSegment[]> {
     const wrong: PlannedSegment[] = [];
     for (const segment of this.#segments) {
-      const session = this.session!;
-      const md5 = await retryOnce(undefined, 'the MD5 check', () =>
+      const md5 = await this.#retryFresh(step, 'the MD5 check', (session) =>
         session.md5(segment.offset, segment.data.length),
       );
       if (md5 !== segment.md5) wrong.push(segment);
@@ -315,7 +366,7 @@ export class FlashJob {
   }
 
   async #verify(step: StepContext): Promise<void> {
-    let wrong = await this.#mismatched();
+    let wrong = await this.#mismatched(step);
     const wroteEverything = (s: PlannedSegment) => runBytes(s.runs) === s.data.length;
     if (wrong.length > 0 && !wrong.every(wroteEverything)) {
       // The flash was not what the record said (another tool wrote it, or a write went wrong
@@ -325,7 +376,7 @@ export class FlashJob {
       step.title(`Flash differs from what mp remembered: writing the whole image`);
       for (const segment of wrong) segment.runs = [{ start: 0, end: segment.data.length }];
       await this.#writeRuns(step, wrong);
-      wrong = await this.#mismatched();
+      wrong = await this.#mismatched(step);
     }
     if (wrong.length > 0) {
       await this.#saveRecord(wrong, 'unknown');
@@ -351,7 +402,7 @@ export class FlashJob {
       imageBytes,
       writtenBytes: this.#written.bytes,
       compressedBytes: this.#written.compressed,
-      wireBytes: session.bytesSent,
+      wireBytes: this.#wireBytesBefore + session.bytesSent,
       sectorsWritten: this.#written.sectors,
       sectorsTotal: this.#segments.reduce((n, s) => n + s.hashes.length, 0),
     };

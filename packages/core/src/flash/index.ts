@@ -4,6 +4,7 @@
  */
 export { type DeviceSegmentState, type DeviceState, DeviceStateStore, normaliseMac } from './device-state.ts';
 export {
+  describeLoaderError,
   deviceLostError,
   isDeviceLost,
   isPermissionDenied,
