@@ -74,6 +74,9 @@ describe.each(['ESP8266', 'ESP32'] as const)('delta flash of an %s', (chip) => {
       fellBack: true,
       fullReason: 'the flash did not match what mp remembered',
     });
+    // The changed sectors were written twice (delta, then everything), and are counted once.
+    expect(result.writtenBytes).toBe(after.image.length);
+    expect(result.sectorsWritten).toBe(result.sectorsTotal);
     expect(flashAt(b.emulator, after.offset, after.image.length)).toEqual(after.image);
     expect(b.events).toContainEqual(
       expect.objectContaining({

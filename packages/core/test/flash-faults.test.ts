@@ -95,7 +95,9 @@ describe.each(['ESP8266', 'ESP32'] as const)('faults on an %s', (chip) => {
         fw.offset.toString(16) +
         ' (unplugged, or the USB connection dropped)',
     );
-    expect(error.hint).toMatch(/Plug it back in and run the same command again/);
+    expect(error.hint).toBe(
+      'Plug it back in and run the same command again: mp remembers which sectors were being written and rewrites them, then checks the whole image.',
+    );
     // No waiting for esptool's timeouts.
     expect(Date.now() - started).toBeLessThan(2500);
     expect(flashAt(b.emulator, fw.offset, fw.image.length)).not.toEqual(fw.image);
@@ -107,6 +109,36 @@ describe.each(['ESP8266', 'ESP32'] as const)('faults on an %s', (chip) => {
       fullReason: 'the last write to this device did not finish',
     });
     expect(flashAt(b.emulator, fw.offset, fw.image.length)).toEqual(fw.image);
+  });
+
+  it.concurrent('an unplug while the stub is uploaded says that nothing was written', async ({ expect }) => {
+    const b = bench(chip, { faults: [{ action: 'unplug', command: 'MEM_DATA', occurrence: 2 }] });
+    const error = (await b.flash(firmwareImage(firmware(chip))).catch((e: unknown) => e)) as MpError;
+    expect(error.code).toBe('DEVICE_LOST');
+    expect(error.message).toBe(
+      'The board on /dev/ttyEMU0 went away during loading the flasher stub (unplugged, or the USB connection dropped)',
+    );
+    expect(error.hint).toBe(
+      'Plug it back in and run the same command again. Nothing had been written yet: the board still has the firmware it had.',
+    );
+    expect(b.emulator.device().stats.flashWrites).toEqual([]);
+  });
+
+  it.concurrent('after a failed MD5 check the next run says so, not that the write did not finish', async ({
+    expect,
+  }) => {
+    // Byte 10 of the MD5 answer is in the digest: the board's MD5 reads as not the image's.
+    const fw = firmware(chip);
+    const b = bench(chip, {
+      faults: [{ action: 'corrupt', command: 'SPI_FLASH_MD5', direction: 'response', byte: 10 }],
+    });
+    const error = (await b.flash(firmwareImage(fw)).catch((e: unknown) => e)) as MpError;
+    expect(error.code).toBe('VERIFY_FAILED');
+    const result = await b.flash(firmwareImage(fw));
+    expect(result).toMatchObject({
+      mode: 'full',
+      fullReason: 'the last write to this device failed its MD5 check',
+    });
   });
 
   it.concurrent('an unplug during a delta write is finished by the rerun without a full write', async ({

@@ -20,6 +20,8 @@ export interface DeviceSegmentState {
   sha256: string | null;
   /** Per-sector hashes (see `hashSectors`); null where the content is unknown. */
   sectors: Array<string | null>;
+  /** The last write to it failed the board's MD5 check (so every sector is unknown). */
+  verifyFailed?: boolean;
 }
 
 /**

@@ -110,15 +110,26 @@ export function portOpenError(path: string, error: unknown): MpError {
   });
 }
 
+/**
+ * What to do after the board went away. `writeBegan` (a flash knows it): whether writing had
+ * started, so the device record marks what the rerun has to rewrite; false: nothing was written.
+ */
+export function deviceLostHint(writeBegan?: boolean): string {
+  if (writeBegan === true) {
+    return 'Plug it back in and run the same command again: mp remembers which sectors were being written and rewrites them, then checks the whole image.';
+  }
+  if (writeBegan === false) {
+    return 'Plug it back in and run the same command again. Nothing had been written yet: the board still has the firmware it had.';
+  }
+  return 'Plug it back in and run the same command again.';
+}
+
 export function deviceLostError(path: string, during: string, error?: unknown): MpError {
-  const monitoring = during.includes('monitor');
   return new MpError({
     code: 'DEVICE_LOST',
     message: `The board on ${path} went away during ${during} (unplugged, or the USB connection dropped)`,
     file: path,
-    hint: monitoring
-      ? 'Plug it back in and run the same command again.'
-      : 'Plug it back in and run the same command again: mp remembers which sectors were being written and rewrites them, then checks the whole image.',
+    hint: deviceLostHint(),
     cause: error,
   });
 }

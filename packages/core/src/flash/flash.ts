@@ -8,7 +8,7 @@ import { MpError } from '../errors.ts';
 import { runSteps, type Step, type StepContext, type StepObserver } from '../events.ts';
 import type { BindingInterface } from '../serial/index.ts';
 import { type DeviceSegmentState, type DeviceState, DeviceStateStore } from './device-state.ts';
-import { describeLoaderError } from './errors.ts';
+import { describeLoaderError, deviceLostHint } from './errors.ts';
 import { deflateForFlash, type EspDeviceInfo, EspSession, resetIntoApplication } from './esp-session.ts';
 import { checkFirmwareImage, type FirmwareImage } from './firmware.ts';
 import type { SerialMonitor } from './monitor.ts';
@@ -54,9 +54,9 @@ export interface FlashResult {
   fellBack: boolean;
   /** Size of the image (all segments). */
   imageBytes: number;
-  /** Image bytes written (sectors rewritten), fallback included. */
+  /** Image bytes written: each sector counted once, however often it was written (fallback, retry). */
   writtenBytes: number;
-  /** Compressed data bytes sent for those writes. */
+  /** Compressed data bytes sent for the writes that went through (each write that was repeated counts again). */
   compressedBytes: number;
   /** Every byte sent to the board (stub uploads and commands included, a reconnection's too). */
   wireBytes: number;
@@ -105,7 +105,9 @@ export class FlashJob {
   /** The chip the image's header names (undefined: it does not say, or --force). */
   #imageChip: string | undefined;
   #writeStarted = false;
-  #written = { bytes: 0, compressed: 0, sectors: 0 };
+  /** Per segment (by offset), the indexes of the sectors written. */
+  readonly #writtenSectors = new Map<number, Set<number>>();
+  #compressedBytes = 0;
   /** Bytes sent in sessions closed since (a reconnection after a protocol error). */
   #wireBytesBefore = 0;
   #mode: FlashResult['mode'] = 'delta';
@@ -115,21 +117,34 @@ export class FlashJob {
   constructor(options: FlashFirmwareOptions) {
     this.options = options;
     this.#devices = options.devices ?? new DeviceStateStore();
+    const explained =
+      (work: (step: StepContext) => Promise<void>) =>
+      async (_: FlashJob, step: StepContext): Promise<void> => {
+        try {
+          await work(step);
+        } catch (error) {
+          throw this.#explain(error);
+        }
+      };
     const steps: Step<FlashJob>[] = [
       {
         id: 'connect',
         title: `Connect to the board on ${options.port}`,
-        run: (_, step) => this.#connect(step),
+        run: explained((step) => this.#connect(step)),
       },
-      { id: 'write', title: 'Write firmware', run: (_, step) => this.#write(step) },
+      { id: 'write', title: 'Write firmware', run: explained((step) => this.#write(step)) },
       {
         id: 'verify',
         title: 'Verify (MD5 of the flash, computed on the board)',
-        run: (_, step) => this.#verify(step),
+        run: explained((step) => this.#verify(step)),
       },
     ];
     if (options.reset !== false) {
-      steps.push({ id: 'reset', title: 'Restart into the new firmware', run: () => this.#reset() });
+      steps.push({
+        id: 'reset',
+        title: 'Restart into the new firmware',
+        run: explained(() => this.#reset()),
+      });
     }
     this.steps = steps;
   }
@@ -264,6 +279,18 @@ export class FlashJob {
     }
   }
 
+  /** A lost device's hint says whether anything was written, which only the job knows. */
+  #explain(error: unknown): unknown {
+    if (!(error instanceof MpError) || error.code !== 'DEVICE_LOST') return error;
+    return new MpError({
+      code: error.code,
+      message: error.message,
+      file: error.file,
+      hint: deviceLostHint(this.#writeStarted),
+      cause: error.cause,
+    });
+  }
+
   /** Decides per segment which sectors to write, from the device record. */
   async #plan(): Promise<void> {
     const info = this.session!.info;
@@ -293,14 +320,15 @@ export class FlashJob {
     const everything = this.#segments.every((s) => runBytes(s.runs) === s.data.length);
     this.#mode = writes === 0 ? 'unchanged' : everything ? 'full' : 'delta';
     if (this.#mode === 'full') {
-      const interrupted = this.#segments.every((s) =>
-        record?.segments.find((r) => r.offset === s.offset)?.sectors.every((h) => h === null),
-      );
+      const previous = this.#segments.map((s) => record?.segments.find((r) => r.offset === s.offset));
+      const interrupted = previous.every((r) => r?.sectors.every((h) => h === null));
       this.#fullReason = anyFull
         ? reason
-        : interrupted
-          ? 'the last write to this device did not finish'
-          : 'every sector changed';
+        : interrupted && previous.some((r) => r?.verifyFailed)
+          ? 'the last write to this device failed its MD5 check'
+          : interrupted
+            ? 'the last write to this device did not finish'
+            : 'every sector changed';
     }
   }
 
@@ -310,6 +338,7 @@ export class FlashJob {
     this.#writeStarted = true;
     const payloads = segments.flatMap((segment) =>
       segment.runs.map((run) => ({
+        segment,
         offset: segment.offset + run.start,
         run,
         payload: deflateForFlash(segment.data.subarray(run.start, run.end)),
@@ -318,16 +347,30 @@ export class FlashJob {
     const total = payloads.reduce((n, p) => n + p.payload.compressed.length, 0);
     let done = 0;
     step.progress(0, total, 'bytes');
-    for (const { offset, run, payload } of payloads) {
+    for (const { segment, offset, run, payload } of payloads) {
       const progress = (sent: number) => step.progress(done + sent, total, 'bytes');
       await this.#retryFresh(step, `the write at ${hex(offset)}`, (session) =>
         session.writeDeflated(offset, payload, progress),
       );
       done += payload.compressed.length;
-      this.#written.bytes += run.end - run.start;
-      this.#written.compressed += payload.compressed.length;
-      this.#written.sectors += Math.ceil((run.end - run.start) / SECTOR_SIZE);
+      this.#compressedBytes += payload.compressed.length;
+      const written = this.#writtenSectors.get(segment.offset) ?? new Set<number>();
+      this.#writtenSectors.set(segment.offset, written);
+      for (let i = run.start / SECTOR_SIZE; i * SECTOR_SIZE < run.end; i++) written.add(i);
     }
+  }
+
+  /** Sectors and image bytes written so far, each sector once. */
+  #writtenTotals(): { bytes: number; sectors: number } {
+    let bytes = 0;
+    let sectors = 0;
+    for (const segment of this.#segments) {
+      for (const i of this.#writtenSectors.get(segment.offset) ?? []) {
+        bytes += Math.min(SECTOR_SIZE, segment.data.length - i * SECTOR_SIZE);
+        sectors++;
+      }
+    }
+    return { bytes, sectors };
   }
 
   async #write(step: StepContext): Promise<void> {
@@ -391,6 +434,7 @@ export class FlashJob {
     await this.#saveRecord(this.#segments, 'written');
     const session = this.session!;
     const imageBytes = this.#segments.reduce((n, s) => n + s.data.length, 0);
+    const written = this.#writtenTotals();
     this.result = {
       port: this.options.port,
       device: session.info,
@@ -400,10 +444,10 @@ export class FlashJob {
         : {}),
       fellBack: this.#fellBack,
       imageBytes,
-      writtenBytes: this.#written.bytes,
-      compressedBytes: this.#written.compressed,
+      writtenBytes: written.bytes,
+      compressedBytes: this.#compressedBytes,
       wireBytes: this.#wireBytesBefore + session.bytesSent,
-      sectorsWritten: this.#written.sectors,
+      sectorsWritten: written.sectors,
       sectorsTotal: this.#segments.reduce((n, s) => n + s.hashes.length, 0),
     };
     step.title(
@@ -440,6 +484,7 @@ export class FlashJob {
       return {
         offset: segment.offset,
         size: segment.data.length,
+        ...(state === 'unknown' ? { verifyFailed: true } : {}),
         sha256: state === 'written' ? segment.sha256 : null,
         sectors:
           state === 'written'
