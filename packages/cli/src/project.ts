@@ -1,22 +1,27 @@
 /** Opens the project a command works on, with flags turned into config overrides. */
 import { fileURLToPath } from 'node:url';
 import { type ConfigOverrides, MAKE_VARIABLE, openProject, type Project, UsageError } from '@mp/core';
-import type { CommandInput } from './commands/table.ts';
+import type { BUILD_OPTIONS, CommandInput, FLASH_OPTIONS, OptionValues } from './commands/table.ts';
 
 /** The CLI package: its dependencies are the first-party plugins, found wherever mp is installed. */
 export const CLI_PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
-export function loadProject(input: CommandInput, overrides: ConfigOverrides = {}): Promise<Project> {
+export function loadProject(
+  input: Pick<CommandInput, 'cwd' | 'values'>,
+  overrides: ConfigOverrides = {},
+): Promise<Project> {
   return openProject({
     projectDir: input.cwd,
-    configFile: typeof input.values.config === 'string' ? input.values.config : undefined,
+    configFile: input.values.config,
     overrides,
     pluginRoots: [CLI_PACKAGE_DIR],
   });
 }
 
 /** Config overrides from the build flags shared by `mp build` and `mp dev`. */
-export function buildOverrides(values: CommandInput['values']): ConfigOverrides {
+export function buildOverrides(
+  values: OptionValues<typeof BUILD_OPTIONS & typeof FLASH_OPTIONS>,
+): ConfigOverrides {
   const overrides: ConfigOverrides = {};
   if (typeof values.board === 'string') overrides.board = values.board;
   if (Array.isArray(values.lib)) overrides.libraries = values.lib;

@@ -8,9 +8,9 @@ import { buildOverrides, loadProject } from '../project.ts';
 import { formatBytes, formatSeconds } from '../ui/progress.ts';
 import { renderSteps } from '../ui/run-steps.ts';
 import { style } from '../ui/style.ts';
-import type { CommandInput, CommandRun } from './table.ts';
+import type { CommandInput, CommandRun, OPTIONS } from './table.ts';
 
-export const run: CommandRun = async (input) => {
+export const run: CommandRun<typeof OPTIONS.build> = async (input) => {
   const project = await loadProject(input, buildOverrides(input.values));
   const force = input.values.force === true;
 

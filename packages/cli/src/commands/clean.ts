@@ -4,9 +4,9 @@ import { cleanProject } from '@mp/core';
 import { loadProject } from '../project.ts';
 import { formatBytes } from '../ui/progress.ts';
 import { style } from '../ui/style.ts';
-import type { CommandRun } from './table.ts';
+import type { CommandRun, OPTIONS } from './table.ts';
 
-export const run: CommandRun = async (input) => {
+export const run: CommandRun<typeof OPTIONS.clean> = async (input) => {
   const project = await loadProject(input);
   const result = await cleanProject({ project, all: input.values.all === true });
   if (input.json) {

@@ -9,9 +9,9 @@ import { buildOverrides, loadProject } from '../project.ts';
 import { reportError } from '../ui/errors.ts';
 import { formatBytes, formatSeconds } from '../ui/progress.ts';
 import { style } from '../ui/style.ts';
-import type { CommandInput, CommandRun } from './table.ts';
+import type { CommandInput, CommandRun, OPTIONS } from './table.ts';
 
-export const run: CommandRun = async (input) => {
+export const run: CommandRun<typeof OPTIONS.dev> = async (input) => {
   const { values } = input;
   const overrides = buildOverrides(values);
   const flash = values['no-flash'] !== true;

@@ -19,9 +19,9 @@ import { renderSteps } from '../ui/run-steps.ts';
 import { style } from '../ui/style.ts';
 import { assertNotJson, consoleUntilExit } from './monitor.ts';
 import { pickPort } from './ports.ts';
-import type { CommandInput, CommandRun } from './table.ts';
+import type { CommandInput, CommandRun, OPTIONS } from './table.ts';
 
-export const run: CommandRun = async (input) => {
+export const run: CommandRun<typeof OPTIONS.flash> = async (input) => {
   const { values } = input;
   if (values.monitor === true) assertNotJson(input, '--monitor');
   const overrides: ConfigOverrides = {};
@@ -37,7 +37,6 @@ export const run: CommandRun = async (input) => {
     port: selected.path,
     baudRate: project.config.flash.baud,
     full: values.full === true,
-    force: values.force === true,
     monitor,
   });
   const started = performance.now();

@@ -5,9 +5,9 @@ import { deviceLostError, MpError, runSerialConsole, SerialMonitor } from '@mp/c
 import { loadProject, positiveInt } from '../project.ts';
 import { style } from '../ui/style.ts';
 import { pickPort } from './ports.ts';
-import type { CommandInput, CommandRun } from './table.ts';
+import type { CommandInput, CommandRun, OPTIONS } from './table.ts';
 
-export const run: CommandRun = async (input) => {
+export const run: CommandRun<typeof OPTIONS.monitor> = async (input) => {
   assertNotJson(input, '`mp monitor`');
   const project = await loadProject(
     input,

@@ -8,12 +8,12 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { findWorkspaceRoot, MpError, UsageError } from '@mp/core';
 import { style } from '../ui/style.ts';
-import type { CommandRun } from './table.ts';
+import type { CommandRun, OPTIONS } from './table.ts';
 
 const KEBAB = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const PYTHON_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export const run: CommandRun = async (input) => {
+export const run: CommandRun<typeof OPTIONS.new> = async (input) => {
   const [kindWord, id] = input.positionals as [string, string];
   const kind =
     kindWord === 'board' ? 'board' : kindWord === 'library' || kindWord === 'lib' ? 'library' : undefined;

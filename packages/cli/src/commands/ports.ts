@@ -14,9 +14,9 @@ import {
 } from '@mp/core';
 import { style } from '../ui/style.ts';
 import { formatTable } from '../ui/table.ts';
-import type { CommandInput, CommandRun } from './table.ts';
+import type { CommandInput, CommandRun, OPTIONS } from './table.ts';
 
-export const run: CommandRun = async (input) => {
+export const run: CommandRun<typeof OPTIONS.ports> = async (input) => {
   const ports = await listBoardPorts({ all: input.values.all === true });
   const remembered = await readRememberedPort(join(input.cwd, '.mp'));
   if (input.json) {

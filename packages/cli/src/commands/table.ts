@@ -2,31 +2,77 @@
  * Every `mp` command: its summary, options and the module that runs it. Modules are imported only
  * when their command runs, so `mp --help` loads none of them (start-up time).
  */
-export interface OptionSpec {
-  type: 'string' | 'boolean';
+interface OptionBase {
+  /** One letter: `-b`. */
   short?: string;
-  multiple?: boolean;
-  /** Shown in help; for string options the placeholder goes in `arg`. */
+  /** Shown in help. */
   description: string;
+}
+
+/** A flag: true when given. A `no-…` name is the flag itself (`--no-libs`), not a negation of another. */
+export interface FlagSpec extends OptionBase {
+  type: 'boolean';
+}
+
+/** An option with a value; `multiple`: repeatable, every value kept in order. */
+export interface ValueSpec extends OptionBase {
+  type: 'string';
+  multiple?: boolean;
+  /** The value's placeholder in help: `--board <id>`. */
   arg?: string;
 }
 
-export interface CommandSpec {
+export type OptionSpec = FlagSpec | ValueSpec;
+export type OptionSpecs = Record<string, OptionSpec>;
+
+/** What a command gets for an option it was given (absent when it was not). */
+type OptionValue<O extends OptionSpec> = O extends FlagSpec
+  ? boolean
+  : O extends { multiple: true }
+    ? string[]
+    : O extends { type: 'string'; multiple?: false }
+      ? string
+      : string | string[];
+
+export type OptionValues<Os extends OptionSpecs> = { -readonly [K in keyof Os]?: OptionValue<Os[K]> };
+
+/** Options of every command, accepted anywhere on the line, before or after the command word. */
+export const GLOBAL_OPTIONS = {
+  cwd: {
+    type: 'string',
+    short: 'C',
+    description: 'Project directory (default: the current directory)',
+    arg: 'dir',
+  },
+  config: {
+    type: 'string',
+    description: 'Config file to use (default: mp.config.{ts,mts,js,mjs,json} in the project)',
+    arg: 'file',
+  },
+  json: { type: 'boolean', description: 'Machine-readable output: JSON events and result on stdout' },
+  help: { type: 'boolean', short: 'h', description: 'Show help' },
+  version: { type: 'boolean', short: 'v', description: 'Show the version' },
+} satisfies OptionSpecs;
+
+export type GlobalValues = OptionValues<typeof GLOBAL_OPTIONS>;
+
+export interface CommandSpec<Os extends OptionSpecs = OptionSpecs> {
   name: string;
   summary: string;
   usage: string;
   /** Longer help text shown under the usage line. */
   details?: string;
-  options: Record<string, OptionSpec>;
-  /** Whether the command takes a project (--cwd, --config). */
+  /** The command's own options; the global ones come on top. */
+  options: Os;
+  /** Whether the command opens a project (only those take --config). */
   project?: boolean;
-  /** Positional arguments accepted: [min, max]. */
-  positionals?: [number, number];
-  load: () => Promise<{ run: CommandRun }>;
+  /** Positional arguments, in commander's notation: `<required>`, `[optional]`. None if absent. */
+  arguments?: string[];
+  load: () => Promise<{ run(input: CommandInput<Os>): Promise<number | undefined> }>;
 }
 
-export interface CommandInput {
-  values: Record<string, string | boolean | string[] | undefined>;
+export interface CommandInput<Os extends OptionSpecs = Record<never, OptionSpec>> {
+  values: OptionValues<Os> & GlobalValues;
   positionals: string[];
   /** Global flags. */
   json: boolean;
@@ -36,17 +82,17 @@ export interface CommandInput {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-export type CommandRun = (input: CommandInput) => Promise<number | undefined>;
+export type CommandRun<Os extends OptionSpecs = Record<never, OptionSpec>> = (
+  input: CommandInput<Os>,
+) => Promise<number | undefined>;
 
-const PROJECT_OPTIONS: Record<string, OptionSpec> = {
-  config: {
-    type: 'string',
-    description: 'Config file to use (default: mp.config.{ts,mts,js,mjs,json} in the project)',
-    arg: 'file',
-  },
-};
+/** A command of the table, its `run` checked against its options. */
+function command<const Os extends OptionSpecs>(spec: CommandSpec<Os>): CommandSpec {
+  return spec;
+}
 
-const BUILD_OPTIONS: Record<string, OptionSpec> = {
+/** The build flags shared by `mp build` and `mp dev`. */
+export const BUILD_OPTIONS = {
   board: { type: 'string', short: 'b', description: 'Board plugin id (see `mp boards`)', arg: 'id' },
   lib: {
     type: 'string',
@@ -92,9 +138,10 @@ const BUILD_OPTIONS: Record<string, OptionSpec> = {
     description: 'Do not fetch this MicroPython submodule (e.g. lib/berkeley-db-1.xx); repeat for several',
     arg: 'path',
   },
-};
+} satisfies OptionSpecs;
 
-const FLASH_OPTIONS: Record<string, OptionSpec> = {
+/** The serial flags shared by `mp flash` and `mp dev`. */
+export const FLASH_OPTIONS = {
   port: {
     type: 'string',
     short: 'p',
@@ -106,139 +153,152 @@ const FLASH_OPTIONS: Record<string, OptionSpec> = {
     description: "Baud rate after the flasher stub is loaded (default: the board's)",
     arg: 'rate',
   },
-};
+} satisfies OptionSpecs;
+
+/** Each command's own options, by command: its `run` is typed with them (`CommandRun<typeof OPTIONS.build>`). */
+export const OPTIONS = {
+  build: {
+    ...BUILD_OPTIONS,
+    'print-manifest': { type: 'boolean', description: 'Print the generated frozen manifest and exit' },
+    'dry-run': {
+      type: 'boolean',
+      description:
+        'Show the whole build plan (toolchain and why, make command, manifest, export name); no Docker, no writes',
+    },
+    force: { type: 'boolean', description: 'Build even if nothing changed since the last build' },
+  },
+  flash: {
+    board: BUILD_OPTIONS.board,
+    ...FLASH_OPTIONS,
+    full: { type: 'boolean', description: 'Write the whole image, not only changed sectors' },
+    monitor: { type: 'boolean', short: 'm', description: 'Open the serial monitor after flashing' },
+  },
+  dev: {
+    ...BUILD_OPTIONS,
+    ...FLASH_OPTIONS,
+    watch: { type: 'boolean', short: 'w', description: 'Keep watching (default; mp dev always watches)' },
+    'no-flash': { type: 'boolean', description: 'Build only, do not flash' },
+    monitor: { type: 'boolean', description: 'Reattach the serial monitor after each flash (default)' },
+    'no-monitor': { type: 'boolean', description: 'Do not open the serial monitor' },
+  },
+  monitor: {
+    port: FLASH_OPTIONS.port,
+    baud: { type: 'string', description: 'Baud rate (default 115200)', arg: 'rate' },
+  },
+  ports: {
+    all: { type: 'boolean', short: 'a', description: 'Also list ports without a known USB serial adapter' },
+  },
+  boards: {},
+  libs: {},
+  clean: {
+    all: {
+      type: 'boolean',
+      description: 'Also remove mp’s user-wide cache (source clones, device records) and every mp volume',
+    },
+  },
+  doctor: {},
+  new: {
+    dir: {
+      type: 'string',
+      description: 'Folder to create the package in (default: boards/<id> or plugins/<id>)',
+      arg: 'dir',
+    },
+  },
+} satisfies Record<string, OptionSpecs>;
 
 export const COMMANDS: CommandSpec[] = [
-  {
+  command({
     name: 'build',
     summary: 'Build firmware in the board’s toolchain container and export it',
     usage: 'mp build [options]',
     details:
       'Resolves MicroPython (newest stable tag by default), fetches library sources, writes one frozen manifest,\nruns make in the toolchain container and exports a named firmware file, a JSON sidecar and library files.',
     project: true,
-    options: {
-      ...BUILD_OPTIONS,
-      'print-manifest': { type: 'boolean', description: 'Print the generated frozen manifest and exit' },
-      'dry-run': {
-        type: 'boolean',
-        description:
-          'Show the whole build plan (toolchain and why, make command, manifest, export name); no Docker, no writes',
-      },
-      force: { type: 'boolean', description: 'Build even if nothing changed since the last build' },
-    },
+    options: OPTIONS.build,
     load: () => import('./build.ts'),
-  },
-  {
+  }),
+  command({
     name: 'flash',
     summary: 'Flash firmware to a board over serial (only the sectors that changed)',
     usage: 'mp flash [firmware.bin] [options]',
     details: 'Flashes the given file, or the newest export of the project for its board.',
     project: true,
-    positionals: [0, 1],
-    options: {
-      board: BUILD_OPTIONS.board!,
-      ...FLASH_OPTIONS,
-      full: { type: 'boolean', description: 'Write the whole image, not only changed sectors' },
-      force: {
-        type: 'boolean',
-        description: 'Flash the file even if its header is not a firmware image for the board’s chip',
-      },
-      monitor: { type: 'boolean', short: 'm', description: 'Open the serial monitor after flashing' },
-    },
+    arguments: ['[firmware]'],
+    options: OPTIONS.flash,
     load: () => import('./flash.ts'),
-  },
-  {
+  }),
+  command({
     name: 'dev',
     summary: 'Watch your modules; rebuild, flash and monitor on every save',
     usage: 'mp dev [--watch] [options]',
     project: true,
-    options: {
-      ...BUILD_OPTIONS,
-      ...FLASH_OPTIONS,
-      watch: { type: 'boolean', short: 'w', description: 'Keep watching (default; mp dev always watches)' },
-      'no-flash': { type: 'boolean', description: 'Build only, do not flash' },
-      monitor: { type: 'boolean', description: 'Reattach the serial monitor after each flash (default)' },
-      'no-monitor': { type: 'boolean', description: 'Do not open the serial monitor' },
-    },
+    options: OPTIONS.dev,
     load: () => import('./dev.ts'),
-  },
-  {
+  }),
+  command({
     name: 'monitor',
     summary: 'Open the serial console of a board (Ctrl-] to leave)',
     usage: 'mp monitor [options]',
     project: true,
-    options: {
-      port: FLASH_OPTIONS.port!,
-      baud: { type: 'string', description: 'Baud rate (default 115200)', arg: 'rate' },
-    },
+    options: OPTIONS.monitor,
     load: () => import('./monitor.ts'),
-  },
-  {
+  }),
+  command({
     name: 'ports',
     summary: 'List serial ports with USB serial adapters',
     usage: 'mp ports',
-    options: {
-      all: { type: 'boolean', short: 'a', description: 'Also list ports without a known USB serial adapter' },
-    },
+    options: OPTIONS.ports,
     load: () => import('./ports.ts'),
-  },
-  {
+  }),
+  command({
     name: 'boards',
     summary: 'List board plugins',
     usage: 'mp boards',
     project: true,
-    options: {},
+    options: OPTIONS.boards,
     load: () => import('./boards.ts'),
-  },
-  {
+  }),
+  command({
     name: 'libs',
     summary: 'List library plugins',
     usage: 'mp libs',
     project: true,
-    options: {},
+    options: OPTIONS.libs,
     load: () => import('./libs.ts'),
-  },
-  {
+  }),
+  command({
     name: 'clean',
     summary: 'Remove the project’s build folders and copied volumes (--all: also mp’s cache)',
     usage: 'mp clean [--all]',
     details:
       'Exports, the remembered serial port and the records that protect edited export files are kept.\nThe next build starts from scratch.',
     project: true,
-    options: {
-      all: {
-        type: 'boolean',
-        description: 'Also remove mp’s user-wide cache (source clones, device records) and every mp volume',
-      },
-    },
+    options: OPTIONS.clean,
     load: () => import('./clean.ts'),
-  },
-  {
+  }),
+  command({
     name: 'doctor',
     summary: 'Check Node, Docker, serial ports, cache and disk space',
     usage: 'mp doctor',
     project: true,
-    options: {},
+    options: OPTIONS.doctor,
     load: () => import('./doctor.ts'),
-  },
-  {
+  }),
+  command({
     name: 'new',
     summary: 'Create a board or library plugin package',
     usage: 'mp new <board|library> <id> [options]',
     details:
       'Writes a working plugin package into boards/<id> or plugins/<id> of the workspace (or --dir),\nfound by mp at once and passing the plugin conformance suite.',
-    positionals: [2, 2],
-    options: {
-      dir: {
-        type: 'string',
-        description: 'Folder to create the package in (default: boards/<id> or plugins/<id>)',
-        arg: 'dir',
-      },
-    },
+    arguments: ['<board|library>', '<id>'],
+    options: OPTIONS.new,
     load: () => import('./new.ts'),
-  },
+  }),
 ];
 
-export function projectOptions(spec: CommandSpec): Record<string, OptionSpec> {
-  return spec.project ? { ...spec.options, ...PROJECT_OPTIONS } : spec.options;
+/** The global options a command takes: --config only where there is a project to configure. */
+export function globalOptionsOf(spec: CommandSpec): OptionSpecs {
+  if (spec.project) return GLOBAL_OPTIONS;
+  const { config: _config, ...rest } = GLOBAL_OPTIONS;
+  return rest;
 }
