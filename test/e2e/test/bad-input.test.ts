@@ -341,6 +341,28 @@ const cases: Case[] = [
       'does not appear to be a git repository; Could not read from remote repository.',
     ],
   },
+  {
+    name: 'a C module folder that does not exist',
+    config: { cModules: ['cmodules/none'] },
+    exit: 2,
+    code: 'C_MODULE_INVALID',
+    names: ['cmodules/none', 'does not exist', 'mp new c-module'],
+  },
+  {
+    name: 'a C module without micropython.mk',
+    files: { 'cmodules/half/half.c': 'int x;\n' },
+    config: { cModules: ['cmodules/half'] },
+    exit: 2,
+    code: 'C_MODULE_INVALID',
+    names: ['cmodules/half', 'micropython.mk'],
+  },
+  {
+    name: 'cModules that is not a list',
+    config: { cModules: 'cmodules/x' },
+    exit: 2,
+    code: 'CONFIG_INVALID',
+    names: ['cModules', 'must be a list'],
+  },
   // ── modules and libraries ──
   {
     name: 'a module named like a frozen library',

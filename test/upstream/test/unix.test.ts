@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cModuleTemplate } from '@mp/core';
 import { tempProject } from '@mp/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unpackKit } from '../src/kit.ts';
@@ -46,5 +47,32 @@ describe('real MicroPython: the unix port of v1.28.0', () => {
       encoding: 'utf8',
     });
     expect(version.stdout.trim()).toBe('(1, 28)');
+  });
+
+  it('compiles a user C module into the real unix build: mymod.add(2, 3) prints 5', async () => {
+    const project = tempProject({
+      'mp.config.json': JSON.stringify({
+        board: 'unix',
+        libraries: [],
+        micropython: { ref: 'v1.28.0' },
+        make: { MICROPY_PY_SSL: 0, MICROPY_PY_BTREE: 0 },
+        cModules: ['cmodules/mymod'],
+      }),
+    });
+    // The module `mp new c-module` writes.
+    for (const [file, text] of Object.entries(cModuleTemplate('mymod')))
+      project.write(`cmodules/mymod/${file}`, text);
+    const run = await runner.mp(['build', '--cwd', project.dir, '--json']);
+    expect(run.code, run.output).toBe(0);
+    const result = jsonResult(run);
+    const sidecar = JSON.parse(readFileSync(result.sidecar, 'utf8'));
+    expect(sidecar.options.cModules).toEqual([
+      expect.objectContaining({ name: 'mymod', path: project.path('cmodules/mymod') }),
+    ]);
+    const added = spawnSync(result.firmware, ['-c', 'import mymod; print(mymod.add(2, 3))'], {
+      encoding: 'utf8',
+    });
+    expect(added.stderr).toBe('');
+    expect(added.stdout).toBe('5\n');
   });
 });

@@ -1,4 +1,6 @@
 /** `mp build`: planning, the cache key, compiling in the toolchain container, export. */
+
+export { type CModule, cModuleTemplate, resolveCModules } from './c-modules.ts';
 export { hashOf, type LastBuild, readLastBuild, stableJson } from './cache-key.ts';
 export { type CleanOptions, type CleanResult, cleanProject } from './clean.ts';
 export {

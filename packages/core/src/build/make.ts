@@ -12,6 +12,8 @@ export const CONTAINER = {
   /** Library sources: `/mp/libs/<id>`. */
   libs: '/mp/libs',
   modules: '/mp/modules',
+  /** User C modules: `/mp/cmodules/<folder name>` (see c-modules.ts). */
+  cmodules: '/mp/cmodules',
   /** The persistent per-board build directory (mpy-cross, the port's BUILD, the manifest). */
   build: '/mp/build',
 } as const;

@@ -45,6 +45,13 @@ import { pingEngine } from '../toolchain/engine-http.ts';
 import { ensureImage, type ToolchainImageInfo } from '../toolchain/image.ts';
 import { acquireLock } from '../util/lock.ts';
 import { userCacheDir } from '../util/paths.ts';
+import {
+  CMODULES_CMAKE,
+  type CModule,
+  cmodulesCmake,
+  resolveCModules,
+  userCModulesArg,
+} from './c-modules.ts';
 import { hashFiles, hashOf, readLastBuild, stableJson, writeLastBuild } from './cache-key.ts';
 import { sha256Hex, uniqueName, writeExport } from './export.ts';
 import { exportFileName, type MicroPythonIdentity } from './export-name.ts';
@@ -159,6 +166,8 @@ export interface BuildContext {
   result?: BuildResult;
   /** Submodules fetched for the port. */
   submodules?: string[];
+  /** The project's user C modules. */
+  cModules: CModule[];
 }
 
 export interface Build {
@@ -189,6 +198,7 @@ export function createBuild(options: BuildOptions): Build {
     modules: [],
     moduleHashes: [],
     upToDate: false,
+    cModules: [],
   };
   let log: WriteStream | undefined;
   const writeLog = (line: string) => {
@@ -538,6 +548,13 @@ async function sourcesStep(ctx: BuildContext, step: StepContext): Promise<void> 
     }
   }
   ctx.target = withBuildOptions({ ...base, ...adjusted }, ctx.project.config);
+  ctx.cModules = await resolveCModules(
+    ctx.project.config.cModules,
+    board.port,
+    ctx.project.config.projectDir,
+  );
+  const cModulesArg = userCModulesArg(board.port, ctx.cModules);
+  if (cModulesArg) ctx.target.makeArgs = [...(ctx.target.makeArgs ?? []), cModulesArg];
   if (!ctx.target.artifacts[board.firmware]) {
     throw new MpError({
       code: 'BOARD_INVALID',
@@ -753,6 +770,7 @@ function cacheKey(ctx: BuildContext): string {
     })),
     modules: ctx.moduleHashes,
     submodules: ctx.project.config.submodules,
+    cModules: ctx.cModules.map((m) => ({ name: m.name, fingerprint: m.fingerprint })),
     manifest: hashOf(ctx.manifest!),
     image: ctx.image?.id,
     exportDir: ctx.project.config.exportDir,
@@ -801,6 +819,11 @@ async function manifestStep(ctx: BuildContext, step: StepContext): Promise<void>
   // Rewritten only when it changes, so make sees an unchanged manifest as unchanged.
   const previous = await readFile(file, 'utf8').catch(() => undefined);
   if (previous !== ctx.manifest) await writeFile(file, ctx.manifest);
+  if (ctx.cModules.length) {
+    const cmake = join(ctx.buildDir, 'cmodules.cmake');
+    const text = cmodulesCmake(ctx.cModules);
+    if ((await readFile(cmake, 'utf8').catch(() => undefined)) !== text) await writeFile(cmake, text);
+  }
   step.title(`Frozen manifest: ${displayPath(ctx, file)}`);
 }
 
@@ -846,6 +869,11 @@ export function buildContainerSpec(ctx: BuildContext): ToolchainContainerSpec {
           labels,
         })),
         { volume: own('modules', config.modulesDir), container: CONTAINER.modules, labels },
+        ...ctx.cModules.map((m) => ({
+          volume: own('cmodule', m.hostDir),
+          container: m.containerDir,
+          labels,
+        })),
       ],
     };
   }
@@ -858,6 +886,7 @@ export function buildContainerSpec(ctx: BuildContext): ToolchainContainerSpec {
   ];
   if (existsSync(config.modulesDir))
     mounts.push({ host: config.modulesDir, container: CONTAINER.modules, readOnly: true });
+  for (const m of ctx.cModules) mounts.push({ host: m.hostDir, container: m.containerDir, readOnly: true });
   return { ...common, mounts };
 }
 
@@ -898,10 +927,12 @@ async function copySourcesIn(
   });
   for (const library of ctx.libraries) await sync(library.dir!, containerLibraryDir(library.id));
   if (existsSync(ctx.project.config.modulesDir)) await sync(ctx.project.config.modulesDir, CONTAINER.modules);
+  for (const m of ctx.cModules) await sync(m.hostDir, m.containerDir);
   // The build directory's outputs live in the volume; only mp's own files go in.
   await sync(ctx.buildDir!, CONTAINER.build, {
     prune: false,
-    skip: (rel: string) => !(rel === 'manifest.py' || rel.startsWith('.mp-shim/')),
+    skip: (rel: string) =>
+      !(rel === 'manifest.py' || rel === 'cmodules.cmake' || rel.startsWith('.mp-shim/')),
   });
 }
 
@@ -1080,6 +1111,7 @@ export function pathMappings(ctx: BuildContext): PathMapping[] {
     { container: CONTAINER.micropython, host: ctx.micropython!.dir! },
     { container: CONTAINER.build, host: ctx.buildDir! },
     { container: CONTAINER.modules, host: ctx.project.config.modulesDir },
+    ...ctx.cModules.map((m) => ({ container: m.containerDir, host: m.hostDir })),
     ...ctx.libraries.map((l) => ({ container: containerLibraryDir(l.id), host: l.dir! })),
   ];
 }
@@ -1346,6 +1378,7 @@ async function exportStep(ctx: BuildContext, step: StepContext): Promise<void> {
         makeArgs: target.makeArgs ?? [],
         variant: ctx.project.config.variant ?? null,
         submodules: ctx.project.config.submodules,
+        cModules: ctx.cModules.map((m) => ({ name: m.name, path: m.hostDir, sha256: m.fingerprint })),
       },
       sha256: firmwareSha,
       size: firmwareData.length,

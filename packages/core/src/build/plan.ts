@@ -45,6 +45,8 @@ export interface BuildPlan {
   }>;
   /** Project module files frozen, relative to the modules folder. */
   modules: string[];
+  /** User C modules: folder name and host path. */
+  cModules: Array<{ name: string; path: string }>;
   toolchain: ToolchainChoice;
   make: {
     /** The port's make command line as it runs in the container. */
@@ -113,6 +115,7 @@ export async function buildPlan(ctx: BuildContext, now = new Date()): Promise<Bu
       frozen: l.frozenFiles,
     })),
     modules: ctx.moduleHashes.map((m) => m.file),
+    cModules: ctx.cModules.map((m) => ({ name: m.name, path: m.hostDir })),
     toolchain: toolchainChoice(ctx),
     make: { command: portMakeCommand(board, target, config.jobs), variables: config.make, jobs: config.jobs },
     submodules: {

@@ -99,6 +99,8 @@ export interface BuildSidecar {
     makeArgs: string[];
     variant: string | null;
     submodules: { fetch: string[]; skip: string[] };
+    /** User C modules compiled in: folder name, host path, hash of their files. */
+    cModules: Array<{ name: string; path: string; sha256: string }>;
   };
   /** sha256 and size of the firmware file. */
   sha256: string;

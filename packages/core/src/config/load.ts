@@ -116,6 +116,7 @@ const CONFIG_KEYS = [
   'make',
   'variant',
   'submodules',
+  'cModules',
 ] as const;
 
 /** A make variable name: what make accepts on its command line as `NAME=value`. */
@@ -149,6 +150,7 @@ export function validateConfig(value: unknown, file?: string): MpConfig {
   checkStringRecord(issues, value, 'mirrors', '');
   checkNumber(issues, value, 'jobs', '', { min: 1, integer: true });
   checkString(issues, value, 'variant', '');
+  checkStringArray(issues, value, 'cModules', '');
   if (value.make !== undefined) {
     if (!isRecord(value.make))
       issues.add('make', `must be an object of make variables, got ${typeName(value.make)}`);
@@ -349,6 +351,9 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
       ...o.make,
     },
     variant: o.variant ?? file.variant,
+    cModules: unique(
+      [...(file.cModules ?? []), ...(o.cModules ?? [])].map((dir) => resolve(projectDir, dir)),
+    ),
     submodules: {
       fetch: unique([...(file.submodules?.fetch ?? []), ...(o.submodules?.fetch ?? [])].map(submodulePath)),
       skip: unique([...(file.submodules?.skip ?? []), ...(o.submodules?.skip ?? [])].map(submodulePath)),

@@ -65,6 +65,11 @@ export interface MpConfig {
   variant?: string;
   /** Submodules of MicroPython to fetch besides the ones the port asks for, or to leave out. */
   submodules?: SubmoduleChoice;
+  /**
+   * User C modules: folders (relative to the project) with a `micropython.mk` and/or
+   * `micropython.cmake`, compiled into the firmware through USER_C_MODULES.
+   */
+  cModules?: string[];
 }
 
 /** Which MicroPython submodules a build fetches, on top of what `make submodules` of the port lists. */
@@ -91,6 +96,8 @@ export interface ConfigOverrides {
   variant?: string;
   /** `--submodule PATH` / `--skip-submodule PATH`: added to the file's lists. */
   submodules?: SubmoduleChoice;
+  /** `--c-module DIR`: added to the file's `cModules`. */
+  cModules?: string[];
 }
 
 /** Config after defaults, file and flags are merged, with paths made absolute. */
@@ -115,4 +122,6 @@ export interface ResolvedConfig {
   make: Record<string, string>;
   variant?: string;
   submodules: { fetch: string[]; skip: string[] };
+  /** Absolute folders of the user C modules (config `cModules`, then `--c-module`). */
+  cModules: string[];
 }

@@ -261,7 +261,11 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
   async function rewatch(): Promise<void> {
     await watcher?.close();
     const config = project.config;
-    const sourceDirs = [config.modulesDir, ...config.libraries.flatMap((l) => (l.path ? [l.path] : []))];
+    const sourceDirs = [
+      config.modulesDir,
+      ...config.libraries.flatMap((l) => (l.path ? [l.path] : [])),
+      ...config.cModules,
+    ];
     for (const listing of config.libraries) {
       // Library plugins whose own source is a local folder are watched too.
       const plugin = await project.plugins.load('library', listing.id).catch(() => undefined);
