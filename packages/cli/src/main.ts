@@ -27,8 +27,8 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     return 0;
   }
   if (line.kind === 'usage') {
-    stderr.write(`mp: ${line.message} ${line.hint}\n`);
-    return 2;
+    const { reportUsageError } = await import('./ui/errors.ts');
+    return reportUsageError(line, { json: line.json, stdout, stderr });
   }
 
   const { spec, values, positionals, json } = line;

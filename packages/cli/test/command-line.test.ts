@@ -1,7 +1,8 @@
 /**
- * The command line as a whole: global options anywhere on it and every option of every command.
- * In-process through `main` and `parseCommandLine` (fast, so every command and every position is
- * tried), with a few runs of the real `mp` to show the same at the process level.
+ * The command line as a whole: global options anywhere on it, every option of every command, and
+ * usage errors that follow `--json`. In-process through `main` and `parseCommandLine` (fast, so
+ * every command and every position is tried), with a few runs of the real `mp` to show the same at
+ * the process level.
  */
 import { Writable } from 'node:stream';
 import { runMp, tempProject } from '@mp/test-utils';
@@ -113,6 +114,61 @@ describe('global options go anywhere on the line', () => {
     const json = await runMp(['--json', '-C', ws.dir, 'boards']);
     expect(json.code, json.output).toBe(0);
     expect(JSON.parse(json.stdout).boards.map((b: { id: string }) => b.id)).toContain('my-board');
+  });
+});
+
+describe('usage errors follow --json', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['an unknown command', ['biuld', '--json'], /Unknown command "biuld"/],
+    ['an unknown command, --json first', ['--json', 'biuld'], /Unknown command "biuld"/],
+    ['an unknown option', ['boards', '--jsn', '--json'], /Unknown option --jsn/],
+    ['an unknown option before the command', ['--json', '--jsn', 'boards'], /Unknown option --jsn/],
+    ['a missing option value', ['--json', 'build', '--board'], /--board/],
+    ['a missing global option value', ['--json', 'boards', '--cwd'], /--cwd/],
+    ['a surplus argument', ['--json', 'boards', 'extra'], /extra/],
+    ['a missing argument', ['new', 'board', '--json'], /id/],
+    ['no command', ['--json'], /Missing command/],
+    ['--config on a command without a project', ['ports', '--config', 'x.json', '--json'], /--config/],
+  ];
+  for (const [what, argv, message] of cases) {
+    it(`${what}: one JSON result on stdout, exit 2 (mp ${argv.join(' ')})`, async () => {
+      const r = await mpIn(argv);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe('');
+      const lines = r.stdout.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      const result = JSON.parse(lines[0]!);
+      expect(result).toMatchObject({ type: 'result', ok: false, error: { code: 'USAGE' }, exitCode: 2 });
+      expect(result.error.message).toMatch(message);
+      expect(result.error.hint).toMatch(/--help/);
+    });
+  }
+
+  it('keeps the suggestion in the JSON error', async () => {
+    const command = JSON.parse((await mpIn(['--json', 'biuld'])).stdout);
+    expect(command.error.hint).toContain('Did you mean `mp build`?');
+    const option = JSON.parse((await mpIn(['boards', '--jsn', '--json'])).stdout);
+    expect(option.error.hint).toContain('Did you mean --json?');
+  });
+
+  it('the real mp prints the JSON result and exits 2', async () => {
+    const r = await runMp(['build', '--jsn', '--json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      type: 'result',
+      ok: false,
+      error: { code: 'USAGE', message: expect.stringContaining('--jsn') },
+      exitCode: 2,
+    });
+  });
+
+  it('without --json, the usage error stays one line on stderr', async () => {
+    const r = await mpIn(['boards', '--jsn']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      'mp: Unknown option --jsn for `mp boards`. Did you mean --json? Run `mp boards --help`.\n',
+    );
   });
 });
 
