@@ -37,6 +37,7 @@ export const run: CommandRun<typeof OPTIONS.flash> = async (input) => {
     port: selected.path,
     baudRate: project.config.flash.baud,
     full: values.full === true,
+    force: values.force === true,
     monitor,
   });
   const started = performance.now();

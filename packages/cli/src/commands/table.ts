@@ -171,6 +171,10 @@ export const OPTIONS = {
     board: BUILD_OPTIONS.board,
     ...FLASH_OPTIONS,
     full: { type: 'boolean', description: 'Write the whole image, not only changed sectors' },
+    force: {
+      type: 'boolean',
+      description: 'Flash the file even if its header is not a firmware image for the board’s chip',
+    },
     monitor: { type: 'boolean', short: 'm', description: 'Open the serial monitor after flashing' },
   },
   dev: {
