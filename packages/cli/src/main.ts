@@ -39,8 +39,9 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     if (interrupts > 1) process.exit(130); // a second Ctrl-C means "now", cleanup or not
     controller.abort(new Error(`received ${signal}`));
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // A closed terminal (SIGHUP) gets the same cleanup as Ctrl-C: no container or lock is left.
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, onSignal);
   try {
     const { run } = await spec.load();
     const code = await run({
@@ -57,7 +58,6 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     const { reportError } = await import('./ui/errors.ts');
     return reportError(error, { json, stdout, stderr, aborted: controller.signal.aborted });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of signals) process.off(signal, onSignal);
   }
 }

@@ -38,6 +38,7 @@ export function buildOverrides(
   const fetch = Array.isArray(values.submodule) ? values.submodule : [];
   const skip = Array.isArray(values['skip-submodule']) ? values['skip-submodule'] : [];
   if (fetch.length || skip.length) overrides.submodules = { fetch, skip };
+  if (Array.isArray(values['c-module'])) overrides.cModules = values['c-module'];
   return overrides;
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runMp, tempProject } from '@mp/test-utils';
 import { describe, expect, it } from 'vitest';
@@ -91,6 +91,20 @@ describe('mp (the command line)', () => {
     const again = await runMp(['new', 'library', 'blink_lib', '--cwd', project.dir]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('already exists');
+  });
+
+  it('`mp new c-module` writes cmodules/<name> with both build files; the plan passes it to make', async () => {
+    const project = tempProject();
+    const created = await runMp(['new', 'c-module', 'sensor', '--cwd', project.dir]);
+    expect(created.code, created.output).toBe(0);
+    expect(readdirSync(project.path('cmodules/sensor')).sort()).toEqual(['micropython.cmake', 'micropython.mk', 'sensor.c']);
+    expect(readFileSync(project.path('cmodules/sensor/sensor.c'), 'utf8')).toContain('MP_REGISTER_MODULE(MP_QSTR_sensor');
+    expect(created.stdout).toContain("cModules: ['cmodules/sensor']");
+    const again = await runMp(['new', 'c-module', 'sensor', '--cwd', project.dir]);
+    expect(again.code).toBe(2);
+    const bad = await runMp(['new', 'c-module', 'not-a-name', '--cwd', project.dir]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('Python identifier');
   });
 
   it('`mp new` rejects ids that are not kebab-case or Python names, exit 2', async () => {

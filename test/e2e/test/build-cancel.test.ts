@@ -1,5 +1,5 @@
 /**
- * Ctrl-C and SIGTERM during a build: the toolchain container is stopped and removed within 2 s,
+ * Ctrl-C, SIGTERM and SIGHUP (a closed terminal) during a build: the toolchain container is stopped and removed within 2 s,
  * mp exits 130, nothing is exported.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -20,7 +20,7 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(() => fixtures?.cleanup());
 
-describe.each(['SIGINT', 'SIGTERM'] as const)('%s during compile', (signal) => {
+describe.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('%s during compile', (signal) => {
   it('removes the container within 2 s, exits 130 and exports nothing', async () => {
     // The fixture mpy-cross sleeps on this marker: make is busy in the container when the signal comes.
     const project = buildProject(fixtures, { 'modules/slow.py': '__fixture_sleep__ = 60\n' });

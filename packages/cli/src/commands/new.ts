@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { findWorkspaceRoot, MpError, UsageError } from '@mp/core';
+import { cModuleTemplate, findWorkspaceRoot, MpError, UsageError } from '@mp/core';
 import { style } from '../ui/style.ts';
 import type { CommandRun, OPTIONS } from './table.ts';
 
@@ -15,12 +15,13 @@ const PYTHON_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export const run: CommandRun<typeof OPTIONS.new> = async (input) => {
   const [kindWord, id] = input.positionals as [string, string];
+  if (kindWord === 'c-module' || kindWord === 'cmodule') return newCModule(input, id);
   const kind =
     kindWord === 'board' ? 'board' : kindWord === 'library' || kindWord === 'lib' ? 'library' : undefined;
   if (!kind)
     throw new UsageError(
-      `\`mp new\` creates a "board" or a "library", not "${kindWord}"`,
-      'Usage: mp new <board|library> <id>',
+      `\`mp new\` creates a "board", a "library" or a "c-module", not "${kindWord}"`,
+      'Usage: mp new <board|library|c-module> <id>',
     );
   if (kind === 'board' && !KEBAB.test(id)) {
     throw new UsageError(`Board id "${id}" must be kebab-case (a-z, 0-9, -), e.g. my-board`);
@@ -74,6 +75,44 @@ export const run: CommandRun<typeof OPTIONS.new> = async (input) => {
   }
   return 0;
 };
+
+/**
+ * `mp new c-module mymod`: `cmodules/mymod/` of the project with a C file, micropython.mk and
+ * micropython.cmake (one function, `mymod.add(a, b)`), ready for `cModules: ['cmodules/mymod']`.
+ */
+async function newCModule(
+  input: Parameters<CommandRun<typeof OPTIONS.new>>[0],
+  name: string,
+): Promise<number> {
+  const files = cModuleTemplate(name);
+  const cwd = resolve(input.cwd);
+  const dir =
+    typeof input.values.dir === 'string' ? resolve(cwd, input.values.dir) : join(cwd, 'cmodules', name);
+  if (existsSync(dir)) {
+    throw new MpError({
+      code: 'SCAFFOLD_EXISTS',
+      message: `${dir} already exists; mp new never overwrites files`,
+      file: dir,
+      hint: 'Pick another name, or --dir for another folder.',
+      exitCode: 2,
+    });
+  }
+  await mkdir(dir, { recursive: true });
+  for (const [file, content] of Object.entries(files))
+    await writeFile(join(dir, file), content, { flag: 'wx' });
+  const shown = relative(cwd, dir) || '.';
+  if (input.json) {
+    input.stdout.write(
+      `${JSON.stringify({ type: 'result', ok: true, kind: 'c-module', id: name, dir, files: Object.keys(files) })}\n`,
+    );
+  } else {
+    input.stdout.write(
+      `${style.green('✔')} Created C module ${style.bold(name)} in ${shown}\n` +
+        `  Add it to the build with \`cModules: ['${shown}']\` in mp.config (or --c-module ${shown}), then \`import ${name}; ${name}.add(2, 3)\`.\n`,
+    );
+  }
+  return 0;
+}
 
 /** Packages in the mp repository itself are @mp/…; elsewhere unscoped mp-… names. */
 function workspaceScope(workspaceDir: string | undefined): string {

@@ -132,6 +132,13 @@ export const BUILD_OPTIONS = {
     description: 'Also fetch this MicroPython submodule; repeat for several',
     arg: 'path',
   },
+  'c-module': {
+    type: 'string',
+    multiple: true,
+    description:
+      'A user C module folder (micropython.mk / micropython.cmake) to compile in; repeat for several',
+    arg: 'dir',
+  },
   'skip-submodule': {
     type: 'string',
     multiple: true,
@@ -204,7 +211,8 @@ export const OPTIONS = {
   new: {
     dir: {
       type: 'string',
-      description: 'Folder to create the package in (default: boards/<id> or plugins/<id>)',
+      description:
+        'Folder to create it in (default: boards/<id>, plugins/<id>, or cmodules/<id> of the project)',
       arg: 'dir',
     },
   },
@@ -290,11 +298,11 @@ export const COMMANDS: CommandSpec[] = [
   }),
   command({
     name: 'new',
-    summary: 'Create a board or library plugin package',
-    usage: 'mp new <board|library> <id> [options]',
+    summary: 'Create a board or library plugin package, or a user C module',
+    usage: 'mp new <board|library|c-module> <id> [options]',
     details:
       'Writes a working plugin package into boards/<id> or plugins/<id> of the workspace (or --dir),\nfound by mp at once and passing the plugin conformance suite.',
-    arguments: ['<board|library>', '<id>'],
+    arguments: ['<board|library|c-module>', '<id>'],
     options: OPTIONS.new,
     load: () => import('./new.ts'),
   }),
