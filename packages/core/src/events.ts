@@ -104,7 +104,11 @@ export async function runSteps<C>(
     const context: StepContext = {
       signal: options.signal,
       logger,
-      output: (line) => observer({ type: 'step:output', id: step.id, line }),
+      // Once cancelled, what tools print while they are torn down (`OCI runtime exec failed …`)
+      // is noise, not news: it still reaches the build log, not the user.
+      output: (line) => {
+        if (!options.signal.aborted) observer({ type: 'step:output', id: step.id, line });
+      },
       progress: (done, total, unit) => observer({ type: 'step:progress', id: step.id, done, total, unit }),
       title: (title) => observer({ type: 'step:title', id: step.id, title }),
       skip: (reason) => {

@@ -2,7 +2,14 @@
 import { tempProject } from '@mp/test-utils';
 import { describe, expect, it } from 'vitest';
 import { chooseSubmodules, submodulesUnusedBy, withBuildOptions } from '../src/build/pipeline.ts';
-import { loadConfig, ValidationError } from '../src/index.ts';
+import {
+  CancelledError,
+  loadConfig,
+  runSteps,
+  type Step,
+  type StepEvent,
+  ValidationError,
+} from '../src/index.ts';
 
 describe('build options', () => {
   it('merge make variables, variant and submodules: config file, then flags', async () => {
@@ -85,5 +92,28 @@ describe('build options', () => {
         { MICROPY_PY_BTREE: '0' },
       ),
     ).toEqual(['lib/berkeley-db-1.xx', 'lib/micropython-lib', 'lib/lwip']);
+  });
+});
+
+describe('steps cancelled', () => {
+  it('show no tool output printed after the cancel (the teardown’s complaints)', async () => {
+    const controller = new AbortController();
+    const events: StepEvent[] = [];
+    const step: Step<object> = {
+      id: 'compile',
+      title: 'Compile',
+      run: async (_ctx, s) => {
+        s.output('CC main.c');
+        controller.abort();
+        s.output('OCI runtime exec failed: exec failed: unable to start container process');
+        throw new CancelledError('compile');
+      },
+    };
+    await expect(
+      runSteps([step], {}, { signal: controller.signal, observer: (e) => events.push(e) }),
+    ).rejects.toThrow('cancelled');
+    expect(events.filter((e) => e.type === 'step:output').map((e) => (e as { line: string }).line)).toEqual([
+      'CC main.c',
+    ]);
   });
 });

@@ -137,7 +137,8 @@ async function runWithListr<C>(
           },
           output: (line) => {
             tee?.(line);
-            task.output = line;
+            // After Ctrl-C the teardown's complaints are not shown (see core's runSteps).
+            if (!input.signal.aborted) task.output = line;
           },
           progress: (done, total, unit) => {
             meter ??= new ProgressMeter();
