@@ -30,7 +30,7 @@ export interface SoakReport {
   builds: number;
   interrupted: number;
   /** Exit codes other than 0 and 130, with the output that came with them. */
-  failures: Array<{ run: number; code: number | null; output: string }>;
+  failures: Array<{ run: number; code: number | null; signal: NodeJS.Signals | null; output: string }>;
   cleans: { ok: number; refused: number; failed: Array<{ code: number | null; output: string }> };
   final: { code: number | null; output: string; exportedModuleSha?: string; expectedModuleSha: string };
   leftovers: { containers: string[]; locks: string[]; temps: string[] };
@@ -47,7 +47,12 @@ function random(seed: number): () => number {
 }
 
 function runMp(args: string[], env: NodeJS.ProcessEnv, interruptAfterMs?: number) {
-  return new Promise<{ code: number | null; output: string; interrupted: boolean }>((resolve) => {
+  return new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    output: string;
+    interrupted: boolean;
+  }>((resolve) => {
     const child = spawn(process.execPath, [MP_BIN, ...args], {
       env: { ...process.env, NO_COLOR: '1', CI: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -64,10 +69,10 @@ function runMp(args: string[], env: NodeJS.ProcessEnv, interruptAfterMs?: number
             child.kill('SIGINT');
           }, interruptAfterMs);
     const hang = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       clearTimeout(hang);
-      resolve({ code, output, interrupted });
+      resolve({ code, signal, output, interrupted });
     });
   });
 }
@@ -135,8 +140,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         rand() < (options.interruptChance ?? 0.25) ? Math.floor(50 + rand() * 1500) : undefined;
       const result = await runMp(['build', '--cwd', soaked], env, interrupt);
       if (result.interrupted) report.interrupted++;
-      const fine = result.code === 0 || (result.interrupted && result.code === 130);
-      if (!fine) report.failures.push({ run, code: result.code, output: result.output.slice(-3000) });
+      // A SIGINT before mp has installed its handler (the first ~50 ms of Node's start-up) ends the
+      // process by the signal itself, as Ctrl-C ends any program then: no code, nothing started.
+      const fine =
+        result.code === 0 || (result.interrupted && (result.code === 130 || result.signal === 'SIGINT'));
+      if (!fine)
+        report.failures.push({
+          run,
+          code: result.code,
+          signal: result.signal,
+          output: result.output.slice(-3000),
+        });
       log(`build ${run}/${options.builds}: exit ${result.code}${result.interrupted ? ' (SIGINT)' : ''}`);
     }
     done = true;
