@@ -97,8 +97,14 @@ describe('mp (the command line)', () => {
     const project = tempProject();
     const created = await runMp(['new', 'c-module', 'sensor', '--cwd', project.dir]);
     expect(created.code, created.output).toBe(0);
-    expect(readdirSync(project.path('cmodules/sensor')).sort()).toEqual(['micropython.cmake', 'micropython.mk', 'sensor.c']);
-    expect(readFileSync(project.path('cmodules/sensor/sensor.c'), 'utf8')).toContain('MP_REGISTER_MODULE(MP_QSTR_sensor');
+    expect(readdirSync(project.path('cmodules/sensor')).sort()).toEqual([
+      'micropython.cmake',
+      'micropython.mk',
+      'sensor.c',
+    ]);
+    expect(readFileSync(project.path('cmodules/sensor/sensor.c'), 'utf8')).toContain(
+      'MP_REGISTER_MODULE(MP_QSTR_sensor',
+    );
     expect(created.stdout).toContain("cModules: ['cmodules/sensor']");
     const again = await runMp(['new', 'c-module', 'sensor', '--cwd', project.dir]);
     expect(again.code).toBe(2);

@@ -26,7 +26,7 @@ afterAll(() => fixtures?.cleanup());
 interface Case {
   name: string;
   /** Files of the project besides mp.config.json (which names the fixture image) and modules/app.py. */
-  files?: Record<string, string | Uint8Array>;
+  files?: Record<string, string>;
   /** Config keys merged into mp.config.json; `null` writes no mp.config.json at all. */
   config?: Record<string, unknown> | null;
   args?: string[];

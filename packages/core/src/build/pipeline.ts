@@ -45,13 +45,7 @@ import { pingEngine } from '../toolchain/engine-http.ts';
 import { ensureImage, type ToolchainImageInfo } from '../toolchain/image.ts';
 import { acquireLock } from '../util/lock.ts';
 import { userCacheDir } from '../util/paths.ts';
-import {
-  CMODULES_CMAKE,
-  type CModule,
-  cmodulesCmake,
-  resolveCModules,
-  userCModulesArg,
-} from './c-modules.ts';
+import { type CModule, cmodulesCmake, resolveCModules, userCModulesArg } from './c-modules.ts';
 import { hashFiles, hashOf, readLastBuild, stableJson, writeLastBuild } from './cache-key.ts';
 import { sha256Hex, uniqueName, writeExport } from './export.ts';
 import { exportFileName, type MicroPythonIdentity } from './export-name.ts';
