@@ -7,7 +7,7 @@
  *   sources/   MicroPython and library sources: git cache (shallow, mirrored, locked), local folders
  *   toolchain/ Docker: images (present, pull, build), toolchain containers, orphan cleanup
  *   manifest/  the generated FROZEN_MANIFEST
- *   build/     mp build: steps, cache key, make, export and sidecar
+ *   firmware/  mp build: steps, cache key, make, export and sidecar
  *   serial/    the serialport package behind the Web Serial shape esptool-js expects
  *   flash/     ports, esptool-js session, delta flashing against per-device records, serial monitor
  *   dev/       mp dev: watcher, rebuild scheduler, syntax check, the session tying build and flash
@@ -16,7 +16,6 @@
  *   events.ts  Steps and their events (core never writes to the terminal)
  */
 
-export * from './build/index.ts';
 export {
   CONFIG_FILE_NAMES,
   DEFAULTS,
@@ -34,6 +33,7 @@ export { checkPythonSyntax, parseMpyCrossError, type SyntaxProblem } from './dev
 export { isEditorTempFile, type WatchEvent, type WatchTargets, watchProject } from './dev/watch.ts';
 export * from './errors.ts';
 export * from './events.ts';
+export * from './firmware/index.ts';
 export * from './flash/index.ts';
 export * from './manifest/index.ts';
 export { registerCoreResolver } from './plugin/core-resolver.ts';

@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createFixtureRepos, type FixtureRepos, tempProject } from '@mp/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanProject } from '../src/build/clean.ts';
-import { createBuild } from '../src/build/pipeline.ts';
+import { cleanProject } from '../src/firmware/clean.ts';
+import { createBuild } from '../src/firmware/pipeline.ts';
 import { MpError, openProject, runSteps } from '../src/index.ts';
 
 let repos: FixtureRepos;

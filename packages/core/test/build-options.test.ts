@@ -1,7 +1,7 @@
 /** Build options without writing a board: make variables, the variant, and the submodule choice. */
 import { tempProject } from '@mp/test-utils';
 import { describe, expect, it } from 'vitest';
-import { chooseSubmodules, submodulesUnusedBy, withBuildOptions } from '../src/build/pipeline.ts';
+import { chooseSubmodules, submodulesUnusedBy, withBuildOptions } from '../src/firmware/pipeline.ts';
 import {
   CancelledError,
   loadConfig,

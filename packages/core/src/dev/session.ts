@@ -8,10 +8,10 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { extname } from 'node:path';
-import type { PathMapping } from '../build/make.ts';
-import { type BuildResult, createBuild, hostMpyCrossPath, pathMappings } from '../build/pipeline.ts';
 import { asMpError, type MpError } from '../errors.ts';
 import { runSteps, type StepEvent } from '../events.ts';
+import type { PathMapping } from '../firmware/make.ts';
+import { type BuildResult, createBuild, hostMpyCrossPath, pathMappings } from '../firmware/pipeline.ts';
 import type { FirmwareImage } from '../flash/firmware.ts';
 import { firmwareFromSidecar } from '../flash/firmware.ts';
 import { type FlashResult, flashFirmware } from '../flash/flash.ts';

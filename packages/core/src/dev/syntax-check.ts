@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { setPriority } from 'node:os';
-import { CONTAINER_PATHS, type PathMapping, shellQuote, toHostPath } from '../build/make.ts';
+import { CONTAINER_PATHS, type PathMapping, shellQuote, toHostPath } from '../firmware/make.ts';
 import type { ToolchainContainer } from '../toolchain/container.ts';
 
 export interface SyntaxProblem {

@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { EXPORT_SCHEMA } from '../build/sidecar.ts';
 import { describeError, MpError } from '../errors.ts';
+import { EXPORT_SCHEMA } from '../firmware/sidecar.ts';
 import type { BoardPlugin, EspChip, FlashFreq, FlashMode, FlashSizeSetting } from '../plugin/types.ts';
 
 /** One file's bytes and where they go in flash. */
