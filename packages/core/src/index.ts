@@ -58,3 +58,4 @@ export { writeFileAtomic } from './util/fs.ts';
 export { acquireLock, tryAcquireLock, withLock } from './util/lock.ts';
 export { userCacheDir } from './util/paths.ts';
 export { closest } from './util/validate.ts';
+export * from './repl/index.ts';

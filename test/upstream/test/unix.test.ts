@@ -3,14 +3,21 @@
  * project module, then run: the frozen module imports and prints, and the firmware lists mqtt_as.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { cModuleTemplate } from '@mp/core';
-import { tempProject } from '@mp/test-utils';
+import { runMp, tempProject } from '@mp/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unpackKit } from '../src/kit.ts';
 import { jsonResult, kitRunner } from '../src/mp.ts';
+import { startPtyBoard } from '../src/pty.ts';
 
 const kit = await unpackKit();
+/** The executable the first test built, for the REPL tests. */
+let executable: string | undefined;
+const keep = mkdtempSync(join(tmpdir(), 'mp-upstream-unix-'));
+afterAll(() => rmSync(keep, { recursive: true, force: true }));
 const runner = kitRunner(kit);
 afterAll(() => runner.cleanup());
 
@@ -37,6 +44,10 @@ describe('real MicroPython: the unix port of v1.28.0', () => {
     );
     expect(sidecar.options.make).toEqual({ MICROPY_PY_SSL: '0', MICROPY_PY_BTREE: '0' });
 
+    // Kept past this test's temporary project, for the REPL tests below.
+    executable = join(keep, 'micropython');
+    copyFileSync(result.firmware, executable);
+    chmodSync(executable, 0o755);
     const imported = spawnSync(result.firmware, ['-c', 'import app'], { encoding: 'utf8', cwd: project.dir });
     expect(imported.status, imported.stderr).toBe(0);
     expect(imported.stdout).toBe('hello from a frozen module\n');
@@ -74,5 +85,68 @@ describe('real MicroPython: the unix port of v1.28.0', () => {
     });
     expect(added.stderr).toBe('');
     expect(added.stdout).toBe('5\n');
+  });
+
+  it('mp put copies files over the real raw REPL: a second run copies nothing; an edit copies one file', async () => {
+    expect(executable, 'the first test builds the executable').toBeDefined();
+    const board = await startPtyBoard(executable!);
+    try {
+      const project = tempProject({
+        'export/mqtt_local.py': 'config = {"ssid": "home", "wifi_pw": "secret"}\n',
+        'main.py': 'import app\n',
+        // Not text: every byte value, so the transfer's escaping is exercised.
+        'data.bin': new Uint8Array(Array.from({ length: 1500 }, (_, i) => (i * 7) % 256)),
+      });
+      const files = ['export/mqtt_local.py', 'main.py', 'data.bin'];
+      const put = () =>
+        runMp(['put', ...files, '--to', board.dir, '--port', board.port, '-C', project.dir, '--json']);
+      const first = await put();
+      expect(first.code, first.output).toBe(0);
+      expect(jsonResult(first).files.map((f: { status: string }) => f.status)).toEqual([
+        'copied',
+        'copied',
+        'copied',
+      ]);
+      for (const file of files)
+        expect(
+          readFileSync(join(board.dir, basename(file))).equals(readFileSync(project.path(file))),
+          file,
+        ).toBe(true);
+
+      const again = await put();
+      expect(again.code, again.output).toBe(0);
+      expect(jsonResult(again).files.map((f: { status: string }) => f.status)).toEqual([
+        'unchanged',
+        'unchanged',
+        'unchanged',
+      ]);
+
+      project.write('main.py', 'import app\nprint("edited")\n');
+      const edited = await put();
+      expect(jsonResult(edited).files.map((f: { status: string }) => f.status)).toEqual([
+        'unchanged',
+        'copied',
+        'unchanged',
+      ]);
+      expect(readFileSync(join(board.dir, 'main.py'), 'utf8')).toBe('import app\nprint("edited")\n');
+      expect(readdirSync(board.dir).filter((f) => f.endsWith('.mp-tmp'))).toEqual([]);
+    } finally {
+      await board.stop();
+    }
+  });
+
+  it('mp put says so when what answers on the port is not a MicroPython REPL', async () => {
+    // A program that reads and never answers: firmware without a REPL, or the wrong baud rate.
+    const board = await startPtyBoard('cat >/dev/null');
+    try {
+      const project = tempProject({ 'main.py': 'x = 1\n' });
+      const run = await runMp(['put', 'main.py', '--port', board.port, '-C', project.dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`The board on ${board.port} did not answer a MicroPython REPL`);
+      expect(run.stderr).toContain('REPL_NOT_ANSWERING');
+      expect(run.stderr).toMatch(/baud/);
+    } finally {
+      await board.stop();
+    }
   });
 });

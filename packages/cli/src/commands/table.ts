@@ -192,6 +192,11 @@ export const OPTIONS = {
     monitor: { type: 'boolean', description: 'Reattach the serial monitor after each flash (default)' },
     'no-monitor': { type: 'boolean', description: 'Do not open the serial monitor' },
   },
+  put: {
+    to: { type: 'string', description: 'Folder on the board to copy into (default: /)', arg: 'dir' },
+    port: FLASH_OPTIONS.port,
+    baud: { type: 'string', description: "The REPL's baud rate (default 115200)", arg: 'rate' },
+  },
   monitor: {
     port: FLASH_OPTIONS.port,
     baud: { type: 'string', description: 'Baud rate (default 115200)', arg: 'rate' },
@@ -246,6 +251,17 @@ export const COMMANDS: CommandSpec[] = [
     project: true,
     options: OPTIONS.dev,
     load: () => import('./dev.ts'),
+  }),
+  command({
+    name: 'put',
+    summary: "Copy files to the board's filesystem over its REPL (only those that differ)",
+    usage: 'mp put <file...> [--to /dir] [options]',
+    details:
+      "Copies each file into --to (default /) over the board's raw REPL, as mpremote does: a file whose\nsha256 on the board already matches is not sent again. For credentials such as export/mqtt_local.py.",
+    project: true,
+    arguments: ['<files...>'],
+    options: OPTIONS.put,
+    load: () => import('./put.ts'),
   }),
   command({
     name: 'monitor',

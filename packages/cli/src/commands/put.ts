@@ -1,0 +1,55 @@
+/**
+ * `mp put FILE… [--to /dir]`: copies files to the board over its raw REPL, only those whose hash
+ * on the board differs, with progress; the port is chosen as for `mp flash` and `mp monitor`.
+ */
+import { resolve } from 'node:path';
+import { putTargets, putToBoard } from '@mp/core';
+import { loadProject, positiveInt } from '../project.ts';
+import { formatBytes } from '../ui/progress.ts';
+import { style } from '../ui/style.ts';
+import { pickPort } from './ports.ts';
+import type { CommandRun, OPTIONS } from './table.ts';
+
+export const run: CommandRun<typeof OPTIONS.put> = async (input) => {
+  const project = await loadProject(
+    input,
+    typeof input.values.port === 'string' ? { port: input.values.port } : {},
+  );
+  const baudRate = typeof input.values.baud === 'string' ? positiveInt('--baud', input.values.baud) : 115200;
+  const selected = await pickPort(input, project.config.flash.port, project.stateDir);
+  const files = putTargets(
+    input.positionals.map((file) => resolve(project.config.projectDir, file)),
+    typeof input.values.to === 'string' ? input.values.to : '/',
+  );
+  const started = performance.now();
+  let lastShown = 0;
+  const outcomes = await putToBoard({
+    port: selected.path,
+    baudRate,
+    files,
+    onProgress: (file, done, total) => {
+      if (input.json || !input.stderr.isTTY) return;
+      const now = performance.now();
+      if (done < total && now - lastShown < 100) return;
+      lastShown = now;
+      input.stderr.write(
+        `\r${style.dim(`  ${file.to} ${formatBytes(done)} of ${formatBytes(total)}`)}\x1b[K${done === total ? '\n' : ''}`,
+      );
+    },
+  });
+  const copied = outcomes.filter((o) => o.status === 'copied');
+  if (input.json) {
+    input.stdout.write(
+      `${JSON.stringify({ type: 'result', ok: true, port: selected.path, files: outcomes.map((o) => ({ from: o.file.from, to: o.file.to, status: o.status, bytes: o.bytes })) })}\n`,
+    );
+    return 0;
+  }
+  for (const o of outcomes)
+    input.stdout.write(
+      `  ${o.status === 'copied' ? style.green('↑') : style.dim('=')} ${o.file.to} ${style.dim(o.status === 'copied' ? `(${formatBytes(o.bytes)})` : '(unchanged)')}\n`,
+    );
+  input.stdout.write(
+    `${style.green('✔')} ${copied.length ? `Copied ${copied.length} of ${outcomes.length} file${outcomes.length === 1 ? '' : 's'}` : `All ${outcomes.length} file${outcomes.length === 1 ? ' is' : 's are'} up to date`} on ${selected.path} in ${((performance.now() - started) / 1000).toFixed(1)}s\n`,
+  );
+  return 0;
+};
