@@ -3,7 +3,6 @@
  * over any serialport binding. The real hardware binding is the default; tests inject the emulator's.
  */
 
-export { defaultSerialBinding, listSerialPorts, parseUsbId, type SerialPortListing } from './binding.ts';
 export type {
   BindingInterface,
   BindingPortInterface,
@@ -13,6 +12,7 @@ export type {
   SetOptions,
   UpdateOptions,
 } from './binding-types.cts';
+export { defaultSerialBinding, listSerialPorts, parseUsbId, type SerialPortListing } from './list.ts';
 export {
   type GetWebSerialPortOptions,
   getWebSerialPort,

@@ -1,3 +1,7 @@
+/**
+ * Which serial ports exist, with their USB ids: through the binding, or from sysfs where the
+ * binding would crash (Linux without udevadm).
+ */
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { BindingInterface, PortInfo } from './binding-types.cts';
