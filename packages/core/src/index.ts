@@ -59,3 +59,4 @@ export { acquireLock, tryAcquireLock, withLock } from './util/lock.ts';
 export { userCacheDir } from './util/paths.ts';
 export { closest } from './util/validate.ts';
 export * from './repl/index.ts';
+export * from './upstream/boards.ts';
