@@ -60,3 +60,4 @@ export { userCacheDir } from './util/paths.ts';
 export { closest } from './util/validate.ts';
 export * from './repl/index.ts';
 export * from './upstream/boards.ts';
+export * from './upstream/tree.ts';

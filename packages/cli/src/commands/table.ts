@@ -204,7 +204,18 @@ export const OPTIONS = {
   ports: {
     all: { type: 'boolean', short: 'a', description: 'Also list ports without a known USB serial adapter' },
   },
-  boards: {},
+  boards: {
+    upstream: {
+      type: 'boolean',
+      description: 'Also list the ESP boards of the MicroPython tree (build them with --board <NAME>)',
+    },
+    micropython: {
+      type: 'string',
+      description:
+        'With --upstream: the MicroPython tag, branch, sha or checkout to read (default: the project’s)',
+      arg: 'ref',
+    },
+  },
   libs: {},
   clean: {
     all: {
@@ -280,8 +291,8 @@ export const COMMANDS: CommandSpec[] = [
   }),
   command({
     name: 'boards',
-    summary: 'List board plugins',
-    usage: 'mp boards',
+    summary: 'List board plugins (--upstream: also the ESP boards of MicroPython itself)',
+    usage: 'mp boards [--upstream [--micropython <ref>]]',
     project: true,
     options: OPTIONS.boards,
     load: () => import('./boards.ts'),
