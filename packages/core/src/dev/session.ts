@@ -15,10 +15,10 @@ import { type BuildResult, createBuild, hostMpyCrossPath, pathMappings } from '.
 import type { FirmwareImage } from '../flash/firmware.ts';
 import { firmwareFromSidecar } from '../flash/firmware.ts';
 import { type FlashResult, flashFirmware } from '../flash/flash.ts';
-import { SerialMonitor } from '../flash/monitor.ts';
-import { listBoardPorts, selectPort } from '../flash/ports.ts';
 import type { Project } from '../project.ts';
 import type { BindingInterface } from '../serial/index.ts';
+import { SerialMonitor } from '../serial/monitor.ts';
+import { listBoardPorts, selectPort } from '../serial/ports.ts';
 import { registerCacheUse } from '../sources/git-cache.ts';
 import type { ToolchainContainer } from '../toolchain/container.ts';
 import { userCacheDir } from '../util/paths.ts';

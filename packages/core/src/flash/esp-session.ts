@@ -12,8 +12,9 @@ import type { ESPLoader, Transport } from 'esptool-js';
 import { CancelledError, describeError, MpError } from '../errors.ts';
 import { type Logger, silentLogger } from '../events.ts';
 import type { EspChip, FlashFreq, FlashMode, FlashSizeSetting } from '../plugin/types.ts';
+import { resolveSerialBinding } from '../serial/binding.ts';
 import type { BindingInterface } from '../serial/index.ts';
-import { getWebSerialPort, type NodeWebSerialPort } from '../serial/index.ts';
+import { getWebSerialPort, type NodeWebSerialPort } from '../serial/web-serial-port.ts';
 import {
   deviceLostError,
   isDamagedBlockRefusal,
@@ -22,7 +23,6 @@ import {
   sessionError,
 } from './errors.ts';
 import { padToWord } from './sectors.ts';
-import { resolveSerialBinding } from './serial-binding.ts';
 
 /** Bytes prepared for one compressed write: `size` bytes of flash content, deflated. */
 export interface DeflatedPayload {

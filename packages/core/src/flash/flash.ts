@@ -7,11 +7,11 @@ import { createHash } from 'node:crypto';
 import { MpError } from '../errors.ts';
 import { runSteps, type Step, type StepContext, type StepObserver } from '../events.ts';
 import type { BindingInterface } from '../serial/index.ts';
+import type { SerialMonitor } from '../serial/monitor.ts';
 import { type DeviceSegmentState, type DeviceState, DeviceStateStore } from './device-state.ts';
 import { describeLoaderError, deviceLostHint } from './errors.ts';
 import { deflateForFlash, type EspDeviceInfo, EspSession, resetIntoApplication } from './esp-session.ts';
 import { checkFirmwareImage, type FirmwareImage } from './firmware.ts';
-import type { SerialMonitor } from './monitor.ts';
 import { changedRuns, hashSectors, padToWord, runBytes, SECTOR_SIZE, type SectorRun } from './sectors.ts';
 
 export interface FlashFirmwareOptions {

@@ -1,6 +1,6 @@
 /**
- * Flashing and monitoring boards over serial: port detection, the esptool-js session, delta writes
- * against a per-device record, the serial monitor.
+ * Flashing a board over serial: the esptool-js session, delta writes against a per-device record,
+ * the firmware image and its checks. Ports, bindings and the monitor are serial/'s.
  */
 export { type DeviceSegmentState, type DeviceState, DeviceStateStore, normaliseMac } from './device-state.ts';
 export {
@@ -41,27 +41,4 @@ export {
   type FlashResult,
   flashFirmware,
 } from './flash.ts';
-export {
-  CONSOLE_ESCAPE,
-  type ConsoleEnd,
-  type ConsoleStreams,
-  MONITOR_BAUD,
-  runSerialConsole,
-  SerialMonitor,
-  type SerialMonitorOptions,
-} from './monitor.ts';
-export {
-  type BoardPort,
-  describePort,
-  type ListBoardPortsOptions,
-  listBoardPorts,
-  type RememberedPort,
-  readRememberedPort,
-  rememberPort,
-  type SelectedPort,
-  type SelectPortOptions,
-  selectPort,
-} from './ports.ts';
 export { changedRuns, hashSectors, padToWord, runBytes, SECTOR_SIZE, type SectorRun } from './sectors.ts';
-export { resolveSerialBinding, serialBindingFromEnv } from './serial-binding.ts';
-export { formatUsbId, KNOWN_USB_ADAPTERS, knownUsbAdapter, type UsbAdapter } from './usb-ids.ts';

@@ -3,8 +3,8 @@
  * files with it (put-files.ts), over the same serial code path as the monitor.
  */
 
-import { SerialMonitor } from '../flash/monitor.ts';
 import type { BindingInterface } from '../serial/index.ts';
+import { SerialMonitor } from '../serial/monitor.ts';
 import { type PutFile, type PutOutcome, putFiles } from './put-files.ts';
 import { RawRepl } from './raw-repl.ts';
 

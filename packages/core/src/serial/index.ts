@@ -1,8 +1,10 @@
 /**
- * Serial ports for flashing and monitoring: a Web Serial `SerialPort` (the shape esptool-js drives)
- * over any serialport binding. The real hardware binding is the default; tests inject the emulator's.
+ * The serial side of mp: which ports exist and which one is the board (USB ids, the project's
+ * remembered port), which serialport binding to go through (real hardware, or `MP_SERIAL_BINDING`
+ * for the emulator), the Web Serial `SerialPort` shape esptool-js drives, and the serial monitor.
  */
 
+export { defaultSerialBinding, resolveSerialBinding, serialBindingFromEnv } from './binding.ts';
 export type {
   BindingInterface,
   BindingPortInterface,
@@ -12,7 +14,29 @@ export type {
   SetOptions,
   UpdateOptions,
 } from './binding-types.cts';
-export { defaultSerialBinding, listSerialPorts, parseUsbId, type SerialPortListing } from './list.ts';
+export { listSerialPorts, parseUsbId, type SerialPortListing } from './list.ts';
+export {
+  CONSOLE_ESCAPE,
+  type ConsoleEnd,
+  type ConsoleStreams,
+  MONITOR_BAUD,
+  runSerialConsole,
+  SerialMonitor,
+  type SerialMonitorOptions,
+} from './monitor.ts';
+export {
+  type BoardPort,
+  describePort,
+  type ListBoardPortsOptions,
+  listBoardPorts,
+  type RememberedPort,
+  readRememberedPort,
+  rememberPort,
+  type SelectedPort,
+  type SelectPortOptions,
+  selectPort,
+} from './ports.ts';
+export { formatUsbId, KNOWN_USB_ADAPTERS, knownUsbAdapter, type UsbAdapter } from './usb-ids.ts';
 export {
   type GetWebSerialPortOptions,
   getWebSerialPort,

@@ -4,6 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { defaultSerialBinding } from './binding.ts';
 import type { BindingInterface, PortInfo } from './binding-types.cts';
 
 /** What `listSerialPorts` reports for one port (the `PortInfo` shape of the serialport package). */
@@ -17,18 +18,6 @@ export interface SerialPortListing {
   productId: string | undefined;
   pnpId: string | undefined;
   locationId: string | undefined;
-}
-
-let defaultBindingPromise: Promise<BindingInterface> | undefined;
-
-/**
- * The binding the `serialport` package uses for real hardware (@serialport/bindings-cpp).
- * Loaded on first use so that code running against an injected binding (the emulator) never
- * loads the native addon.
- */
-export function defaultSerialBinding(): Promise<BindingInterface> {
-  defaultBindingPromise ??= import('serialport').then((mod) => mod.SerialPort.binding as BindingInterface);
-  return defaultBindingPromise;
 }
 
 /** Lists serial ports through `binding` (default: the real hardware binding). */

@@ -1,7 +1,8 @@
 import { realpathSync } from 'node:fs';
 import type { SerialPortStream } from '@serialport/stream';
+import { defaultSerialBinding } from './binding.ts';
 import type { BindingInterface } from './binding-types.cts';
-import { defaultSerialBinding, listSerialPorts, parseUsbId } from './list.ts';
+import { listSerialPorts, parseUsbId } from './list.ts';
 
 let serialPortStream: Promise<typeof SerialPortStream> | undefined;
 

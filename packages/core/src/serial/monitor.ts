@@ -9,11 +9,11 @@
  */
 
 import { MpError } from '../errors.ts';
-import type { BindingInterface } from '../serial/index.ts';
-import { getWebSerialPort, type NodeWebSerialPort } from '../serial/index.ts';
-import { deviceLostError, isDeviceLost, portOpenError } from './errors.ts';
-import { resetIntoApplication } from './esp-session.ts';
-import { resolveSerialBinding } from './serial-binding.ts';
+import { deviceLostError, isDeviceLost, portOpenError } from '../flash/errors.ts';
+import { resetIntoApplication } from '../flash/esp-session.ts';
+import { resolveSerialBinding } from './binding.ts';
+import type { BindingInterface } from './binding-types.cts';
+import { getWebSerialPort, type NodeWebSerialPort } from './web-serial-port.ts';
 
 /** MicroPython's console speed on every ESP port. */
 export const MONITOR_BAUD = 115200;

@@ -6,10 +6,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MpError } from '../errors.ts';
-import type { BindingInterface } from '../serial/index.ts';
-import { listSerialPorts, parseUsbId, type SerialPortListing } from '../serial/index.ts';
 import { writeFileAtomic } from '../util/fs.ts';
-import { resolveSerialBinding } from './serial-binding.ts';
+import { resolveSerialBinding } from './binding.ts';
+import type { BindingInterface } from './binding-types.cts';
+import { listSerialPorts, parseUsbId, type SerialPortListing } from './list.ts';
 import { formatUsbId, knownUsbAdapter, type UsbAdapter } from './usb-ids.ts';
 
 /** A serial port with what mp knows about its USB adapter. */

@@ -7,7 +7,19 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeError, MpError } from '../errors.ts';
-import type { BindingInterface } from '../serial/index.ts';
+import type { BindingInterface } from './binding-types.cts';
+
+let defaultBindingPromise: Promise<BindingInterface> | undefined;
+
+/**
+ * The binding the `serialport` package uses for real hardware (@serialport/bindings-cpp).
+ * Loaded on first use so that code running against an injected binding (the emulator) never
+ * loads the native addon.
+ */
+export function defaultSerialBinding(): Promise<BindingInterface> {
+  defaultBindingPromise ??= import('serialport').then((mod) => mod.SerialPort.binding as BindingInterface);
+  return defaultBindingPromise;
+}
 
 const loaded = new Map<string, Promise<BindingInterface>>();
 
