@@ -8,10 +8,10 @@
  *   toolchain/ Docker: images (present, pull, build), toolchain containers, orphan cleanup
  *   manifest/  the generated FROZEN_MANIFEST
  *   firmware/  mp build: steps, cache key, make, export and sidecar
- *   serial/    the serialport package behind the Web Serial shape esptool-js expects
- *   flash/     ports, esptool-js session, delta flashing against per-device records, serial monitor
+ *   serial/    ports and which is the board, USB ids, the binding (real or emulated), Web Serial, monitor
+ *   flash/     esptool-js session, delta flashing against per-device records, firmware images
  *   dev/       mp dev: watcher, rebuild scheduler, syntax check, the session tying build and flash
- *   util/      atomic writes, locks, cache paths, validation kit
+ *   util/      atomic writes, locks, cache paths, validation kit, byte sizes
  *   errors.ts  MpError and friends: permanent code, message, hint, plugin/file/step at fault
  *   events.ts  Steps and their events (core never writes to the terminal)
  */
@@ -50,14 +50,15 @@ export * from './plugin/types.ts';
 export { isBoard, isLibrary, validatePlugin } from './plugin/validate.ts';
 export * from './plugin/version.ts';
 export { type OpenProjectOptions, openProject, type Project } from './project.ts';
+export * from './repl/index.ts';
 export * from './serial/index.ts';
 export * from './sources/index.ts';
 export * from './toolchain/engine.ts';
 export * from './toolchain/index.ts';
+export * from './upstream/boards.ts';
+export * from './upstream/tree.ts';
+export { formatBytes } from './util/format.ts';
 export { writeFileAtomic } from './util/fs.ts';
 export { acquireLock, tryAcquireLock, withLock } from './util/lock.ts';
 export { userCacheDir } from './util/paths.ts';
 export { closest } from './util/validate.ts';
-export * from './repl/index.ts';
-export * from './upstream/boards.ts';
-export * from './upstream/tree.ts';

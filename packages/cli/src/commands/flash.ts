@@ -11,10 +11,11 @@ import {
   findLatestExport,
   firmwareFromFile,
   firmwareFromSidecar,
+  formatBytes,
   SerialMonitor,
 } from '@mp/core';
 import { loadProject, positiveInt } from '../project.ts';
-import { formatBytes, formatSeconds } from '../ui/progress.ts';
+import { formatSeconds } from '../ui/progress.ts';
 import { renderSteps } from '../ui/run-steps.ts';
 import { style } from '../ui/style.ts';
 import { assertNotJson, consoleUntilExit } from './monitor.ts';

@@ -1,4 +1,9 @@
-/** Formats progress as "▰▰▰▱▱ 42% 310 KiB/s ETA 3s" from a stream of (done, total) samples. */
+import { formatBytes } from '@mp/core';
+
+// The commands that print sizes (build, clean, doctor, dev) import it from here.
+export { formatBytes };
+
+/** Formats progress as "████░░░░ 42% 130.0 KiB/310.0 KiB 44.1 KiB/s ETA 3s" from (done, total) samples. */
 export class ProgressMeter {
   private readonly started = performance.now();
 
@@ -13,13 +18,6 @@ export class ProgressMeter {
     const eta = rate > 0 ? Math.max(0, (total - done) / rate) : undefined;
     return `${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${Math.floor(fraction * 100)}% ${unit === 'bytes' ? `${formatBytes(done)}/${formatBytes(total)}` : `${done}/${total}`}${rate ? ` ${formatRate(rate, unit)}` : ''}${eta !== undefined && fraction < 1 ? ` ETA ${formatSeconds(eta)}` : ''}`;
   }
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(2)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
 function formatRate(rate: number, unit: string): string {

@@ -8,6 +8,7 @@ import { MpError } from '../errors.ts';
 import { runSteps, type Step, type StepContext, type StepObserver } from '../events.ts';
 import type { BindingInterface } from '../serial/index.ts';
 import type { SerialMonitor } from '../serial/monitor.ts';
+import { formatBytes as formatSize } from '../util/format.ts';
 import { type DeviceSegmentState, type DeviceState, DeviceStateStore } from './device-state.ts';
 import { describeLoaderError, deviceLostHint } from './errors.ts';
 import { deflateForFlash, type EspDeviceInfo, EspSession, resetIntoApplication } from './esp-session.ts';
@@ -22,6 +23,8 @@ export interface FlashFirmwareOptions {
   baudRate?: number;
   /** Write every sector, whatever the device record says (`--full`). */
   full?: boolean;
+  /** Erase the whole flash first (`mp flash --erase`); the write is then a full one. */
+  erase?: boolean;
   /** Default: `MP_SERIAL_BINDING`, else real hardware. */
   binding?: BindingInterface;
   /** Where device records live. Default: `<userCacheDir>/devices`. */
@@ -76,12 +79,6 @@ interface PlannedSegment {
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
-function formatSize(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
-}
-
 function overlaps(a: { offset: number; size: number }, b: { offset: number; size: number }): boolean {
   return a.offset < b.offset + b.size && b.offset < a.offset + a.size;
 }
@@ -132,6 +129,9 @@ export class FlashJob {
         title: `Connect to the board on ${options.port}`,
         run: explained((step) => this.#connect(step)),
       },
+      ...(options.erase
+        ? [{ id: 'erase', title: 'Erase the whole flash', run: explained((step) => this.#erase(step)) }]
+        : []),
       { id: 'write', title: 'Write firmware', run: explained((step) => this.#write(step)) },
       {
         id: 'verify',
@@ -291,13 +291,25 @@ export class FlashJob {
     });
   }
 
+  /** `--erase`: the whole flash, and the device record with it (the next write is a full one). */
+  async #erase(step: StepContext): Promise<void> {
+    const session = this.session!;
+    const started = performance.now();
+    await session.eraseFlash();
+    await this.#devices.forget(session.info.mac);
+    step.title(
+      `Erased the whole flash (${session.info.flashSize ?? 'size unknown'}) in ${((performance.now() - started) / 1000).toFixed(1)}s`,
+    );
+  }
+
   /** Decides per segment which sectors to write, from the device record. */
   async #plan(): Promise<void> {
     const info = this.session!.info;
     const record = await this.#devices.read(info.mac);
     this.#record = record;
     let reason: string | undefined;
-    if (this.options.full) reason = '--full';
+    if (this.options.erase) reason = 'the flash was erased first (--erase)';
+    else if (this.options.full) reason = '--full';
     else if (!record) reason = 'mp has not flashed this device before';
     else if (
       record.chip !== info.chip ||
