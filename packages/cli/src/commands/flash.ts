@@ -39,6 +39,7 @@ export const run: CommandRun<typeof OPTIONS.flash> = async (input) => {
     baudRate: project.config.flash.baud,
     full: values.full === true,
     force: values.force === true,
+    erase: values.erase === true,
     monitor,
   });
   const started = performance.now();

@@ -183,6 +183,16 @@ export const OPTIONS = {
       description: 'Flash the file even if its header is not a firmware image for the board’s chip',
     },
     monitor: { type: 'boolean', short: 'm', description: 'Open the serial monitor after flashing' },
+    erase: { type: 'boolean', description: 'Erase the whole flash first (then every sector is written)' },
+  },
+  erase: {
+    board: BUILD_OPTIONS.board,
+    port: FLASH_OPTIONS.port,
+    yes: {
+      type: 'boolean',
+      short: 'y',
+      description: 'Do not ask for confirmation (required without a terminal)',
+    },
   },
   dev: {
     ...BUILD_OPTIONS,
@@ -262,6 +272,16 @@ export const COMMANDS: CommandSpec[] = [
     project: true,
     options: OPTIONS.dev,
     load: () => import('./dev.ts'),
+  }),
+  command({
+    name: 'erase',
+    summary: 'Erase the whole flash of the board (asks first; --yes without a terminal)',
+    usage: 'mp erase [--yes] [options]',
+    details:
+      'Erases every sector, as `esptool erase_flash`: the firmware and the filesystem with your files are gone.\nmp forgets what it wrote to that board, so the next `mp flash` writes the whole image.',
+    project: true,
+    options: OPTIONS.erase,
+    load: () => import('./erase.ts'),
   }),
   command({
     name: 'put',

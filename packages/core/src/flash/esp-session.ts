@@ -389,6 +389,14 @@ export class EspSession {
     return this.#run('the MD5 check', () => this.#loader.flashMd5sum(offset, size));
   }
 
+  /**
+   * Erases the whole flash (the stub's ERASE_FLASH, 0xD0: esptool's `erase_flash`, esptool-js
+   * `ESPLoader.eraseFlash`, which waits up to its CHIP_ERASE_TIMEOUT for a chip erase).
+   */
+  async eraseFlash(): Promise<void> {
+    await this.#run('erasing the flash', () => this.#loader.eraseFlash());
+  }
+
   /** Restarts the board into its application (see `resetIntoApplication`). */
   async resetToApp(): Promise<void> {
     if (this.lost || this.#closed) return;

@@ -3,6 +3,7 @@
  * the firmware image and its checks. Ports, bindings and the monitor are serial/'s.
  */
 export { type DeviceSegmentState, type DeviceState, DeviceStateStore, normaliseMac } from './device-state.ts';
+export { createEraseJob, type EraseJob, type EraseOptions, type EraseResult, eraseBoard } from './erase.ts';
 export {
   describeLoaderError,
   deviceLostError,
