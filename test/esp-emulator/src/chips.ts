@@ -77,6 +77,8 @@ const STUB_COMMANDS = new Set<number>([
   COMMANDS.FLASH_DEFL_DATA,
   COMMANDS.FLASH_DEFL_END,
   COMMANDS.SPI_FLASH_MD5,
+  // Chip erase is the stub's alone: esptool's loader.py marks erase_flash `@stub_function_only`;
+  // esptool-js's ESPLoader.eraseFlash sends ESP_ERASE_FLASH (0xd0) with CHIP_ERASE_TIMEOUT.
   COMMANDS.ERASE_FLASH,
   COMMANDS.ERASE_REGION,
   COMMANDS.READ_FLASH,
