@@ -10,7 +10,7 @@
  *   firmware/  mp build: steps, cache key, make, export and sidecar
  *   serial/    ports and which is the board, USB ids, the binding (real or emulated), Web Serial, monitor
  *   flash/     esptool-js session, delta flashing against per-device records, firmware images
- *   dev/       mp dev: watcher, rebuild scheduler, syntax check, the session tying build and flash
+ *   dev/       mp dev: watcher, syntax check, the session's state machine and the effects it drives
  *   util/      atomic writes, locks, cache paths, validation kit, byte sizes
  *   errors.ts  MpError and friends: permanent code, message, hint, plugin/file/step at fault
  *   events.ts  Steps and their events (core never writes to the terminal)
@@ -27,10 +27,25 @@ export {
   validateConfig,
 } from './config/load.ts';
 export type * from './config/types.ts';
-export { RebuildScheduler, type RebuildSchedulerOptions } from './dev/scheduler.ts';
+export {
+  type DevBoard,
+  type DevBuildOutcome,
+  type DevClock,
+  type DevEffects,
+  type DevToolchain,
+  realDevEffects,
+} from './dev/effects.ts';
+export { type DevCommand, type DevInput, type DevPhase, type DevState, transition } from './dev/machine.ts';
 export { type DevEvent, type DevSessionOptions, runDevSession } from './dev/session.ts';
 export { checkPythonSyntax, parseMpyCrossError, type SyntaxProblem } from './dev/syntax-check.ts';
-export { isEditorTempFile, type WatchEvent, type WatchTargets, watchProject } from './dev/watch.ts';
+export {
+  isEditorTempFile,
+  type ProjectWatcher,
+  projectWatchTargets,
+  type WatchEvent,
+  type WatchTargets,
+  watchProject,
+} from './dev/watch.ts';
 export * from './errors.ts';
 export * from './events.ts';
 export * from './firmware/index.ts';

@@ -1,30 +1,28 @@
 /**
  * `mp dev`: the inner loop. Watches the project, and on every change: syntax-checks the changed
- * Python in the warm container, rebuilds incrementally in that same container, delta-flashes the
- * board and reattaches the serial monitor. It orchestrates the build and flash pipelines and adds
- * little of its own. Whatever way it ends (Ctrl-C, an error), the container is removed, the
- * watcher closed and the port released.
+ * Python, rebuilds incrementally in the warm container, delta-flashes the board and reattaches the
+ * serial monitor. What happens when is decided by the state machine of machine.ts; this file runs
+ * its commands through the side effects of effects.ts and turns their outcomes into `dev:*` events.
+ * Whatever way it ends (Ctrl-C, an error), the container is removed, the watcher closed, the port
+ * released and the cache registration dropped.
  */
-import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { extname } from 'node:path';
 import { asMpError, type MpError } from '../errors.ts';
-import { runSteps, type StepEvent } from '../events.ts';
-import type { PathMapping } from '../firmware/make.ts';
-import { type BuildResult, createBuild, hostMpyCrossPath, pathMappings } from '../firmware/pipeline.ts';
-import type { FirmwareImage } from '../flash/firmware.ts';
-import { firmwareFromSidecar } from '../flash/firmware.ts';
-import { type FlashResult, flashFirmware } from '../flash/flash.ts';
+import type { StepEvent, StepObserver } from '../events.ts';
 import type { Project } from '../project.ts';
 import type { BindingInterface } from '../serial/index.ts';
-import { SerialMonitor } from '../serial/monitor.ts';
-import { listBoardPorts, selectPort } from '../serial/ports.ts';
-import { registerCacheUse } from '../sources/git-cache.ts';
-import type { ToolchainContainer } from '../toolchain/container.ts';
-import { userCacheDir } from '../util/paths.ts';
-import { RebuildScheduler } from './scheduler.ts';
-import { checkPythonSyntax, checkPythonSyntaxOnHost, type SyntaxProblem } from './syntax-check.ts';
-import { type WatchEvent, watchProject } from './watch.ts';
+import { BoardLink, watchForBoard } from './board-link.ts';
+import {
+  type BuildResult,
+  type DevEffects,
+  type FirmwareImage,
+  type FlashResult,
+  realDevEffects,
+  type ToolchainContainer,
+} from './effects.ts';
+import { type DevCommand, type DevInput, type DevState, initialDevState, transition } from './machine.ts';
+import { Rebuilder } from './rebuild.ts';
+import type { SyntaxProblem } from './syntax-check.ts';
+import { type ProjectWatcher, projectWatchTargets } from './watch.ts';
 
 export type DevEvent =
   | { type: 'dev:watching'; paths: string[] }
@@ -60,249 +58,202 @@ export interface DevSessionOptions {
   replugPollMs?: number;
   /** A running toolchain container to start with (benchmarks); it is removed when the session ends. */
   container?: ToolchainContainer;
+  /**
+   * Replaces some of the real side effects (tests: a fake toolchain, board and watcher).
+   * @example { toolchain: fakeToolchain, watch: fakeWatcher.watch, listPorts: async () => [] }
+   */
+  effects?: Partial<DevEffects>;
 }
 
-/** Marker "paths" for work that is not a file change. */
-const START = '\0start';
-const RETRY_FLASH = '\0retry-flash';
-
+/**
+ * Runs `mp dev` until `signal` aborts.
+ * @example
+ * await runDevSession({ openProject: () => openProject({ projectDir }), signal, onEvent: console.log });
+ */
 export async function runDevSession(options: DevSessionOptions): Promise<void> {
-  const emit = options.onEvent;
-  const flashWanted = options.flash !== false;
-  const monitorWanted = options.monitor !== false;
-  let project = await options.openProject();
-  let container: ToolchainContainer | undefined = options.container;
-  let mappings: PathMapping[] = [];
-  /** The project's mpy-cross, built by the first build into its build folder (host path). */
-  let hostMpyCross: string | undefined;
-  let monitor: SerialMonitor | undefined;
-  let port: string | undefined;
-  let owedFlash: FirmwareImage | undefined;
-  let reloadConfig = false;
-  let previousExport: BuildResult | undefined;
-  let replugTimer: NodeJS.Timeout | undefined;
-  // Aborted when mp dev ends: kills a running make or flash instead of waiting for it.
-  const stop = new AbortController();
-  options.signal.addEventListener('abort', () => stop.abort(options.signal.reason), { once: true });
+  const project = await options.openProject();
+  const effects: DevEffects = { ...realDevEffects(options), ...options.effects };
+  await new DevSession(options, effects, project).run();
+}
 
-  const stepObserver = (pipeline: 'build' | 'flash') => (event: StepEvent) =>
-    emit({ type: 'dev:step', pipeline, event });
+class DevSession {
+  readonly #options: DevSessionOptions;
+  readonly #effects: DevEffects;
+  readonly #rebuilder: Rebuilder;
+  readonly #board: BoardLink;
+  /** Resolved by the teardown. */
+  #ended = () => {};
+  #state: DevState<FirmwareImage> = initialDevState();
+  #project: Project;
+  #watcher: ProjectWatcher | undefined;
+  #cancelDebounce = () => {};
+  #stopWatchingForBoard = () => {};
+  #releaseCacheUse = async () => {};
 
-  async function flashOwed(): Promise<void> {
-    const firmware = owedFlash;
-    if (!firmware || stop.signal.aborted) return;
-    try {
-      port ??= (
-        await selectPort({
-          explicit: project.config.flash.port,
-          stateDir: project.stateDir,
-          binding: options.binding,
-        })
-      ).path;
-      if (monitorWanted && (!monitor || monitor.path !== port)) {
-        await monitor?.detach().catch(() => undefined);
-        monitor = new SerialMonitor({ path: port, binding: options.binding });
-        monitor.onData((data) => emit({ type: 'dev:monitor', data }));
-      }
-      emit({ type: 'dev:flash-start', port });
-      const started = performance.now();
-      const result = await flashFirmware({
-        firmware,
-        port,
-        binding: options.binding,
-        baudRate: project.config.flash.baud,
-        monitor: monitorWanted ? monitor : undefined,
-        signal: stop.signal,
-        observer: stepObserver('flash'),
-      });
-      owedFlash = undefined;
-      emit({ type: 'dev:flashed', result, ms: performance.now() - started });
-    } catch (error) {
-      if (stop.signal.aborted) return;
-      const mpError = asMpError(error, 'FLASH_FAILED');
-      emit({ type: 'dev:flash-failed', error: mpError, willRetry: true });
-      // The port may come back under another name; pick again next time.
-      if (!project.config.flash.port) port = undefined;
-      watchForBoard();
-    }
-  }
-
-  /** While a flash is owed, look for the board; when a port shows up, flash through the scheduler. */
-  function watchForBoard(): void {
-    clearInterval(replugTimer);
-    const listPaths = async () =>
-      new Set(
-        (await listBoardPorts({ binding: options.binding, all: true }).catch(() => [])).map((p) => p.path),
-      );
-    // The ports there right after the failure are the baseline: the board coming back is a new one.
-    const baseline = listPaths();
-    replugTimer = setInterval(async () => {
-      if (!owedFlash || stop.signal.aborted) return clearInterval(replugTimer);
-      const before = await baseline;
-      const now = await listPaths();
-      if ([...now].some((p) => !before.has(p))) {
-        clearInterval(replugTimer);
-        scheduler.notify(RETRY_FLASH);
-        return;
-      }
-      // A port that went away since is not a baseline any more: its return counts.
-      for (const p of before) if (!now.has(p)) before.delete(p);
-    }, options.replugPollMs ?? 1000);
-    replugTimer.unref();
-  }
-
-  /** mpy-cross on the host when it runs there, else in the warm container; undefined: no problem found. */
-  async function syntaxCheck(files: string[], signal: AbortSignal): Promise<SyntaxProblem | undefined> {
-    try {
-      const onHost =
-        hostMpyCross && process.platform === 'linux'
-          ? await checkPythonSyntaxOnHost(hostMpyCross, files, signal)
-          : undefined;
-      if (onHost === 'ok') return undefined;
-      if (onHost) return onHost;
-      return container ? await checkPythonSyntax(container, files, mappings, signal) : undefined;
-    } catch {
-      return undefined; // the build reports what the check could not
-    }
-  }
-
-  async function cycle(changed: ReadonlySet<string>): Promise<void> {
-    if (stop.signal.aborted) return;
-    const files = [...changed].filter((p) => !p.startsWith('\0'));
-    if (files.length) emit({ type: 'dev:change', files });
-    if (reloadConfig) {
-      reloadConfig = false;
-      project = await options.openProject();
-      port = undefined; // flash.port or the board may have changed
-      emit({ type: 'dev:reload', configFile: project.config.configFile });
-      await rewatch();
-    }
-    if (files.length === 0 && !changed.has(START)) {
-      if (changed.has(RETRY_FLASH)) await flashOwed();
-      return;
-    }
-    const python = files.filter((f) => extname(f) === '.py' && existsSync(f));
-    emit({ type: 'dev:build-start' });
-    const started = performance.now();
-    // The syntax check runs beside the build's first steps and make, not before them: a bad save
-    // is reported in milliseconds and stops the build; a good one costs no extra latency.
-    const attempt = new AbortController();
-    const onStop = () => attempt.abort();
-    stop.signal.addEventListener('abort', onStop, { once: true });
-    let problem: SyntaxProblem | undefined;
-    const check = python.length
-      ? syntaxCheck(python, attempt.signal).then((found) => {
-          problem = found;
-          if (found) attempt.abort();
-        })
-      : Promise.resolve();
-    const build = createBuild({
-      project,
-      container,
-      keepContainer: true,
-      env: options.env,
-      cacheDir: options.cacheDir,
-    });
-    try {
-      await runSteps(build.steps, build.ctx, { signal: attempt.signal, observer: stepObserver('build') });
-    } catch (error) {
-      await check;
-      if (stop.signal.aborted) return;
-      if (problem) {
-        emit({ type: 'dev:syntax-error', problem });
-        return; // the board keeps what it runs; the next good save builds
-      }
-      emit({
-        type: 'dev:build-failed',
-        error: asMpError(error, 'BUILD_FAILED'),
-      });
-      return;
-    } finally {
-      stop.signal.removeEventListener('abort', onStop);
-      if (build.ctx.container && build.ctx.container !== container) {
-        await container?.stop().catch(() => undefined);
-        container = build.ctx.container;
-      }
-      await build.dispose();
-    }
-    await check;
-    const ctx = build.ctx;
-    mappings = pathMappings(ctx);
-    if (ctx.buildDir) hostMpyCross = hostMpyCrossPath(ctx.buildDir);
-    const result = ctx.result!;
-    emit({ type: 'dev:built', result, ms: performance.now() - started });
-    // One save, one export file: the previous export of this session is replaced, not piled up.
-    if (previousExport && !previousExport.upToDate && previousExport.firmware !== result.firmware) {
-      await rm(previousExport.firmware, { force: true });
-      await rm(previousExport.sidecarFile, { force: true });
-    }
-    previousExport = result;
-    // A board without a chip (the unix port) has nothing to flash: its build is the result.
-    if (flashWanted && ctx.board?.chip) {
-      owedFlash = await firmwareFromSidecar(result.sidecarFile);
-      await flashOwed();
-    }
-  }
-
-  const scheduler = new RebuildScheduler({
-    debounceMs: options.debounceMs,
-    build: async (changed) => {
-      await cycle(changed);
-      if (!stop.signal.aborted) emit({ type: 'dev:idle' });
-    },
-    onError: (error) =>
-      emit({
-        type: 'dev:build-failed',
-        error: asMpError(error, 'DEV_FAILED'),
-      }),
-  });
-
-  let watcher: Awaited<ReturnType<typeof watchProject>> | undefined;
-  async function rewatch(): Promise<void> {
-    await watcher?.close();
-    const config = project.config;
-    const sourceDirs = [
-      config.modulesDir,
-      ...config.libraries.flatMap((l) => (l.path ? [l.path] : [])),
-      ...config.cModules,
-    ];
-    for (const listing of config.libraries) {
-      // Library plugins whose own source is a local folder are watched too.
-      const plugin = await project.plugins.load('library', listing.id).catch(() => undefined);
-      if (plugin && 'path' in plugin.source && !listing.git && !listing.ref)
-        sourceDirs.push(plugin.source.path);
-    }
-    const configFiles = config.configFile ? [config.configFile] : [];
-    watcher = await watchProject(
-      { sourceDirs: [...new Set(sourceDirs)], configFiles, ignoreDirs: [config.exportDir, project.stateDir] },
-      (event: WatchEvent) => {
-        if (event.kind === 'config') reloadConfig = true;
-        scheduler.notify(event.path);
-      },
+  constructor(options: DevSessionOptions, effects: DevEffects, project: Project) {
+    this.#options = options;
+    this.#effects = effects;
+    this.#project = project;
+    this.#rebuilder = new Rebuilder(effects);
+    const monitor = options.monitor !== false;
+    this.#board = new BoardLink(
+      effects,
+      monitor ? (data) => this.#emit({ type: 'dev:monitor', data }) : undefined,
     );
-    await watcher.ready;
-    emit({ type: 'dev:watching', paths: [...sourceDirs, ...configFiles] });
   }
 
-  // The warm container keeps the cache's trees mounted between builds: the whole session is a
-  // user of the cache, so `mp clean --all` refuses until it ends.
-  const releaseCacheUse = await registerCacheUse(options.cacheDir ?? userCacheDir(options.env), {
-    project: project.config.projectDir,
-    signal: stop.signal,
-  });
-  try {
-    await rewatch();
-    scheduler.notify(START);
-    await new Promise<void>((resolve) => {
-      if (stop.signal.aborted) resolve();
-      else stop.signal.addEventListener('abort', () => resolve(), { once: true });
+  async run(): Promise<void> {
+    const { signal } = this.#options;
+    // The warm container keeps the cache's trees mounted between builds: the whole session is a
+    // user of the cache, so `mp clean --all` refuses until it ends.
+    this.#releaseCacheUse = await this.#effects.registerCacheUse(this.#project.config.projectDir, signal);
+    try {
+      await this.#rewatch();
+    } catch (error) {
+      await this.#teardown();
+      throw error;
+    }
+    const ended = new Promise<void>((resolve) => {
+      this.#ended = resolve;
     });
-  } finally {
-    clearInterval(replugTimer);
-    await scheduler.stop();
-    await watcher?.close();
-    await monitor?.detach().catch(() => undefined);
-    await container?.stop().catch(() => undefined);
-    await releaseCacheUse().catch(() => undefined);
+    this.#dispatch({ type: 'start' });
+    if (signal.aborted) this.#dispatch({ type: 'stop' });
+    else signal.addEventListener('abort', () => this.#dispatch({ type: 'stop' }), { once: true });
+    await ended;
+  }
+
+  #dispatch(input: DevInput<FirmwareImage>): void {
+    const [state, commands] = transition(this.#state, input);
+    this.#state = state;
+    for (const command of commands) this.#execute(command);
+  }
+
+  #execute(command: DevCommand<FirmwareImage>): void {
+    const { clock } = this.#effects;
+    switch (command.type) {
+      case 'arm-debounce':
+        this.#cancelDebounce();
+        // Editors write a save-all within a few ms of each other; longer would only add latency.
+        this.#cancelDebounce = clock.after(this.#options.debounceMs ?? 10, () =>
+          this.#dispatch({ type: 'quiet' }),
+        );
+        break;
+      case 'cancel-debounce':
+        this.#cancelDebounce();
+        break;
+      case 'build':
+        void this.#build(command.files, command.reload).then((outcome) => this.#dispatch(outcome));
+        break;
+      case 'flash':
+        void this.#flash(command.firmware).then((outcome) => this.#dispatch(outcome));
+        break;
+      case 'watch-for-board':
+        this.#stopWatchingForBoard();
+        this.#stopWatchingForBoard = watchForBoard(
+          this.#effects.listPorts,
+          clock,
+          this.#options.replugPollMs ?? 1000,
+          () => this.#dispatch({ type: 'board-back' }),
+        );
+        break;
+      case 'stop-watching-for-board':
+        this.#stopWatchingForBoard();
+        break;
+      case 'idle':
+        this.#emit({ type: 'dev:idle' });
+        break;
+      case 'teardown':
+        void this.#teardown().then(() => this.#ended());
+        break;
+    }
+  }
+
+  /** Never throws: every failure is an event, and the outcome for the state machine. */
+  async #build(files: string[], reload: boolean): Promise<DevInput<FirmwareImage>> {
+    const { signal } = this.#options;
+    try {
+      if (files.length) this.#emit({ type: 'dev:change', files });
+      if (reload) await this.#reload();
+      this.#emit({ type: 'dev:build-start' });
+      const started = this.#effects.clock.now();
+      const outcome = await this.#rebuilder.run(this.#project, files, {
+        signal,
+        observer: this.#observer('build'),
+      });
+      if (signal.aborted) return { type: 'build-failed' };
+      if (outcome.kind === 'syntax-error') {
+        // The board keeps what it runs; the next good save builds.
+        this.#emit({ type: 'dev:syntax-error', problem: outcome.problem });
+        return { type: 'build-failed' };
+      }
+      if (outcome.kind === 'failed') {
+        this.#emit({ type: 'dev:build-failed', error: asMpError(outcome.error, 'BUILD_FAILED') });
+        return { type: 'build-failed' };
+      }
+      this.#emit({ type: 'dev:built', result: outcome.result, ms: this.#effects.clock.now() - started });
+      if (this.#options.flash === false || !outcome.flashable) return { type: 'built' };
+      return { type: 'built', firmware: await this.#effects.readFirmware(outcome.result.sidecarFile) };
+    } catch (error) {
+      if (!signal.aborted) this.#emit({ type: 'dev:build-failed', error: asMpError(error, 'DEV_FAILED') });
+      return { type: 'build-failed' };
+    }
+  }
+
+  async #reload(): Promise<void> {
+    this.#project = await this.#options.openProject();
+    this.#board.forgetPort();
+    this.#emit({ type: 'dev:reload', configFile: this.#project.config.configFile });
+    await this.#rewatch();
+  }
+
+  /** Never throws, like #build. */
+  async #flash(firmware: FirmwareImage): Promise<DevInput<FirmwareImage>> {
+    const { signal } = this.#options;
+    const { clock } = this.#effects;
+    let started = clock.now();
+    try {
+      const result = await this.#board.flash(firmware, this.#project, {
+        signal,
+        observer: this.#observer('flash'),
+        onPort: (port) => {
+          this.#emit({ type: 'dev:flash-start', port });
+          started = clock.now();
+        },
+      });
+      this.#emit({ type: 'dev:flashed', result, ms: clock.now() - started });
+      return { type: 'flashed' };
+    } catch (error) {
+      if (!signal.aborted)
+        this.#emit({ type: 'dev:flash-failed', error: asMpError(error, 'FLASH_FAILED'), willRetry: true });
+      return { type: 'flash-failed' };
+    }
+  }
+
+  async #rewatch(): Promise<void> {
+    await this.#watcher?.close();
+    const targets = await projectWatchTargets(this.#project);
+    this.#watcher = await this.#effects.watch(targets, (event) =>
+      this.#dispatch({ type: 'saved', path: event.path, config: event.kind === 'config' }),
+    );
+    await this.#watcher.ready;
+    this.#emit({ type: 'dev:watching', paths: [...targets.sourceDirs, ...targets.configFiles] });
+  }
+
+  /** Runs once nothing is running any more (the state machine says when). */
+  async #teardown(): Promise<void> {
+    this.#cancelDebounce();
+    this.#stopWatchingForBoard();
+    await this.#watcher?.close().catch(() => undefined);
+    await this.#board.close().catch(() => undefined);
+    await this.#effects.toolchain.stop().catch(() => undefined);
+    await this.#releaseCacheUse().catch(() => undefined);
+  }
+
+  #observer(pipeline: 'build' | 'flash'): StepObserver {
+    return (event) => this.#emit({ type: 'dev:step', pipeline, event });
+  }
+
+  #emit(event: DevEvent): void {
+    this.#options.onEvent(event);
   }
 }

@@ -5,6 +5,7 @@
  */
 import { basename, sep } from 'node:path';
 import type { FSWatcher } from 'chokidar';
+import type { Project } from '../project.ts';
 
 export interface WatchTargets {
   /** Folders of Python sources (modules dir, local libraries). */
@@ -34,6 +35,33 @@ export function isEditorTempFile(path: string): boolean {
   );
 }
 
+/** The modules folder, local libraries and C modules, and the config file of a project. */
+export async function projectWatchTargets(project: Project): Promise<WatchTargets> {
+  const config = project.config;
+  const sourceDirs = [
+    config.modulesDir,
+    ...config.libraries.flatMap((l) => (l.path ? [l.path] : [])),
+    ...config.cModules,
+  ];
+  for (const listing of config.libraries) {
+    // Library plugins whose own source is a local folder are watched too.
+    const plugin = await project.plugins.load('library', listing.id).catch(() => undefined);
+    if (plugin && 'path' in plugin.source && !listing.git && !listing.ref)
+      sourceDirs.push(plugin.source.path);
+  }
+  return {
+    sourceDirs: [...new Set(sourceDirs)],
+    configFiles: config.configFile ? [config.configFile] : [],
+    ignoreDirs: [config.exportDir, project.stateDir],
+  };
+}
+
+export interface ProjectWatcher {
+  /** Resolves once the initial scan is done: later events are real changes. */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
 let chokidar: Promise<typeof import('chokidar')> | undefined;
 /** chokidar is loaded by `mp dev` only, not by every command that imports core. */
 function loadChokidar(): Promise<typeof import('chokidar')> {
@@ -44,7 +72,7 @@ function loadChokidar(): Promise<typeof import('chokidar')> {
 export async function watchProject(
   targets: WatchTargets,
   onEvent: (event: WatchEvent) => void,
-): Promise<{ ready: Promise<void>; close: () => Promise<void> }> {
+): Promise<ProjectWatcher> {
   const { watch } = await loadChokidar();
   const ignoreDirs = targets.ignoreDirs.map((d) => (d.endsWith(sep) ? d : d + sep));
   const configFiles = new Set(targets.configFiles);

@@ -1,0 +1,89 @@
+/**
+ * The board side of `mp dev`: which port it is on, the monitor kept on that port between flashes,
+ * and noticing an unplugged board come back.
+ */
+import type { StepObserver } from '../events.ts';
+import type { Project } from '../project.ts';
+import type { DevBoard, DevClock, DevEffects, FirmwareImage, FlashResult } from './effects.ts';
+
+export class BoardLink {
+  readonly #effects: DevEffects;
+  readonly #onData: ((data: Uint8Array) => void) | undefined;
+  #port: string | undefined;
+  #board: DevBoard | undefined;
+
+  /** `onData` absent: no monitor, the port is closed between flashes. */
+  constructor(effects: DevEffects, onData?: (data: Uint8Array) => void) {
+    this.#effects = effects;
+    this.#onData = onData;
+  }
+
+  /** Pick the port again before the next flash: `flash.port` or the board may have changed. */
+  forgetPort(): void {
+    this.#port = undefined;
+  }
+
+  async flash(
+    firmware: FirmwareImage,
+    project: Project,
+    run: { signal: AbortSignal; observer: StepObserver; onPort: (port: string) => void },
+  ): Promise<FlashResult> {
+    const explicit = project.config.flash.port;
+    try {
+      this.#port ??= await this.#effects.selectPort({ explicit, stateDir: project.stateDir });
+      if (this.#board?.port !== this.#port) {
+        await this.#board?.close();
+        this.#board = this.#effects.openBoard(this.#port, this.#onData);
+      }
+      run.onPort(this.#port);
+      return await this.#board.flash(firmware, {
+        baudRate: project.config.flash.baud,
+        signal: run.signal,
+        observer: run.observer,
+      });
+    } catch (error) {
+      // An unplugged board may come back under another name.
+      if (!explicit) this.forgetPort();
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#board?.close();
+    this.#board = undefined;
+  }
+}
+
+/**
+ * Polls the ports every `everyMs` and calls `onBack` once when one shows up that was not there when
+ * the poll started (the board plugged in again). Returns what stops the poll.
+ */
+export function watchForBoard(
+  listPorts: () => Promise<string[]>,
+  clock: DevClock,
+  everyMs: number,
+  onBack: () => void,
+): () => void {
+  let stopped = false;
+  let cancel = () => {};
+  // The ports there right after the failure are the baseline: the board coming back is a new one.
+  const baseline = listPorts().then((ports) => new Set(ports));
+  const look = async () => {
+    const before = await baseline;
+    const now = new Set(await listPorts());
+    if (stopped) return;
+    if ([...now].some((port) => !before.has(port))) {
+      stopped = true;
+      onBack();
+      return;
+    }
+    // A port that went away since is not a baseline any more: its return counts.
+    for (const port of before) if (!now.has(port)) before.delete(port);
+    cancel = clock.after(everyMs, look);
+  };
+  cancel = clock.after(everyMs, look);
+  return () => {
+    stopped = true;
+    cancel();
+  };
+}
