@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { describeBoardConformance } from '@mp/test-utils/conformance';
+import { describeBoardConformance } from '@mp/plugin-testing';
 import plugin from '../src/index.ts';
 
 describeBoardConformance(plugin, fileURLToPath(new URL('..', import.meta.url)));

@@ -3,12 +3,13 @@
  * image (Debian + make + python3 + git, enough for the fixture MicroPython), and looking for
  * containers mp left behind.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acquireLock } from '@mp/core';
+import { lock } from 'proper-lockfile';
 
 export const BASE_IMAGE = process.env.MP_TEST_BASE_IMAGE ?? 'debian:bookworm-slim';
 
@@ -55,15 +56,44 @@ export function ensureBaseImage(): void {
  */
 export async function ensureFixtureToolchainImage(): Promise<string> {
   if (imageExists(FIXTURE_TOOLCHAIN_IMAGE)) return FIXTURE_TOOLCHAIN_IMAGE;
-  const release = await acquireLock(join(tmpdir(), 'mp-test-locks', 'fixture-toolchain'), { pollMs: 250 });
+  const locks = join(tmpdir(), 'mp-test-locks');
+  mkdirSync(locks, { recursive: true });
+  const release = await lock(join(locks, 'fixture-toolchain'), {
+    realpath: false,
+    // The holder refreshes the lock while it builds; one not refreshed for 10 s (the default
+    // `stale`) was left by a process that died, and is taken over.
+    retries: { forever: true, minTimeout: 250, maxTimeout: 1000 },
+    // Taken over as stale (this process stalled): both then build the same image, which Docker
+    // allows; failing the test run for it would help nobody.
+    onCompromised: (error) => console.warn(`fixture toolchain lock: ${error.message}`),
+  });
   try {
     if (imageExists(FIXTURE_TOOLCHAIN_IMAGE)) return FIXTURE_TOOLCHAIN_IMAGE;
-    ensureBaseImage();
-    docker(['build', '-q', '-t', FIXTURE_TOOLCHAIN_IMAGE, '-'], FIXTURE_TOOLCHAIN_DOCKERFILE);
+    // Asynchronous while the lock is held: a blocked event loop could not refresh it.
+    if (!imageExists(BASE_IMAGE)) await run('bash', [ENSURE_BASE_IMAGE], { inherit: true });
+    await run('docker', ['build', '-q', '-t', FIXTURE_TOOLCHAIN_IMAGE, '-'], {
+      input: FIXTURE_TOOLCHAIN_DOCKERFILE,
+    });
     return FIXTURE_TOOLCHAIN_IMAGE;
   } finally {
     await release();
   }
+}
+
+function run(command: string, args: string[], options: { input?: string; inherit?: boolean }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: options.inherit ? 'inherit' : ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`})\n${stderr}`));
+    });
+    child.stdin?.end(options.input);
+  });
 }
 
 /** Ids of toolchain containers (label `mp.toolchain`), optionally only those of one project. */

@@ -137,7 +137,7 @@ function packageJson(packageName: string, description: string, mp: Record<string
       mp,
       scripts: { test: 'vitest run' },
       peerDependencies: { '@mp/core': '*' },
-      devDependencies: { '@mp/core': 'workspace:*', '@mp/test-utils': 'workspace:*' },
+      devDependencies: { '@mp/core': 'workspace:*', '@mp/plugin-testing': 'workspace:*', vitest: '^5.1.1' },
     },
     null,
     2,
@@ -145,7 +145,7 @@ function packageJson(packageName: string, description: string, mp: Record<string
 }
 
 const conformanceTest = (kind: 'board' | 'library') => `import { fileURLToPath } from 'node:url';
-import { ${kind === 'board' ? 'describeBoardConformance' : 'describeLibraryConformance'} } from '@mp/test-utils/conformance';
+import { ${kind === 'board' ? 'describeBoardConformance' : 'describeLibraryConformance'} } from '@mp/plugin-testing';
 import plugin from '../src/index.ts';
 
 ${kind === 'board' ? 'describeBoardConformance' : 'describeLibraryConformance'}(plugin, fileURLToPath(new URL('..', import.meta.url)));

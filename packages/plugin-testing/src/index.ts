@@ -1,12 +1,27 @@
 /**
- * The plugin conformance suite every board and library package runs from its own tests:
- *   describeBoardConformance(plugin, packageDir)
+ * The plugin conformance suite every board and library package runs from its own vitest tests.
  * It checks the contract, the package.json declaration, discovery, and the resolve hook against
  * several MicroPython releases, so a plugin that passes here will load and plan builds in mp.
+ *
+ * @example
+ * // test/conformance.test.ts of a board package
+ * import { fileURLToPath } from 'node:url';
+ * import { describeBoardConformance } from '@mp/plugin-testing';
+ * import plugin from '../src/index.ts';
+ *
+ * describeBoardConformance(plugin, fileURLToPath(new URL('..', import.meta.url)));
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   type BoardPlugin,
   type LibraryPlugin,
@@ -31,13 +46,32 @@ function fakeMicroPython(tag: string | undefined, dir: string): MicroPythonSourc
   };
 }
 
-function checkDeclaration(plugin: BoardPlugin | LibraryPlugin, packageDir: string): void {
+/**
+ * Checks the package.json declaration, then discovers the package the way a user's project finds
+ * a published plugin: as a dependency under node_modules (here a link to packageDir in a scratch
+ * project), wherever the package itself lives.
+ */
+function discoverAsDependency(
+  plugin: BoardPlugin | LibraryPlugin,
+  packageDir: string,
+  scratch: string,
+): PluginRegistry {
   const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
   expect(pkg.mp, 'package.json must declare "mp": { board | library: id }').toEqual({
     [plugin.kind]: plugin.id,
   });
-  const registry = PluginRegistry.create({ roots: [packageDir] });
+  const name = typeof pkg.name === 'string' ? pkg.name : 'plugin-under-test';
+  const project = join(scratch, 'project');
+  mkdirSync(join(project, 'node_modules', dirname(name)), { recursive: true });
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'project', dependencies: { [name]: '*' } }),
+  );
+  // A junction on Windows needs no privilege; elsewhere the type is ignored.
+  symlinkSync(resolve(packageDir), join(project, 'node_modules', name), 'junction');
+  const registry = PluginRegistry.create({ roots: [project] });
   expect(registry.list(plugin.kind).map((l) => l.id)).toContain(plugin.id);
+  return registry;
 }
 
 export function describeBoardConformance(plugin: BoardPlugin, packageDir: string): void {
@@ -50,8 +84,7 @@ export function describeBoardConformance(plugin: BoardPlugin, packageDir: string
     });
 
     it('is declared in package.json and found by discovery', async () => {
-      checkDeclaration(plugin, packageDir);
-      const registry = PluginRegistry.create({ roots: [packageDir] });
+      const registry = discoverAsDependency(plugin, packageDir, scratch);
       const loaded = await registry.load('board', plugin.id);
       expect(loaded.id).toBe(plugin.id);
     });
@@ -90,8 +123,7 @@ export function describeLibraryConformance(plugin: LibraryPlugin, packageDir: st
     });
 
     it('is declared in package.json and found by discovery', async () => {
-      checkDeclaration(plugin, packageDir);
-      const registry = PluginRegistry.create({ roots: [packageDir] });
+      const registry = discoverAsDependency(plugin, packageDir, scratch);
       expect((await registry.load('library', plugin.id)).id).toBe(plugin.id);
     });
 
