@@ -2,10 +2,10 @@
  * mp as a user gets it from npm: the publishable packages are built and packed exactly as
  * `pnpm publish` would, installed with plain npm into a project outside this repository, and the
  * installed `mp` (JavaScript from dist/, no TypeScript under node_modules) finds its plugins and
- * plans a build.
+ * plans a build. A plugin scaffolded there passes the installed conformance suite.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFixtureRepos, type FixtureRepos, REPO_ROOT } from '@mp/test-utils';
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const PACKAGES = [
   'packages/core',
   'packages/cli',
+  'packages/plugin-testing',
   'boards/esp8266-d1mini',
   'boards/esp32-generic',
   'boards/unix',
@@ -86,5 +87,30 @@ describe('mp installed from npm into a project outside the repository', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('$(VARIANT_DIR)/manifest.py');
     expect(r.stdout).not.toContain('package("mqtt_as"');
+  });
+
+  it('scaffolds a library whose conformance test passes with the installed @mp/plugin-testing', () => {
+    const created = mp(['new', 'library', 'blink_lib']);
+    const dir = join(project, 'plugins', 'blink_lib');
+    try {
+      expect(created.status, created.stderr).toBe(0);
+      expect(readFileSync(join(dir, 'test/conformance.test.ts'), 'utf8')).toContain(
+        "from '@mp/plugin-testing'",
+      );
+      // vitest came with @mp/plugin-testing (its peer dependency, which npm installs). This
+      // run's VITEST_* variables would make the child think it is one of this run's workers.
+      const env = Object.fromEntries(
+        Object.entries(process.env).filter(([key]) => !key.startsWith('VITEST')),
+      );
+      const run = spawnSync(join(project, 'node_modules/.bin/vitest'), ['run'], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...env, NO_COLOR: '1', CI: '1' },
+      });
+      expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+      expect(run.stdout).toMatch(/Tests\s+4 passed/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
