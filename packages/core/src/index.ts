@@ -35,13 +35,11 @@ export {
   type DevToolchain,
   realDevEffects,
 } from './dev/effects.ts';
-export { type DevCommand, type DevInput, type DevPhase, type DevState, transition } from './dev/machine.ts';
 export { type DevEvent, type DevSessionOptions, runDevSession } from './dev/session.ts';
 export { checkPythonSyntax, parseMpyCrossError, type SyntaxProblem } from './dev/syntax-check.ts';
 export {
   isEditorTempFile,
   type ProjectWatcher,
-  projectWatchTargets,
   type WatchEvent,
   type WatchTargets,
   watchProject,
