@@ -503,6 +503,26 @@ describe('mp dev session', () => {
     expect(dev.types(from)).toEqual([]);
   });
 
+  it('Ctrl-C while it starts builds nothing and releases everything', async () => {
+    const { project } = await givenProject();
+    const dev = startDev([project]);
+    dev.stop();
+    await dev.session;
+    expect(dev.toolchain.builds).toEqual([]);
+    expect(dev.toolchain.stopped).toBe(true);
+    expect(dev.watcher.open).toBe(0);
+    expect(dev.cache).toEqual({ registered: 1, released: 1 });
+  });
+
+  it('a cache registration that fails ends the session with its error, and the container is removed', async () => {
+    const { project } = await givenProject();
+    const refused = new MpError({ code: 'CANCELLED', message: 'Cancelled while waiting for the cache lock' });
+    const dev = startDev([project], { effects: { registerCacheUse: async () => Promise.reject(refused) } });
+    await expect(dev.session).rejects.toBe(refused);
+    expect(dev.toolchain.stopped).toBe(true);
+    expect(dev.toolchain.builds).toEqual([]);
+  });
+
   it('Ctrl-C while waiting for the board stops looking for it', async () => {
     const { project } = await givenProject();
     const listPorts = vi.fn(async () => []);

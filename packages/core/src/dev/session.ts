@@ -104,10 +104,10 @@ class DevSession {
 
   async run(): Promise<void> {
     const { signal } = this.#options;
-    // The warm container keeps the cache's trees mounted between builds: the whole session is a
-    // user of the cache, so `mp clean --all` refuses until it ends.
-    this.#releaseCacheUse = await this.#effects.registerCacheUse(this.#project.config.projectDir, signal);
     try {
+      // The warm container keeps the cache's trees mounted between builds: the whole session is a
+      // user of the cache, so `mp clean --all` refuses until it ends.
+      this.#releaseCacheUse = await this.#effects.registerCacheUse(this.#project.config.projectDir, signal);
       await this.#rewatch();
     } catch (error) {
       await this.#teardown();
@@ -116,9 +116,11 @@ class DevSession {
     const ended = new Promise<void>((resolve) => {
       this.#ended = resolve;
     });
-    this.#dispatch({ type: 'start' });
     if (signal.aborted) this.#dispatch({ type: 'stop' });
-    else signal.addEventListener('abort', () => this.#dispatch({ type: 'stop' }), { once: true });
+    else {
+      signal.addEventListener('abort', () => this.#dispatch({ type: 'stop' }), { once: true });
+      this.#dispatch({ type: 'start' });
+    }
     await ended;
   }
 
