@@ -1,7 +1,8 @@
 /**
- * Core never writes to the terminal. Long operations are lists of {@link Step}s; each step gets a
- * {@link StepContext} to report through, and the CLI decides how that looks (listr2 in a TTY,
- * plain lines in CI logs, JSON events with `--json`).
+ * Core never writes to the terminal. Long operations are lists of {@link Step}s, run by
+ * {@link runSteps} alone: each step reports through a {@link StepContext}, runSteps turns that into
+ * {@link StepEvent}s, and the CLI decides how they look (a live list in a TTY, plain lines in CI
+ * logs, JSON events with `--json`).
  */
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -75,8 +76,9 @@ export type StepEvent =
 export type StepObserver = (event: StepEvent) => void;
 
 /**
- * Runs steps in order with a plain observer: used for `--json`, non-TTY output and programmatic use.
- * (The CLI's listr2 renderer runs the same Step objects itself.) Errors are tagged with the step id.
+ * Runs steps in order, telling `observer` what happens: the one step runner, behind every view of
+ * the CLI, `mp dev` and programmatic use. Errors are tagged with the step id.
+ * @example await runSteps(build.steps, build.ctx, { signal, observer: (e) => console.log(e.type) });
  */
 export async function runSteps<C>(
   steps: Step<C>[],

@@ -1,48 +1,41 @@
 /**
- * Renders core's Steps three ways: listr2 in a terminal (spinners, the last lines of tool output,
- * progress bars), plain lines when output is not a TTY (CI logs), and one JSON event per line with
- * `--json`. The Steps themselves are the same objects in every mode.
+ * Shows core's Steps three ways while core's runSteps runs them: a live list in a terminal
+ * (step-list.ts), plain lines when stderr is not a TTY (CI logs), and one JSON event per line with
+ * `--json`. Every view only observes the step events.
  */
-import { appendFileSync } from 'node:fs';
-import { runSteps, type Step, type StepContext, type StepEvent, silentLogger, tagStep } from '@mp/core';
+import { runSteps, type Step, type StepEvent } from '@mp/core';
 import type { CommandInput } from '../commands/table.ts';
 import { formatSeconds, ProgressMeter } from './progress.ts';
+import { StepList } from './step-list.ts';
 import { style } from './style.ts';
-
-export interface RenderOptions {
-  /** Every output line is also appended here (the full build log). */
-  logFile?: string;
-  /** Lines of tool output kept visible under a running step in a TTY (default 6). */
-  visibleLines?: number;
-}
 
 export async function renderSteps<C>(
   steps: Step<C>[],
   ctx: C,
   input: Pick<CommandInput, 'json' | 'signal' | 'stdout' | 'stderr'>,
-  options: RenderOptions = {},
 ): Promise<void> {
-  const tee = options.logFile ? (line: string) => appendFileSync(options.logFile!, `${line}\n`) : undefined;
+  const { signal } = input;
   if (input.json) {
     return runSteps(steps, ctx, {
-      signal: input.signal,
-      observer: (event) => {
-        if (event.type === 'step:output') tee?.(event.line);
-        input.stdout.write(`${JSON.stringify(event)}\n`);
-      },
+      signal,
+      observer: (event) => input.stdout.write(`${JSON.stringify(event)}\n`),
     });
   }
   if (!input.stderr.isTTY || process.env.CI) {
-    return runSteps(steps, ctx, { signal: input.signal, observer: plainObserver(input.stderr, tee) });
+    return runSteps(steps, ctx, { signal, observer: plainObserver(input.stderr) });
   }
-  return runWithListr(steps, ctx, input, options, tee);
+  const list = new StepList(input.stderr, steps);
+  try {
+    await runSteps(steps, ctx, { signal, observer: list.observe });
+  } finally {
+    list.close();
+    // After a failure too, since they may explain it; after Ctrl-C they are not news.
+    if (!signal.aborted) for (const w of list.warnings) input.stderr.write(`${style.yellow('⚠')} ${w}\n`);
+  }
 }
 
 /** One readable line per event; progress at most every 2 s; tool output only when a step fails. */
-export function plainObserver(
-  out: NodeJS.WritableStream,
-  tee?: (line: string) => void,
-): (event: StepEvent) => void {
+export function plainObserver(out: NodeJS.WritableStream): (event: StepEvent) => void {
   const titles = new Map<string, string>();
   const recent = new Map<string, string[]>();
   const lastProgress = new Map<string, number>();
@@ -58,7 +51,6 @@ export function plainObserver(
         out.write(`  ${event.title}\n`);
         break;
       case 'step:output': {
-        tee?.(event.line);
         const lines = recent.get(event.id) ?? [];
         lines.push(event.line);
         if (lines.length > 30) lines.shift();
@@ -95,77 +87,4 @@ export function plainObserver(
         break;
     }
   };
-}
-
-async function runWithListr<C>(
-  steps: Step<C>[],
-  ctx: C,
-  input: Pick<CommandInput, 'signal' | 'stderr'>,
-  options: RenderOptions,
-  tee: ((line: string) => void) | undefined,
-): Promise<void> {
-  const { Listr } = await import('listr2');
-  const warnings: string[] = [];
-  const list = new Listr(
-    steps.map((step) => ({
-      title: step.title,
-      skip: step.skip
-        ? () => {
-            const reason = step.skip!(ctx);
-            return reason ? `${step.title}: ${reason}` : false;
-          }
-        : undefined,
-      rendererOptions: { outputBar: options.visibleLines ?? 6, persistentOutput: false },
-      task: async (_: unknown, task: { title: string; output: string; skip(message?: string): void }) => {
-        let baseTitle = step.title;
-        let meter: ProgressMeter | undefined;
-        const context: StepContext = {
-          signal: input.signal,
-          logger: {
-            ...silentLogger,
-            info: (m) => {
-              task.output = m;
-            },
-            warn: (m) => {
-              warnings.push(m);
-              task.output = `⚠ ${m}`;
-            },
-            error: (m) => {
-              task.output = m;
-            },
-            child: () => context.logger,
-          },
-          output: (line) => {
-            tee?.(line);
-            // After Ctrl-C the teardown's complaints are not shown (see core's runSteps).
-            if (!input.signal.aborted) task.output = line;
-          },
-          progress: (done, total, unit) => {
-            meter ??= new ProgressMeter();
-            task.title = `${baseTitle} ${style.dim(meter.format(done, total, unit))}`;
-          },
-          title: (text) => {
-            baseTitle = text;
-            task.title = text;
-          },
-          skip: (reason) => task.skip(`${baseTitle}: ${reason}`),
-        };
-        try {
-          await step.run(ctx, context);
-        } catch (error) {
-          tagStep(error, step.id);
-          throw error;
-        }
-      },
-    })),
-    {
-      renderer: 'default',
-      exitOnError: true,
-      registerSignalListeners: false,
-      collectErrors: false,
-      rendererOptions: { collapseSubtasks: false, showErrorMessage: false, formatOutput: 'wrap' },
-    } as never,
-  );
-  await list.run();
-  for (const w of warnings) input.stderr.write(`${style.yellow('⚠')} ${w}\n`);
 }
