@@ -97,6 +97,8 @@ describe('mp installed from npm into a project outside the repository', () => {
       expect(readFileSync(join(dir, 'test/conformance.test.ts'), 'utf8')).toContain(
         "from '@mp/plugin-testing'",
       );
+      // Outside the mp repository there is no workspace to take @mp/* from.
+      expect(readFileSync(join(dir, 'package.json'), 'utf8')).not.toContain('workspace:');
       // vitest came with @mp/plugin-testing (its peer dependency, which npm installs). This
       // run's VITEST_* variables would make the child think it is one of this run's workers.
       const env = Object.fromEntries(

@@ -126,6 +126,9 @@ function workspaceScope(workspaceDir: string | undefined): string {
 }
 
 function packageJson(packageName: string, description: string, mp: Record<string, string>): string {
+  // Inside the mp repository @mp/core and @mp/plugin-testing are its workspace packages; anywhere
+  // else they come from the registry.
+  const mpPackage = packageName.startsWith('@mp/') ? 'workspace:*' : '*';
   return `${JSON.stringify(
     {
       name: packageName,
@@ -137,7 +140,7 @@ function packageJson(packageName: string, description: string, mp: Record<string
       mp,
       scripts: { test: 'vitest run' },
       peerDependencies: { '@mp/core': '*' },
-      devDependencies: { '@mp/core': 'workspace:*', '@mp/plugin-testing': 'workspace:*', vitest: '^5.1.1' },
+      devDependencies: { '@mp/core': mpPackage, '@mp/plugin-testing': mpPackage, vitest: '^5.1.1' },
     },
     null,
     2,
