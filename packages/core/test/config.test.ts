@@ -64,13 +64,14 @@ export default defineConfig({ board, libraries: [{ id: 'mqtt_as', ref: 'v1.0' }]
     });
     const error = await loadConfig({ projectDir: project.dir, env: {} }).catch((e) => e);
     expect(error).toBeInstanceOf(ValidationError);
+    // In the schema's order, with each object's unknown keys after its known ones.
     expect((error as ValidationError).issues.map((i) => i.path)).toEqual([
-      'bord',
-      'jobs',
       'libraries[1].id',
       'libraries[1]',
       'libraries[2]',
       'flash.baud',
+      'jobs',
+      'bord',
     ]);
     expect(error.message).toContain('did you mean "board"');
     expect(error.file).toBe(project.path('mp.config.js'));

@@ -5,20 +5,14 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describeError, MpError, ValidationError } from '../errors.ts';
+import { describeError, MpError, ValidationError, type ValidationIssue } from '../errors.ts';
 import { registerCoreResolver } from '../plugin/core-resolver.ts';
 import type { Plugin } from '../plugin/types.ts';
-import {
-  checkKnownKeys,
-  checkNumber,
-  checkString,
-  checkStringArray,
-  checkStringRecord,
-  Issues,
-  isRecord,
-  typeName,
-} from '../util/validate.ts';
+import { isRecord, problems, typeName } from '../util/validate.ts';
+import { configSchema } from './schema.ts';
 import type { ConfigOverrides, MpConfig, PluginOption, ResolvedConfig } from './types.ts';
+
+export { MAKE_VARIABLE } from './schema.ts';
 
 export const CONFIG_FILE_NAMES = [
   'mp.config.ts',
@@ -102,121 +96,24 @@ function configError(file: string, message: string, hint: string): MpError {
   });
 }
 
-const CONFIG_KEYS = [
-  'board',
-  'libraries',
-  'modules',
-  'micropython',
-  'plugins',
-  'exportDir',
-  'image',
-  'mirrors',
-  'flash',
-  'jobs',
-  'make',
-  'variant',
-  'submodules',
-  'cModules',
-] as const;
-
-/** A make variable name: what make accepts on its command line as `NAME=value`. */
-export const MAKE_VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 /** Checks a config object and reports every problem at once, each with its key path. */
 export function validateConfig(value: unknown, file?: string): MpConfig {
-  const issues = new Issues();
-  const fail = () =>
-    new ValidationError({
+  const issues: ValidationIssue[] =
+    value === undefined
+      ? [{ path: '', message: 'has no default export; write `export default defineConfig({ ... })`' }]
+      : !isRecord(value)
+        ? [{ path: '', message: `must export an object, got ${typeName(value)}` }]
+        : problems(configSchema, value);
+  if (issues.length > 0) {
+    throw new ValidationError({
       code: 'CONFIG_INVALID',
       subject: file ? basename(file) : 'The config',
-      issues: issues.list,
+      issues,
       file,
       hint: 'Fix the keys listed above; README "A project" shows every key.',
       exitCode: 2,
     });
-  if (value === undefined) {
-    issues.add('', 'has no default export; write `export default defineConfig({ ... })`');
-    throw fail();
   }
-  if (!isRecord(value)) {
-    issues.add('', `must export an object, got ${typeName(value)}`);
-    throw fail();
-  }
-  checkKnownKeys(issues, value, CONFIG_KEYS, '');
-  checkString(issues, value, 'board', '');
-  checkString(issues, value, 'modules', '');
-  checkString(issues, value, 'exportDir', '');
-  checkString(issues, value, 'image', '');
-  checkStringRecord(issues, value, 'mirrors', '');
-  checkNumber(issues, value, 'jobs', '', { min: 1, integer: true });
-  checkString(issues, value, 'variant', '');
-  checkStringArray(issues, value, 'cModules', '');
-  if (value.make !== undefined) {
-    if (!isRecord(value.make))
-      issues.add('make', `must be an object of make variables, got ${typeName(value.make)}`);
-    else
-      for (const [name, v] of Object.entries(value.make)) {
-        if (!MAKE_VARIABLE.test(name))
-          issues.add(
-            `make.${name}`,
-            'is not a make variable name (letters, digits and _, not starting with a digit)',
-          );
-        else if (!['string', 'number', 'boolean'].includes(typeof v))
-          issues.add(`make.${name}`, `must be a string, number or boolean, got ${typeName(v)}`);
-      }
-  }
-  if (value.submodules !== undefined) {
-    if (!isRecord(value.submodules))
-      issues.add('submodules', `must be { fetch?: [...], skip?: [...] }, got ${typeName(value.submodules)}`);
-    else {
-      checkKnownKeys(issues, value.submodules, ['fetch', 'skip'], 'submodules');
-      checkStringArray(issues, value.submodules, 'fetch', 'submodules');
-      checkStringArray(issues, value.submodules, 'skip', 'submodules');
-    }
-  }
-  if (value.libraries !== undefined) {
-    if (!Array.isArray(value.libraries))
-      issues.add('libraries', `must be a list, got ${typeName(value.libraries)}`);
-    else
-      value.libraries.forEach((lib, i) => {
-        const at = `libraries[${i}]`;
-        if (typeof lib === 'string') return;
-        if (!isRecord(lib)) {
-          issues.add(at, `must be a library id or { id, ref?, git?, path? }, got ${typeName(lib)}`);
-          return;
-        }
-        checkKnownKeys(issues, lib, ['id', 'ref', 'git', 'path'], at);
-        checkString(issues, lib, 'id', at, { required: true });
-        checkString(issues, lib, 'ref', at);
-        checkString(issues, lib, 'git', at);
-        checkString(issues, lib, 'path', at);
-        if (lib.path !== undefined && (lib.git !== undefined || lib.ref !== undefined)) {
-          issues.add(at, 'path (a local checkout) cannot be combined with git or ref');
-        }
-      });
-  }
-  if (value.micropython !== undefined) {
-    if (!isRecord(value.micropython))
-      issues.add('micropython', `must be an object, got ${typeName(value.micropython)}`);
-    else {
-      checkKnownKeys(issues, value.micropython, ['ref', 'git', 'path'], 'micropython');
-      checkString(issues, value.micropython, 'ref', 'micropython');
-      checkString(issues, value.micropython, 'git', 'micropython');
-      checkString(issues, value.micropython, 'path', 'micropython');
-    }
-  }
-  if (value.flash !== undefined) {
-    if (!isRecord(value.flash)) issues.add('flash', `must be an object, got ${typeName(value.flash)}`);
-    else {
-      checkKnownKeys(issues, value.flash, ['port', 'baud'], 'flash');
-      checkString(issues, value.flash, 'port', 'flash');
-      checkNumber(issues, value.flash, 'baud', 'flash', { min: 9600, integer: true });
-    }
-  }
-  if (value.plugins !== undefined && !Array.isArray(value.plugins)) {
-    issues.add('plugins', `must be a list of plugin objects, got ${typeName(value.plugins)}`);
-  }
-  if (!issues.ok) throw fail();
   return value as MpConfig;
 }
 
@@ -343,7 +240,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
     plugins: flattenPlugins(file.plugins),
     exportDir: resolve(projectDir, o.exportDir ?? file.exportDir ?? DEFAULTS.exportDir),
     image: o.image ?? file.image,
-    mirrors: { ...checkedMirrors(file.mirrors, configFile), ...parseMirrorEnv(env.MP_GIT_MIRRORS) },
+    mirrors: { ...file.mirrors, ...parseMirrorEnv(env.MP_GIT_MIRRORS) },
     flash: { port: o.port ?? file.flash?.port, baud: o.baud ?? file.flash?.baud },
     jobs: o.jobs ?? file.jobs ?? availableParallelism(),
     make: {
@@ -359,22 +256,6 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
       skip: unique([...(file.submodules?.skip ?? []), ...(o.submodules?.skip ?? [])].map(submodulePath)),
     },
   };
-}
-
-/** The config's `mirrors` with the same rule as MP_GIT_MIRRORS: an empty side is an error. */
-function checkedMirrors(mirrors: Record<string, string> | undefined, file?: string): Record<string, string> {
-  for (const [from, to] of Object.entries(mirrors ?? {})) {
-    if (!from.trim() || !to.trim()) {
-      throw new MpError({
-        code: 'CONFIG_INVALID',
-        message: `${file ? basename(file) : 'The config'}: mirrors entry "${from}": "${to}" has an empty side, which would turn git URLs relative`,
-        file,
-        hint: 'Give each mirror a URL prefix on both sides, e.g. { "https://github.com/": "https://git.example.com/mirror/" }.',
-        exitCode: 2,
-      });
-    }
-  }
-  return mirrors ?? {};
 }
 
 /** `true`/`false` become make's usual `1`/`0`. */

@@ -1,84 +1,23 @@
+import type * as v from 'valibot';
 import type { Plugin } from '../plugin/types.ts';
-
-/** A library as the config names it: by id, or by id with its source overridden. */
-export type LibraryChoice =
-  | string
-  | {
-      id: string;
-      /** Git ref of the library's repository (branch, tag or sha). */
-      ref?: string;
-      /** Another git URL (a fork or mirror). */
-      git?: string;
-      /** A local checkout instead of git; watched by `mp dev`. */
-      path?: string;
-    };
+import type { configSchema } from './schema.ts';
 
 /** Config entries may be nested or falsy so `cond && plugin` works (as in Vite). */
 export type PluginOption = Plugin | PluginOption[] | false | null | undefined;
 
 /**
  * The project's `mp.config.ts` (or `.js`, `.mjs`, `.json`). Every key is optional; command-line
- * flags override it.
+ * flags override it. The keys and their documentation are in ./schema.ts.
  * @example
  * export default defineConfig({ board: 'esp32-generic', libraries: ['mqtt_as'], micropython: { ref: 'v1.28.0' } });
  */
-export interface MpConfig {
-  /** Board plugin id. Default `esp8266-d1mini`. */
-  board?: string;
-  /** Libraries to freeze. Default `['mqtt_as']`; `[]` freezes none. */
-  libraries?: LibraryChoice[];
-  /** Folder of the project's own Python modules to freeze, relative to the project. Default `modules`. */
-  modules?: string;
-  micropython?: {
-    /** Tag, branch or sha. Default: the newest stable release tag (`vX.Y.Z`). */
-    ref?: string;
-    /** Repository URL. Default `https://github.com/micropython/micropython.git`. */
-    git?: string;
-    /** A local MicroPython checkout used as is (no clone). */
-    path?: string;
-  };
-  /** Plugin objects passed directly, besides the discovered packages. */
-  plugins?: PluginOption[];
-  /** Where firmware is exported, relative to the project. Default `export`. */
-  exportDir?: string;
-  /** Toolchain image override for the board. */
-  image?: string;
-  /**
-   * URL prefix rewrites for every git source, e.g. `{ 'https://github.com/': 'https://git.example.com/mirror/' }`.
-   * Also read from `MP_GIT_MIRRORS` (`from=to` pairs separated by `;`).
-   */
-  mirrors?: Record<string, string>;
-  flash?: {
-    /** Serial port path. Default: detected. */
-    port?: string;
-    /** Baud rate after the stub is loaded. Default: the board's. */
-    baud?: number;
-  };
-  /** Parallel make jobs. Default: the number of CPUs. */
-  jobs?: number;
-  /**
-   * Make variables for the port's make, e.g. `{ MICROPY_PY_BTREE: 0 }` for a build without btree
-   * or `{ MICROPY_PY_SSL: 0 }`. Added after the board's own `makeArgs`, so they win.
-   */
-  make?: Record<string, string | number | boolean>;
-  /** The board variant (`BOARD_VARIANT`, `VARIANT` on unix), e.g. `FLASH_1M` or `SPIRAM`. Default: the board's. */
-  variant?: string;
-  /** Submodules of MicroPython to fetch besides the ones the port asks for, or to leave out. */
-  submodules?: SubmoduleChoice;
-  /**
-   * User C modules: folders (relative to the project) with a `micropython.mk` and/or
-   * `micropython.cmake`, compiled into the firmware through USER_C_MODULES.
-   */
-  cModules?: string[];
-}
+export type MpConfig = v.InferOutput<typeof configSchema>;
+
+/** A library as the config names it: by id, or by id with its source overridden. */
+export type LibraryChoice = NonNullable<MpConfig['libraries']>[number];
 
 /** Which MicroPython submodules a build fetches, on top of what `make submodules` of the port lists. */
-export interface SubmoduleChoice {
-  /** Also fetch these (paths such as `lib/micropython-lib`). */
-  fetch?: string[];
-  /** Never fetch these, e.g. `lib/berkeley-db-1.xx` for a build with `MICROPY_PY_BTREE=0`. */
-  skip?: string[];
-}
+export type SubmoduleChoice = NonNullable<MpConfig['submodules']>;
 
 /** Flags from the command line that override config keys. */
 export interface ConfigOverrides {
