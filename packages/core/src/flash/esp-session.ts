@@ -13,8 +13,9 @@ import { CancelledError, describeError, MpError } from '../errors.ts';
 import { type Logger, silentLogger } from '../events.ts';
 import type { EspChip, FlashFreq, FlashMode, FlashSizeSetting } from '../plugin/types.ts';
 import { resolveSerialBinding } from '../serial/binding.ts';
+import { getWebSerialPort } from '../serial/get-port.ts';
 import type { BindingInterface } from '../serial/index.ts';
-import { getWebSerialPort, type NodeWebSerialPort } from '../serial/web-serial-port.ts';
+import type { NodeWebSerialPort } from '../serial/web-serial-port.ts';
 import {
   deviceLostError,
   isDamagedBlockRefusal,

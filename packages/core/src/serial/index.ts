@@ -14,6 +14,12 @@ export type {
   SetOptions,
   UpdateOptions,
 } from './binding-types.cts';
+export {
+  type GetWebSerialPortOptions,
+  getWebSerialPort,
+  type OpenWebSerialPortOptions,
+  openWebSerialPort,
+} from './get-port.ts';
 export { listSerialPorts, parseUsbId, type SerialPortListing } from './list.ts';
 export {
   CONSOLE_ESCAPE,
@@ -37,15 +43,10 @@ export {
   selectPort,
 } from './ports.ts';
 export { formatUsbId, KNOWN_USB_ADAPTERS, knownUsbAdapter, type UsbAdapter } from './usb-ids.ts';
-export {
-  type GetWebSerialPortOptions,
-  getWebSerialPort,
-  NodeWebSerialPort,
-  type NodeWebSerialPortOptions,
-  type OpenWebSerialPortOptions,
-  openWebSerialPort,
-  type WebSerialInputSignals,
-  type WebSerialOpenOptions,
-  type WebSerialOutputSignals,
-  type WebSerialPortInfo,
-} from './web-serial-port.ts';
+export { NodeWebSerialPort, type NodeWebSerialPortOptions } from './web-serial-port.ts';
+export type {
+  WebSerialInputSignals,
+  WebSerialOpenOptions,
+  WebSerialOutputSignals,
+  WebSerialPortInfo,
+} from './web-serial-types.ts';

@@ -13,7 +13,8 @@ import { deviceLostError, isDeviceLost, portOpenError } from '../flash/errors.ts
 import { resetIntoApplication } from '../flash/esp-session.ts';
 import { resolveSerialBinding } from './binding.ts';
 import type { BindingInterface } from './binding-types.cts';
-import { getWebSerialPort, type NodeWebSerialPort } from './web-serial-port.ts';
+import { getWebSerialPort } from './get-port.ts';
+import type { NodeWebSerialPort } from './web-serial-port.ts';
 
 /** MicroPython's console speed on every ESP port. */
 export const MONITOR_BAUD = 115200;

@@ -1,8 +1,12 @@
-import { realpathSync } from 'node:fs';
 import type { SerialPortStream } from '@serialport/stream';
 import { defaultSerialBinding } from './binding.ts';
 import type { BindingInterface } from './binding-types.cts';
-import { listSerialPorts, parseUsbId } from './list.ts';
+import type {
+  WebSerialInputSignals,
+  WebSerialOpenOptions,
+  WebSerialOutputSignals,
+  WebSerialPortInfo,
+} from './web-serial-types.ts';
 
 let serialPortStream: Promise<typeof SerialPortStream> | undefined;
 
@@ -10,38 +14,6 @@ let serialPortStream: Promise<typeof SerialPortStream> | undefined;
 function loadSerialPortStream(): Promise<typeof SerialPortStream> {
   serialPortStream ??= import('@serialport/stream').then((module) => module.SerialPortStream);
   return serialPortStream;
-}
-
-/** `SerialOptions` of the Web Serial API. */
-export interface WebSerialOpenOptions {
-  baudRate: number;
-  dataBits?: 7 | 8 | undefined;
-  stopBits?: 1 | 2 | undefined;
-  parity?: 'none' | 'even' | 'odd' | undefined;
-  /** Size of the read buffer in bytes (Web Serial default: 255). */
-  bufferSize?: number | undefined;
-  flowControl?: 'none' | 'hardware' | undefined;
-}
-
-/** `SerialOutputSignals` of the Web Serial API. */
-export interface WebSerialOutputSignals {
-  dataTerminalReady?: boolean | undefined;
-  requestToSend?: boolean | undefined;
-  break?: boolean | undefined;
-}
-
-/** `SerialInputSignals` of the Web Serial API. */
-export interface WebSerialInputSignals {
-  dataCarrierDetect: boolean;
-  clearToSend: boolean;
-  ringIndicator: boolean;
-  dataSetReady: boolean;
-}
-
-/** `SerialPortInfo` of the Web Serial API. */
-export interface WebSerialPortInfo {
-  usbVendorId?: number;
-  usbProductId?: number;
 }
 
 export interface NodeWebSerialPortOptions {
@@ -377,52 +349,6 @@ export class NodeWebSerialPort extends EventTarget {
   }
 }
 
-export interface GetWebSerialPortOptions extends NodeWebSerialPortOptions {}
-
-/**
- * The Node counterpart of `navigator.serial.requestPort()`: an unopened port whose `getInfo()`
- * carries the USB ids the binding lists for `path`. Pass it to esptool-js's `Transport`, which opens it.
- */
-export async function getWebSerialPort(
-  path: string,
-  options: GetWebSerialPortOptions = {},
-): Promise<NodeWebSerialPort> {
-  let info = options.info;
-  if (!info) {
-    info = {};
-    try {
-      const ports = await listSerialPorts(options.binding);
-      const match = ports.find((port) => samePath(port.path, path));
-      const usbVendorId = parseUsbId(match?.vendorId);
-      const usbProductId = parseUsbId(match?.productId);
-      if (usbVendorId !== undefined) info.usbVendorId = usbVendorId;
-      if (usbProductId !== undefined) info.usbProductId = usbProductId;
-    } catch {
-      // USB ids only refine reset handling; a port that cannot be listed can still be opened.
-    }
-  }
-  return new NodeWebSerialPort(path, { binding: options.binding, info });
-}
-
-export interface OpenWebSerialPortOptions extends GetWebSerialPortOptions, Partial<WebSerialOpenOptions> {}
-
-/** `getWebSerialPort` + `open()`, for direct use (serial monitor); baud rate defaults to 115200. */
-export async function openWebSerialPort(
-  path: string,
-  options: OpenWebSerialPortOptions = {},
-): Promise<NodeWebSerialPort> {
-  const port = await getWebSerialPort(path, options);
-  await port.open({
-    baudRate: options.baudRate ?? 115200,
-    dataBits: options.dataBits,
-    stopBits: options.stopBits,
-    parity: options.parity,
-    bufferSize: options.bufferSize,
-    flowControl: options.flowControl,
-  });
-  return port;
-}
-
 function toBytes(chunk: unknown): Uint8Array {
   if (chunk instanceof Uint8Array) return chunk;
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -438,13 +364,4 @@ function isDisconnect(error: unknown): boolean {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function samePath(a: string, b: string): boolean {
-  if (a === b) return true;
-  try {
-    return realpathSync(a) === realpathSync(b);
-  } catch {
-    return false;
-  }
 }
