@@ -1,7 +1,7 @@
 /**
  * `mp monitor`: the board's serial console (MicroPython REPL) in this terminal until Ctrl-].
  */
-import { deviceLostError, MpError, runSerialConsole, SerialMonitor } from '@mp/core';
+import { deviceLostError, MONITOR_BAUD, MpError, runSerialConsole, SerialMonitor } from '@mp/core';
 import { loadProject, positiveInt } from '../project.ts';
 import { style } from '../ui/style.ts';
 import { pickPort } from './ports.ts';
@@ -13,7 +13,8 @@ export const run: CommandRun<typeof OPTIONS.monitor> = async (input) => {
     input,
     typeof input.values.port === 'string' ? { port: input.values.port } : {},
   );
-  const baudRate = typeof input.values.baud === 'string' ? positiveInt('--baud', input.values.baud) : 115200;
+  const baudRate =
+    typeof input.values.baud === 'string' ? positiveInt('--baud', input.values.baud) : MONITOR_BAUD;
   const selected = await pickPort(input, project.config.flash.port, project.stateDir);
   const monitor = new SerialMonitor({ path: selected.path, baudRate });
   await monitor.attach();
