@@ -1,7 +1,8 @@
 /** Build options without writing a board: make variables, the variant, and the submodule choice. */
 import { tempProject } from '@mp/test-utils';
 import { describe, expect, it } from 'vitest';
-import { chooseSubmodules, submodulesUnusedBy, withBuildOptions } from '../src/firmware/pipeline.ts';
+import { withBuildOptions } from '../src/firmware/fetch.ts';
+import { chooseSubmodules, submodulesUnusedBy } from '../src/firmware/submodules.ts';
 import {
   CancelledError,
   loadConfig,

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   connectDocker,
+  DockerContainer,
   ensureImage,
   inspectImageId,
   MpError,
   pingEngine,
   removeOrphanContainers,
   TOOLCHAIN_LABEL,
-  ToolchainContainer,
 } from '@mp/core';
 import {
   BASE_IMAGE,
@@ -27,7 +27,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let image: string;
-const started: ToolchainContainer[] = [];
+const started: DockerContainer[] = [];
 
 beforeAll(async () => {
   image = await ensureFixtureToolchainImage();
@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 async function start(mounts: Array<{ host: string; container: string }> = [], user?: string) {
-  const c = await ToolchainContainer.start({ image, mounts, user, labels: { 'mp.test': 'build-toolchain' } });
+  const c = await DockerContainer.start({ image, mounts, user, labels: { 'mp.test': 'build-toolchain' } });
   started.push(c);
   return c;
 }
@@ -142,8 +142,8 @@ describe('toolchain containers', () => {
 
   it('disappear when the mp process dies without cleaning up (kill -9)', async () => {
     const script = `
-      import { ToolchainContainer } from '@mp/core';
-      const c = await ToolchainContainer.start({ image: ${JSON.stringify(image)}, mounts: [], labels: { 'mp.test': 'kill-9' } });
+      import { DockerContainer } from '@mp/core';
+      const c = await DockerContainer.start({ image: ${JSON.stringify(image)}, mounts: [], labels: { 'mp.test': 'kill-9' } });
       console.log(c.id);
       setInterval(() => {}, 1000);
     `;

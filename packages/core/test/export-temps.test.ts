@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { tempProject } from '@mp/test-utils';
 import { describe, expect, it } from 'vitest';
-import { sweepExportTemps, writeExport } from '../src/firmware/export.ts';
-import type { BuildSidecar } from '../src/firmware/sidecar.ts';
+import { sweepExportTemps, writeExport } from '../src/firmware/export-write.ts';
+import type { ExportSidecar } from '../src/firmware/sidecar.ts';
 import { hostTag } from '../src/util/lock.ts';
 
 const deadPid = () => spawnSync(process.execPath, ['-e', '']).pid!;
@@ -21,7 +21,7 @@ function exportOnce(dir: string) {
     boardId: 'unix',
     files: [{ name: 'fw.bin', data: Buffer.from('firmware') }],
     libraryFiles: [],
-    sidecar: (exportedFiles) => ({ firmware: 'fw.bin', exportedFiles }) as unknown as BuildSidecar,
+    sidecar: (exportedFiles) => ({ firmware: 'fw.bin', exportedFiles }) as unknown as ExportSidecar,
   });
 }
 

@@ -1,7 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BuildSidecar, EXPORT_SCHEMA, type ExportPlan, MpError, sha256Hex, writeExport } from '@mp/core';
+import {
+  EXPORT_SCHEMA,
+  type ExportPlan,
+  type ExportSidecar,
+  MpError,
+  sha256Hex,
+  writeExport,
+} from '@mp/core';
 import { tempProject } from '@mp/test-utils';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
@@ -32,7 +39,7 @@ function plan(
         size: firmware.length,
         flash: null,
         exportedFiles,
-      }) as unknown as BuildSidecar,
+      }) as unknown as ExportSidecar,
     ...overrides,
   };
 }
@@ -72,7 +79,7 @@ describe('writing an export', () => {
           },
         ],
         sidecar: (exportedFiles) =>
-          ({ schema: EXPORT_SCHEMA, firmware: 'second.bin', exportedFiles }) as unknown as BuildSidecar,
+          ({ schema: EXPORT_SCHEMA, firmware: 'second.bin', exportedFiles }) as unknown as ExportSidecar,
       }),
     );
     expect(second.sidecar.exportedFiles[0]!.status).toBe('written');
@@ -92,7 +99,7 @@ describe('writing an export', () => {
           },
         ],
         sidecar: (exportedFiles) =>
-          ({ schema: EXPORT_SCHEMA, firmware: 'third.bin', exportedFiles }) as unknown as BuildSidecar,
+          ({ schema: EXPORT_SCHEMA, firmware: 'third.bin', exportedFiles }) as unknown as ExportSidecar,
       }),
     );
     expect(third.sidecar.exportedFiles[0]!.status).toBe('kept');

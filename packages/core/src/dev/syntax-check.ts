@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { CONTAINER_PATHS, type PathMapping, shellQuote, toHostPath } from '../firmware/make.ts';
-import type { ToolchainContainer } from '../toolchain/container.ts';
+import type { ToolchainContainer } from '../toolchain/toolchain.ts';
 
 export interface SyntaxProblem {
   /** Host path of the file. */

@@ -19,16 +19,19 @@ import { join } from 'node:path';
 import { MpError } from '../errors.ts';
 import type { Project } from '../project.ts';
 import { cacheLockDir, listCacheUsers, sweepCacheTemps } from '../sources/git-cache.ts';
-import { connectDocker } from '../toolchain/engine.ts';
+import { dockerToolchain } from '../toolchain/docker.ts';
+import type { Toolchain } from '../toolchain/toolchain.ts';
 import { describeOwner, tryAcquireLock } from '../util/lock.ts';
 import { userCacheDir } from '../util/paths.ts';
-import { sweepExportTemps } from './export.ts';
+import { sweepExportTemps } from './export-write.ts';
 
 export interface CleanOptions {
   project: Project;
   /** Also the user-wide cache and every project's volumes. */
   all?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Where the volumes are; default the Docker engine of `env`. */
+  toolchain?: Toolchain;
 }
 
 export interface CleanResult {
@@ -194,30 +197,12 @@ async function removeContents(dir: string, keep: string[]): Promise<void> {
 }
 
 async function removeVolumes(options: CleanOptions, result: CleanResult): Promise<void> {
-  let volumes: Array<{ Name: string }>;
-  let docker: Awaited<ReturnType<typeof connectDocker>>;
-  try {
-    docker = await connectDocker();
-    const filters = options.all
-      ? { label: ['mp.volume'] }
-      : { label: ['mp.volume', `mp.project=${options.project.config.projectDir}`] };
-    volumes = (await docker.listVolumes({ filters: JSON.stringify(filters) })).Volumes ?? [];
-  } catch (error) {
-    result.notes.push(
-      `Docker volumes were not checked: ${error instanceof Error ? error.message : String(error)}`,
-    );
-    return;
-  }
-  for (const volume of volumes) {
-    try {
-      await docker.getVolume(volume.Name).remove();
-      result.removed.push({ what: `volume ${volume.Name}` });
-    } catch (error) {
-      result.notes.push(
-        `Volume ${volume.Name} was kept: ${error instanceof Error ? error.message : String(error)} (a container may still use it; \`docker volume rm ${volume.Name}\` once it is gone).`,
-      );
-    }
-  }
+  const toolchain = options.toolchain ?? dockerToolchain({ env: options.env });
+  const { removed, notes } = await toolchain.removeVolumes(
+    options.all ? undefined : options.project.config.projectDir,
+  );
+  for (const name of removed) result.removed.push({ what: `volume ${name}` });
+  result.notes.push(...notes);
 }
 
 async function treeSize(path: string): Promise<number> {

@@ -1,261 +1,247 @@
 /**
- * Writing a build's results into the export directory, all or nothing:
- *   1. everything is first written to hidden temporary files beside their targets and synced
- *      (a full disk fails here, and the temporaries are removed: no partial export);
- *   2. then each is renamed into place (atomic per file).
- * The temporaries are named `.<file>.<host tag>-<pid>.<random>.tmp`: one left by a writer that was
- * killed is removed by the next export (or `mp clean`) once that process is gone.
- * Files the user may edit (a library's config template such as `mqtt_local.py`) are never
- * overwritten once edited: mp remembers the sha256 of what it wrote, and when the file in export/
- * no longer matches, it is kept and the new version goes to `<name>.new`.
+ * Stage 5, Export (step `export`): the firmware and its other flash artifacts, the libraries'
+ * exported files and the sidecar written into the export directory (all or nothing, see
+ * export-write.ts), and the build remembered for the next up-to-date check.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { MpError } from '../errors.ts';
-import { writeFileAtomic } from '../util/fs.ts';
-import { hostTag, isProcessAlive } from '../util/lock.ts';
-import type { BuildSidecar, ExportedLibraryFile, LatestExportIndex } from './sidecar.ts';
 
-export function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+import { readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import type { StepContext } from '../events.ts';
+import { hashOf, writeLastBuild } from './cache-key.ts';
+import type { Compiled } from './compile.ts';
+import { exportFileName } from './export-name.ts';
+import { type ExportFile, sha256Hex, uniqueName, writeExport } from './export-write.ts';
+import type { Fetched } from './fetch.ts';
+import { displayPath } from './resolve.ts';
+import {
+  EXPORT_SCHEMA,
+  type ExportedLibraryFile,
+  type ExportedSegment,
+  type ExportSidecar,
+  MP_VERSION,
+} from './sidecar.ts';
 
-/** One file to write into the export directory. */
-export interface ExportFile {
-  name: string;
-  data: Uint8Array;
-  /** 0o755 for executables (the unix port's firmware). */
-  mode?: number;
-  /** Replace only if the user has not edited the existing file (see the module comment). */
-  protect?: boolean;
-}
-
-/** What mp wrote last time, per absolute path: the sha256 of its content. */
-type WriteRecords = Record<string, string>;
-
-async function readRecords(file: string): Promise<WriteRecords> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as WriteRecords;
-  } catch {
-    return {};
-  }
-}
-
-export type ProtectedDecision =
-  | { action: 'write'; path: string }
-  | { action: 'unchanged'; path: string }
-  | { action: 'kept'; path: string; newPath?: string };
-
-/**
- * Whether mp may write `data` to `path`: yes if absent or unedited since mp wrote it; otherwise the
- * file is kept and, unless that one was edited too, the data goes to `<path>.new`.
- */
-export async function decideProtectedWrite(
-  path: string,
-  data: Uint8Array,
-  records: WriteRecords,
-): Promise<ProtectedDecision> {
-  if (!existsSync(path)) return { action: 'write', path };
-  const current = sha256Hex(await readFile(path));
-  if (current === sha256Hex(data)) return { action: 'unchanged', path };
-  if (records[path] === current) return { action: 'write', path };
-  const newPath = `${path}.new`;
-  if (existsSync(newPath)) {
-    const previous = sha256Hex(await readFile(newPath));
-    if (previous === sha256Hex(data)) return { action: 'kept', path };
-    if (records[newPath] !== previous) return { action: 'kept', path };
-  }
-  return { action: 'kept', path, newPath };
-}
-
-export interface ExportPlan {
-  exportDir: string;
-  /** Project state directory (`.mp`): remembers what mp wrote, to notice user edits. */
-  stateDir: string;
-  /** The firmware, then other flash artifacts; file names already chosen. */
-  files: ExportFile[];
-  /** Library files (config templates), protected against overwriting edits. */
-  libraryFiles: Array<ExportFile & { library: string; from: string }>;
-  /** Fills in the sidecar once library file outcomes are known. */
-  sidecar: (exportedFiles: ExportedLibraryFile[]) => BuildSidecar;
-  boardId: string;
-}
-
-export interface ExportOutcome {
+/** What a build answers. */
+export interface BuildResult {
+  /** Nothing changed since the last build: no container was started; the last export is the answer. */
+  upToDate: boolean;
   firmware: string;
   sidecarFile: string;
-  latestFile: string;
-  sidecar: BuildSidecar;
-  /** Every path written (for the user and for tests). */
-  written: string[];
+  sidecar: ExportSidecar;
+  logFile: string;
+  durationMs: number;
 }
 
-/** Some room beyond the bytes themselves: directory entries, file system overhead. */
-const SPACE_MARGIN = 64 * 1024;
+export interface Exported extends Compiled {
+  result: BuildResult;
+}
 
-function noSpace(exportDir: string, needed: number, available: number | undefined, cause?: unknown): MpError {
-  return new MpError({
-    code: 'EXPORT_NO_SPACE',
-    message: `Not enough space in ${exportDir} for the export: ${Math.ceil(needed / 1024)} KiB needed${available !== undefined ? `, ${Math.floor(available / 1024)} KiB free` : ''}. Nothing was exported.`,
-    file: exportDir,
-    step: 'export',
-    hint: 'Free some space there (old exports can go), or export elsewhere with --export-dir. The build itself is kept: the next `mp build` only exports.',
-    cause,
+export interface ExportDeps {
+  step: StepContext;
+  /** The clock: names the files and dates the sidecar. */
+  now: () => Date;
+  startedAt: number;
+  logFile: string;
+}
+
+export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Promise<Exported> {
+  const { board, project } = compiled;
+  const { config } = project;
+  const now = deps.now();
+  const name = uniqueName(config.exportDir, exportNameFor(compiled, now));
+  const { files, segments, firmwareData } = await flashFiles(compiled, name);
+  const libraryFiles = [];
+  for (const library of compiled.libraries) {
+    for (const file of library.exports) {
+      libraryFiles.push({
+        name: file.as,
+        data: await readFile(join(library.dir, file.from)),
+        library: library.id,
+        from: file.from,
+        protect: true,
+      });
+    }
+  }
+  const firmwareSha = sha256Hex(firmwareData);
+  const outcome = await writeExport({
+    exportDir: config.exportDir,
+    stateDir: project.stateDir,
+    boardId: board.id,
+    files,
+    libraryFiles,
+    sidecar: (exportedFiles) =>
+      sidecarFor(compiled, {
+        name,
+        now,
+        segments,
+        exportedFiles,
+        sha256: firmwareSha,
+        size: firmwareData.length,
+        durationMs: Date.now() - deps.startedAt,
+      }),
+  });
+  for (const file of outcome.sidecar.exportedFiles) {
+    if (file.status === 'kept') {
+      deps.step.logger.warn(
+        `${displayPath(project, join(config.exportDir, file.file))} was edited, so it was kept; the library’s current version is in ${file.file}.new`,
+      );
+    }
+  }
+  await writeLastBuild(project.stateDir, board.id, {
+    key: compiled.cacheKey,
+    firmware: outcome.firmware,
+    sidecarFile: outcome.sidecarFile,
+    sha256: firmwareSha,
+    builtAt: outcome.sidecar.builtAt,
+  });
+  deps.step.title(`Exported ${displayPath(project, outcome.firmware)}`);
+  const result: BuildResult = {
+    upToDate: false,
+    firmware: outcome.firmware,
+    sidecarFile: outcome.sidecarFile,
+    sidecar: outcome.sidecar,
+    logFile: deps.logFile,
+    durationMs: outcome.sidecar.durationMs,
+  };
+  return { ...compiled, result };
+}
+
+/** The firmware's file name in `export/` for a build finishing at `now` (before making it unique). */
+export function exportNameFor(fetched: Fetched, now: Date): string {
+  const mp = fetched.micropython;
+  return exportFileName({
+    exportPrefix: fetched.board.exportPrefix,
+    micropython: {
+      tag: mp.tag,
+      version: mp.version,
+      sha: mp.local && !mp.local.sha ? undefined : mp.sha,
+      dirty: mp.local?.dirty && Boolean(mp.local.sha),
+    },
+    fragments: fetched.libraries.map((l) => l.plugin.nameFragment),
+    date: now,
+    extension: fetched.board.firmwareExtension ?? '.bin',
   });
 }
 
-/** `.<file>.<host tag>-<pid>.<random>.tmp`, and `.<file>.<pid>.<random>.tmp` as written before the host tag. */
-const EXPORT_TEMP = /^\.(.+)\.(?:([0-9a-f]{8})-)?(\d+)\.[0-9a-f]{8}\.tmp$/;
-/** A temporary file this old is abandoned whoever wrote it (its pid may belong to another process by now). */
-const ABANDONED_MS = 24 * 60 * 60 * 1000;
-
-function tempPath(exportDir: string, target: string): string {
-  return join(
-    exportDir,
-    `.${basename(target)}.${hostTag()}-${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
-  );
-}
-
-/**
- * Removes the hidden temporaries of exports that never finished (their writer was killed): those of
- * a process of this machine that is gone, and any older than a day. Returns what it removed.
- */
-export async function sweepExportTemps(exportDir: string): Promise<Array<{ path: string; bytes: number }>> {
-  const removed: Array<{ path: string; bytes: number }> = [];
-  const names = await readdir(exportDir).catch(() => [] as string[]);
-  for (const name of names) {
-    const m = EXPORT_TEMP.exec(name);
-    if (!m) continue;
-    const path = join(exportDir, name);
-    const info = await stat(path).catch(() => undefined);
-    if (!info?.isFile()) continue;
-    const ours = m[2] === undefined || m[2] === hostTag();
-    const abandoned = Date.now() - info.mtimeMs > ABANDONED_MS || (ours && !isProcessAlive(Number(m[3])));
-    if (!abandoned) continue;
-    await rm(path, { force: true }).then(
-      () => removed.push({ path, bytes: info.size }),
-      () => undefined,
-    );
-  }
-  return removed;
-}
-
-export async function writeExport(plan: ExportPlan): Promise<ExportOutcome> {
-  const { exportDir } = plan;
-  try {
-    await mkdir(exportDir, { recursive: true });
-  } catch (error) {
-    throw exportFailed(exportDir, error);
-  }
-  await sweepExportTemps(exportDir);
-  const recordsFile = join(plan.stateDir, 'exported-files.json');
-  const records = await readRecords(recordsFile);
-
-  // Decide what happens to each protected file before writing anything.
-  const exported: ExportedLibraryFile[] = [];
-  const staged: Array<{ path: string; data: Uint8Array; mode?: number; record: boolean }> = [];
-  for (const file of plan.files)
-    staged.push({ path: join(exportDir, file.name), data: file.data, mode: file.mode, record: false });
-  for (const file of plan.libraryFiles) {
-    const path = join(exportDir, file.name);
-    const decision = await decideProtectedWrite(path, file.data, records);
-    const status: ExportedLibraryFile['status'] = decision.action === 'write' ? 'written' : decision.action;
-    exported.push({
-      file: file.name,
-      library: file.library,
-      from: file.from,
-      sha256: sha256Hex(file.data),
-      status,
+/** The firmware file, and one file per other artifact the flash layout names, beside it. */
+async function flashFiles(compiled: Compiled, name: string) {
+  const { board, target, artifacts } = compiled;
+  const extension = board.firmwareExtension ?? '.bin';
+  const firmwareData = await readFile(artifacts[board.firmware]!);
+  const files: ExportFile[] = [{ name, data: firmwareData, mode: extension === '' ? 0o755 : 0o644 }];
+  const segments: ExportedSegment[] = [];
+  const stem = name.endsWith(extension) && extension ? name.slice(0, -extension.length) : name;
+  for (const segment of target.flash?.segments ?? []) {
+    let file = name;
+    let data = firmwareData;
+    if (segment.artifact !== board.firmware) {
+      data = await readFile(artifacts[segment.artifact]!);
+      file = `${stem}-${segment.artifact}${extname(target.artifacts[segment.artifact]!) || '.bin'}`;
+      if (!files.some((f) => f.name === file)) files.push({ name: file, data, mode: 0o644 });
+    }
+    segments.push({
+      offset: segment.offset,
+      file,
+      artifact: segment.artifact,
+      sha256: sha256Hex(data),
+      size: data.length,
     });
-    if (decision.action === 'write') staged.push({ path, data: file.data, mode: file.mode, record: true });
-    if (decision.action === 'kept' && decision.newPath)
-      staged.push({ path: decision.newPath, data: file.data, mode: file.mode, record: true });
   }
-  const sidecar = plan.sidecar(exported);
-  const sidecarName = `${sidecar.firmware}.json`;
-  const sidecarText = `${JSON.stringify(sidecar, null, 2)}\n`;
-  staged.push({ path: join(exportDir, sidecarName), data: Buffer.from(sidecarText), record: false });
-  const latest: LatestExportIndex = { ...sidecar, sidecar: sidecarName };
-  const latestPath = join(exportDir, `latest-${plan.boardId}.json`);
-  staged.push({ path: latestPath, data: Buffer.from(`${JSON.stringify(latest, null, 2)}\n`), record: false });
+  return { files, segments, firmwareData };
+}
 
-  const needed = staged.reduce((sum, s) => sum + s.data.length, 0) + SPACE_MARGIN;
-  const space = await statfs(exportDir).catch(() => undefined);
-  if (space && space.bavail * space.bsize < needed)
-    throw noSpace(exportDir, needed, space.bavail * space.bsize);
+interface SidecarFacts {
+  name: string;
+  now: Date;
+  segments: ExportedSegment[];
+  exportedFiles: ExportedLibraryFile[];
+  sha256: string;
+  size: number;
+  durationMs: number;
+}
 
-  // 1. Stage.
-  const temps: string[] = [];
-  try {
-    for (const item of staged) {
-      const temp = tempPath(exportDir, item.path);
-      temps.push(temp);
-      const handle = await open(temp, 'w', item.mode ?? 0o644);
-      try {
-        await handle.writeFile(item.data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    }
-  } catch (error) {
-    await Promise.all(temps.map((t) => rm(t, { force: true })));
-    if (
-      (error as NodeJS.ErrnoException).code === 'ENOSPC' ||
-      (error as NodeJS.ErrnoException).code === 'EDQUOT'
-    ) {
-      throw noSpace(exportDir, needed, space ? space.bavail * space.bsize : undefined, error);
-    }
-    throw exportFailed(exportDir, error);
-  }
-  // 2. Commit.
-  const committed: string[] = [];
-  const existed = new Set(staged.filter((item) => existsSync(item.path)).map((item) => item.path));
-  try {
-    for (const [i, item] of staged.entries()) {
-      await rename(temps[i]!, item.path);
-      committed.push(item.path);
-    }
-  } catch (error) {
-    await Promise.all(temps.map((t) => rm(t, { force: true })));
-    // Undo what was new; files that replaced older ones cannot be restored, but they are complete.
-    await Promise.all(committed.filter((p) => !existed.has(p)).map((p) => rm(p, { force: true })));
-    throw exportFailed(exportDir, error);
-  }
-  for (const item of staged) if (item.record) records[item.path] = sha256Hex(item.data);
-  await writeFileAtomic(recordsFile, `${JSON.stringify(records, null, 2)}\n`).catch(() => undefined);
+/** The sidecar of an export: provenance, options and flash layout (the schema is sidecar.ts). */
+function sidecarFor(compiled: Compiled, facts: SidecarFacts): ExportSidecar {
+  const { board, boardListing, target, project } = compiled;
+  const { config } = project;
   return {
-    firmware: join(exportDir, sidecar.firmware),
-    sidecarFile: join(exportDir, sidecarName),
-    latestFile: latestPath,
-    sidecar,
-    written: committed,
+    schema: EXPORT_SCHEMA,
+    firmware: facts.name,
+    board: {
+      id: board.id,
+      title: board.title,
+      package: boardListing?.source ?? null,
+      packageVersion: boardListing?.version ?? null,
+      port: board.port,
+      board: target.board ?? null,
+      variant: target.variant ?? null,
+      chip: board.chip ?? null,
+      exportPrefix: board.exportPrefix,
+    },
+    micropython: micropythonProvenance(compiled),
+    libraries: compiled.libraries.map((l) => ({
+      id: l.id,
+      git: l.git?.url ?? null,
+      path: l.local ? l.dir : null,
+      ref: l.git?.ref.requested ?? null,
+      sha: l.git?.ref.sha ?? l.local?.sha ?? null,
+      frozen: l.frozenFiles,
+    })),
+    modules: compiled.moduleHashes,
+    image: {
+      ref: compiled.image.ref,
+      id: compiled.image.id,
+      reason: compiled.toolchain.reason,
+      override: compiled.toolchain.override,
+    },
+    options: {
+      make: config.make,
+      makeArgs: target.makeArgs ?? [],
+      variant: config.variant ?? null,
+      submodules: config.submodules,
+      cModules: compiled.cModules.map((m) => ({ name: m.name, path: m.hostDir, sha256: m.fingerprint })),
+    },
+    sha256: facts.sha256,
+    size: facts.size,
+    flash: target.flash
+      ? {
+          mode: target.flash.mode,
+          freq: target.flash.freq,
+          size: target.flash.size,
+          baud: target.flash.baud,
+          segments: facts.segments,
+        }
+      : null,
+    exportedFiles: facts.exportedFiles,
+    manifestSha256: hashOf(compiled.manifest),
+    cacheKey: compiled.cacheKey,
+    durationMs: facts.durationMs,
+    builtAt: facts.now.toISOString(),
+    mp: { version: MP_VERSION },
   };
 }
 
-function exportFailed(exportDir: string, error: unknown): MpError {
-  const code = (error as NodeJS.ErrnoException).code;
-  return new MpError({
-    code: 'EXPORT_FAILED',
-    message: `Could not write the export to ${exportDir}: ${error instanceof Error ? error.message : String(error)}`,
-    file: exportDir,
-    step: 'export',
-    hint:
-      code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
-        ? 'mp may not write there: fix the folder’s permissions or export elsewhere with --export-dir.'
-        : 'Check the export folder (a network share may have gone away) and run `mp build` again; it will only export.',
-    cause: error,
-  });
+function micropythonProvenance(compiled: Compiled): ExportSidecar['micropython'] {
+  const mp = compiled.micropython;
+  const pinned = mp.checkout?.submodules ?? {};
+  return {
+    ref: mp.requested ?? null,
+    tag: mp.tag ?? null,
+    version: versionLabel(mp.version),
+    sha: mp.sha ?? null,
+    git: mp.git?.url ?? null,
+    path: mp.local ? mp.dir : null,
+    dirty: mp.local?.dirty ?? false,
+    submodules: Object.fromEntries(
+      compiled.submodules.flatMap((path) => {
+        const pin = pinned[path];
+        return pin ? [[path, { git: pin.url, sha: pin.sha }]] : [];
+      }),
+    ),
+  };
 }
 
-/** A firmware name not used yet in `dir` (two builds in the same second get `-2`, `-3`, …). */
-export function uniqueName(dir: string, name: string): string {
-  if (!existsSync(join(dir, name)) && !existsSync(join(dir, `${name}.json`))) return name;
-  const dot = name.endsWith('.bin') ? name.length - 4 : name.length;
-  for (let n = 2; ; n++) {
-    const candidate = `${name.slice(0, dot)}-${n}${name.slice(dot)}`;
-    if (!existsSync(join(dir, candidate)) && !existsSync(join(dir, `${candidate}.json`))) return candidate;
-  }
+/** `1.28.0`, with `-preview` for a development version. */
+export function versionLabel(v: Fetched['micropython']['version']): string | null {
+  return v ? `${v.major}.${v.minor}.${v.patch}${v.prerelease ? '-preview' : ''}` : null;
 }

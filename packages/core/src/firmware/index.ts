@@ -1,17 +1,18 @@
-/** `mp build`: planning, the cache key, compiling in the toolchain container, export. */
+/** `mp build`: the stages (resolve, fetch, plan, compile, export), their steps, the cache key, make, the export and its sidecar. */
 
 export { type CModule, cModuleTemplate, resolveCModules } from './c-modules.ts';
 export { hashOf, type LastBuild, readLastBuild, stableJson } from './cache-key.ts';
 export { type CleanOptions, type CleanResult, cleanProject } from './clean.ts';
 export {
-  decideProtectedWrite,
-  type ExportFile,
-  type ExportOutcome,
-  type ExportPlan,
-  sha256Hex,
-  uniqueName,
-  writeExport,
-} from './export.ts';
+  type CompileDeps,
+  type Compiled,
+  compileFirmware,
+  hostMpyCrossPath,
+  mountedPaths,
+  toolchainSpec,
+} from './compile.ts';
+export { type BuildPlan, buildPlan, dryRun } from './dry-run.ts';
+export { type BuildResult, type ExportDeps, type Exported, exportFirmware, exportNameFor } from './export.ts';
 export {
   type ExportNameInput,
   exportFileName,
@@ -21,35 +22,60 @@ export {
   safeNamePart,
 } from './export-name.ts';
 export {
+  decideProtectedWrite,
+  type ExportFile,
+  type ExportOutcome,
+  type ExportPlan,
+  sha256Hex,
+  uniqueName,
+  writeExport,
+} from './export-write.ts';
+export {
+  type FetchDeps,
+  type Fetched,
+  type FetchedLibrary,
+  type FetchedMicroPython,
+  fetchSources,
+  withBuildOptions,
+} from './fetch.ts';
+export {
   analyzeMakeFailure,
   CONTAINER,
   CONTAINER_PATHS,
   type MakeFailure,
   makeScript,
+  type PathMapping,
   parseSubmoduleList,
   portMakeCommand,
   portMakeVariables,
   shellQuote,
   submodulesScript,
 } from './make.ts';
+export { type Build, BuildContext, type BuildOptions, createBuild, pathMappings } from './pipeline.ts';
 export {
-  type Build,
-  type BuildContext,
-  type BuildOptions,
-  type BuildResult,
-  buildContainerSpec,
-  createBuild,
-  type ResolvedLibrary,
-  type ResolvedMicroPython,
+  type Drafted,
+  draftPlan,
+  type PlanDeps,
+  type Planned,
+  planBuild,
+  prepareToolchain,
   type ToolchainChoice,
   toolchainChoice,
-  withBuildOptions,
-} from './pipeline.ts';
-export { type BuildPlan, buildPlan } from './plan.ts';
+} from './plan.ts';
 export {
-  type BuildSidecar,
+  type ResolveDeps,
+  type Resolved,
+  type ResolvedLibrary,
+  type ResolvedMicroPython,
+  resolveBuild,
+  type SourceCache,
+} from './resolve.ts';
+export {
   EXPORT_SCHEMA,
   type ExportedLibraryFile,
   type ExportedSegment,
+  type ExportSidecar,
   type LatestExportIndex,
+  MP_VERSION,
 } from './sidecar.ts';
+export { chooseSubmodules, submodulesUnusedBy } from './submodules.ts';

@@ -1,131 +1,220 @@
 /**
- * `mp build --dry-run`: everything a build would do, read from a build context after its resolve,
- * sources and manifest steps ran with `manifestOnly`. No Docker is asked and nothing is written
- * to the project; `--json` prints the {@link BuildPlan} as one object.
+ * Stage 3, Plan (steps `toolchain` and `manifest`): what the compile will be. From the sources
+ * alone ({@link draftPlan}, all `--dry-run` and `--print-manifest` need): the toolchain image to use
+ * and why, and the frozen manifest. With the image made present ({@link prepareToolchain}): the
+ * build directory, the cache key, and whether the last export already is the answer
+ * ({@link planBuild}), in which case compile and export are skipped and no container starts.
  */
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FlashLayout } from '../plugin/types.ts';
-import { portMakeCommand } from './make.ts';
-import {
-  type BuildContext,
-  chooseSubmodules,
-  exportNameFor,
-  submoduleCacheFile,
-  type ToolchainChoice,
-  toolchainChoice,
-} from './pipeline.ts';
+import type { StepContext } from '../events.ts';
+import { generateFrozenManifest } from '../manifest/frozen-manifest.ts';
+import type { ToolchainImageInfo } from '../toolchain/image.ts';
+import type { Toolchain } from '../toolchain/toolchain.ts';
+import { cmodulesCmake } from './c-modules.ts';
+import { hashOf, readLastBuild } from './cache-key.ts';
+import type { BuildResult } from './export.ts';
+import { sha256Hex } from './export-write.ts';
+import { type Fetched, libraryOrigin } from './fetch.ts';
+import { CONTAINER, containerLibraryDir } from './make.ts';
+import { displayPath } from './resolve.ts';
+import { type ExportSidecar, MP_VERSION } from './sidecar.ts';
 
-export interface BuildPlan {
-  board: {
-    id: string;
-    title: string;
-    package: string | null;
-    port: string;
-    chip: string | null;
-    /** MicroPython's BOARD and variant after the board's resolve hook and the project's options. */
-    board: string | null;
-    variant: string | null;
-  };
-  micropython: {
-    ref: string | null;
-    tag: string | null;
-    version: string | null;
-    sha: string | null;
-    git: string | null;
-    path: string | null;
-  };
-  libraries: Array<{
-    id: string;
-    git: string | null;
-    ref: string | null;
-    sha: string | null;
-    path: string | null;
-    frozen: string[];
-  }>;
-  /** Project module files frozen, relative to the modules folder. */
-  modules: string[];
-  /** User C modules: folder name and host path. */
-  cModules: Array<{ name: string; path: string }>;
-  toolchain: ToolchainChoice;
-  make: {
-    /** The port's make command line as it runs in the container. */
-    command: string;
-    /** The project's make variables (config `make` and `--make`). */
-    variables: Record<string, string>;
-    jobs: number;
-  };
-  submodules: {
-    /** What will be fetched, when it is known without asking the port in a container. */
-    fetch: string[] | null;
-    /** Where that list comes from. */
-    source: 'board' | 'cache' | 'make submodules, asked in the container at build time';
-    skip: string[];
-    extra: string[];
-  };
-  /** The generated FROZEN_MANIFEST. */
-  manifest: string;
-  export: { dir: string; firmware: string };
-  flash: FlashLayout | null;
+/** Which toolchain image a build uses and why: `--image` (or config `image`) always wins. */
+export interface ToolchainChoice {
+  /** The image to use or pull; absent when it is built from the board's Dockerfile. */
+  ref?: string;
+  dockerfile?: string;
+  reason: string;
+  override: boolean;
 }
 
-export async function buildPlan(ctx: BuildContext, now = new Date()): Promise<BuildPlan> {
-  const board = ctx.board!;
-  const target = ctx.target!;
-  const mp = ctx.micropython!;
-  const { config } = ctx.project;
-  const choice = config.submodules;
-  let listed: string[] | undefined = target.submodules;
-  let source: BuildPlan['submodules']['source'] = 'board';
-  if (!listed) {
-    const cacheFile = submoduleCacheFile(ctx);
-    listed = cacheFile
-      ? await readFile(cacheFile, 'utf8').then(
-          (text) => JSON.parse(text) as string[],
-          () => undefined,
-        )
-      : undefined;
-    source = listed ? 'cache' : 'make submodules, asked in the container at build time';
-  }
-  const v = mp.version;
+/** The plan as far as it is known without Docker. */
+export interface Drafted extends Fetched {
+  toolchain: ToolchainChoice;
+  /** The generated FROZEN_MANIFEST. */
+  manifest: string;
+}
+
+export interface Planned extends Drafted {
+  image: ToolchainImageInfo;
+  /** `.mp/build/<board>/<hash>`: persistent between builds, so make is incremental. */
+  buildDir: string;
+  /** Equal keys mean equal inputs (see cache-key.ts). */
+  cacheKey: string;
+  /** Nothing changed since the last export, which is the answer: compile and export are skipped. */
+  upToDate?: BuildResult;
+}
+
+export function toolchainChoice(fetched: Fetched): ToolchainChoice {
+  const override = fetched.project.config.image;
+  if (override)
+    return { ref: override, reason: 'named by --image or the config key `image`', override: true };
+  const { toolchain } = fetched.target;
+  const board = fetched.board.id;
   return {
+    ref: toolchain.image,
+    dockerfile: toolchain.dockerfile,
+    reason:
+      toolchain.reason ??
+      (toolchain.dockerfile ? `built from board ${board}'s Dockerfile` : `board ${board}'s toolchain`),
+    override: false,
+  };
+}
+
+export function draftPlan(fetched: Fetched): Drafted {
+  return { ...fetched, toolchain: toolchainChoice(fetched), manifest: frozenManifest(fetched) };
+}
+
+/** The `toolchain` step: the image made present (used, pulled or built). */
+export async function prepareToolchain(
+  fetched: Fetched,
+  { toolchain, step }: { toolchain: Toolchain; step: StepContext },
+): Promise<ToolchainImageInfo> {
+  const choice = toolchainChoice(fetched);
+  const boardId = fetched.board.id;
+  const image = await toolchain.prepare(
+    choice.override
+      ? { boardId, ref: choice.ref, override: true }
+      : {
+          boardId,
+          ref: choice.ref,
+          dockerfile: choice.dockerfile,
+          buildArgs: fetched.target.toolchain.buildArgs,
+        },
+    { signal: step.signal, onLine: step.output, onProgress: step.progress, onTitle: step.title },
+  );
+  step.title(`Toolchain: ${image.ref} (${image.obtained}; ${choice.reason})`);
+  return image;
+}
+
+export interface PlanDeps {
+  step: StepContext;
+  /** Build even if nothing changed (`--force`). */
+  force?: boolean;
+  /** For the result when the build is up to date. */
+  startedAt: number;
+  logFile: string;
+}
+
+/** The `manifest` step: the build directory with the manifest in it, unless the last export is the answer. */
+export async function planBuild(
+  drafted: Drafted,
+  image: ToolchainImageInfo,
+  deps: PlanDeps,
+): Promise<Planned> {
+  const { project, board } = drafted;
+  const buildDir = join(project.stateDir, 'build', board.id, buildDirKey(drafted, image));
+  const planned: Planned = { ...drafted, image, buildDir, cacheKey: cacheKey(drafted, image) };
+  const upToDate = deps.force ? undefined : await lastExportIfCurrent(planned, deps);
+  if (upToDate) {
+    deps.step.title(`Up to date: ${displayPath(project, upToDate.firmware)}`);
+    return { ...planned, upToDate };
+  }
+  const file = join(buildDir, 'manifest.py');
+  await mkdir(buildDir, { recursive: true });
+  // Rewritten only when it changes, so make sees an unchanged manifest as unchanged.
+  await writeIfChanged(file, drafted.manifest);
+  if (drafted.cModules.length)
+    await writeIfChanged(join(buildDir, 'cmodules.cmake'), cmodulesCmake(drafted.cModules));
+  deps.step.title(`Frozen manifest: ${displayPath(project, file)}`);
+  return planned;
+}
+
+async function writeIfChanged(file: string, text: string): Promise<void> {
+  if ((await readFile(file, 'utf8').catch(() => undefined)) !== text) await writeFile(file, text);
+}
+
+/** The last export, when it was built from the same inputs and is still there, intact. */
+async function lastExportIfCurrent(planned: Planned, deps: PlanDeps): Promise<BuildResult | undefined> {
+  const last = await readLastBuild(planned.project.stateDir, planned.board.id);
+  if (!last || last.key !== planned.cacheKey || !existsSync(last.firmware) || !existsSync(last.sidecarFile))
+    return undefined;
+  if (sha256Hex(await readFile(last.firmware)) !== last.sha256) return undefined;
+  const sidecar = JSON.parse(await readFile(last.sidecarFile, 'utf8')) as ExportSidecar;
+  return {
+    upToDate: true,
+    firmware: last.firmware,
+    sidecarFile: last.sidecarFile,
+    sidecar,
+    logFile: deps.logFile,
+    durationMs: Date.now() - deps.startedAt,
+  };
+}
+
+export function frozenManifest(fetched: Fetched): string {
+  const { config } = fetched.project;
+  return generateFrozenManifest({
+    boardId: fetched.board.id,
+    defaultManifest: fetched.target.defaultManifest,
+    libraries: fetched.libraries.map((l) => ({
+      id: l.id,
+      origin: libraryOrigin(l),
+      containerDir: containerLibraryDir(l.id),
+      freeze: l.freeze,
+    })),
+    modules: fetched.modules.length
+      ? { containerDir: CONTAINER.modules, hostDir: config.modulesDir, entries: fetched.modules }
+      : undefined,
+  });
+}
+
+/** What decides the build directory: change any of it and make must start from scratch. */
+function buildDirKey(fetched: Fetched, image: ToolchainImageInfo): string {
+  const mp = fetched.micropython;
+  const t = fetched.target;
+  return hashOf({
+    micropython: mp.sha && !mp.local ? mp.sha : mp.dir,
+    image: image.id,
+    port: fetched.board.port,
+    board: t.board,
+    variant: t.variant,
+    makeArgs: t.makeArgs ?? [],
+    submodules: fetched.project.config.submodules,
+    toolchain: {
+      env: t.toolchain.env,
+      shellPrelude: t.toolchain.shellPrelude,
+      runAsHostUser: t.toolchain.runAsHostUser,
+    },
+  }).slice(0, 12);
+}
+
+function cacheKey(drafted: Drafted, image: ToolchainImageInfo): string {
+  const { board, boardListing, micropython: mp, project } = drafted;
+  return hashOf({
+    format: 1,
+    mp: MP_VERSION,
     board: {
       id: board.id,
-      title: board.title,
-      package: ctx.boardListing?.source ?? null,
+      package: boardListing?.source,
+      version: boardListing?.version,
       port: board.port,
-      chip: board.chip ?? null,
-      board: target.board ?? null,
-      variant: target.variant ?? null,
+      exportPrefix: board.exportPrefix,
+      firmware: board.firmware,
+      firmwareExtension: board.firmwareExtension,
+      mpyCross: board.mpyCross,
+      chip: board.chip,
+      target: drafted.target,
     },
-    micropython: {
-      ref: mp.requested ?? null,
-      tag: mp.tag ?? null,
-      version: v ? `${v.major}.${v.minor}.${v.patch}${v.prerelease ? '-preview' : ''}` : null,
-      sha: mp.sha ?? null,
-      git: mp.git?.url ?? null,
-      path: mp.local ? mp.dir! : null,
-    },
-    libraries: ctx.libraries.map((l) => ({
+    micropython: mp.local
+      ? { path: mp.dir, fingerprint: mp.local.fingerprint }
+      : { url: mp.git.url, sha: mp.sha, tag: mp.tag },
+    libraries: drafted.libraries.map((l) => ({
       id: l.id,
-      git: l.git?.url ?? null,
-      ref: l.git?.ref.requested ?? null,
-      sha: l.git?.ref.sha ?? l.local?.sha ?? null,
-      path: l.local ? l.dir! : null,
-      frozen: l.frozenFiles,
+      package: l.listing?.source,
+      version: l.listing?.version,
+      source: l.git ? { url: l.git.url, sha: l.git.ref.sha } : { path: l.dir },
+      fingerprint: l.fingerprint,
+      freeze: l.freeze,
+      exports: l.exports,
+      nameFragment: l.plugin.nameFragment,
     })),
-    modules: ctx.moduleHashes.map((m) => m.file),
-    cModules: ctx.cModules.map((m) => ({ name: m.name, path: m.hostDir })),
-    toolchain: toolchainChoice(ctx),
-    make: { command: portMakeCommand(board, target, config.jobs), variables: config.make, jobs: config.jobs },
-    submodules: {
-      fetch: listed ? chooseSubmodules(listed, choice, config.make) : null,
-      source,
-      skip: choice.skip,
-      extra: choice.fetch,
-    },
-    manifest: ctx.manifest!,
-    export: { dir: config.exportDir, firmware: join(config.exportDir, exportNameFor(ctx, now)) },
-    flash: target.flash ?? null,
-  };
+    modules: drafted.moduleHashes,
+    submodules: project.config.submodules,
+    cModules: drafted.cModules.map((m) => ({ name: m.name, fingerprint: m.fingerprint })),
+    manifest: hashOf(drafted.manifest),
+    image: image.id,
+    exportDir: project.config.exportDir,
+  });
 }

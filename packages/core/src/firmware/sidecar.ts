@@ -1,11 +1,18 @@
 /**
  * The JSON sidecar written beside every exported firmware (`<firmware file>.json`): where the
- * firmware came from and how to flash it. `mp flash` reads it to find the newest export and its
- * flash layout; people read it to know what a file on a network share is.
+ * firmware came from and how to flash it. The one description of the export format: the build
+ * writes it (export.ts) and `mp flash` reads it (flash/firmware.ts) to find the newest export and
+ * its flash layout; people read it to know what a file on a network share is.
  */
+import { readFileSync } from 'node:fs';
 import type { EspChip, FlashFreq, FlashMode, FlashSizeSetting } from '../plugin/types.ts';
 
 export const EXPORT_SCHEMA = 'mp.export/1';
+
+/** mp's own version: recorded in every sidecar, and part of the build cache key. */
+export const MP_VERSION: string = JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+).version;
 
 export interface ExportedSegment {
   offset: number;
@@ -43,7 +50,7 @@ export interface ExportedLibraryFile {
  *   "exportedFiles": [{ "file": "mqtt_local.py", "library": "mqtt_as", "from": "mqtt_local_example.py", "sha256": "…", "status": "written" }],
  *   "durationMs": 48210, "builtAt": "2026-11-21T23:33:12.000Z" }
  */
-export interface BuildSidecar {
+export interface ExportSidecar {
   schema: typeof EXPORT_SCHEMA;
   /** File name of the firmware, in the same directory as the sidecar. */
   firmware: string;
@@ -128,6 +135,6 @@ export interface BuildSidecar {
  * `export/latest-<board id>.json`: the sidecar of the newest export for that board, plus the name
  * of the sidecar file. `mp flash` reads it to find what to flash without listing the directory.
  */
-export interface LatestExportIndex extends BuildSidecar {
+export interface LatestExportIndex extends ExportSidecar {
   sidecar: string;
 }

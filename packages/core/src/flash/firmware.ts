@@ -6,8 +6,10 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { describeError, MpError } from '../errors.ts';
-import { EXPORT_SCHEMA } from '../firmware/sidecar.ts';
+import { EXPORT_SCHEMA, type ExportSidecar } from '../firmware/sidecar.ts';
 import type { BoardPlugin, EspChip, FlashFreq, FlashMode, FlashSizeSetting } from '../plugin/types.ts';
+
+export type { ExportSidecar } from '../firmware/sidecar.ts';
 
 /** One file's bytes and where they go in flash. */
 export interface FirmwareSegment {
@@ -35,30 +37,6 @@ export interface FirmwareImage {
   baud: number;
   /** The export sidecar the image came from, if any. */
   sidecar?: string;
-}
-
-/** The export sidecar written beside each exported firmware (`<firmware>.json`), as far as flashing reads it. */
-export interface ExportSidecar {
-  schema: string;
-  firmware: string;
-  board: {
-    id: string;
-    chip?: EspChip | null;
-    port?: string;
-    board?: string;
-    variant?: string;
-    exportPrefix?: string;
-  };
-  sha256?: string;
-  size?: number;
-  flash: {
-    mode: FlashMode;
-    freq: FlashFreq;
-    size: FlashSizeSetting;
-    baud: number;
-    segments: Array<{ offset: number; file: string; sha256?: string; size?: number }>;
-  } | null;
-  builtAt?: string;
 }
 
 /** First byte of every ESP firmware image (esptool's ESP_IMAGE_MAGIC). */

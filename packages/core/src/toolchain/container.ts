@@ -15,6 +15,7 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { CancelledError, MpError } from '../errors.ts';
 import { connectDocker, dockerUnavailable } from './engine.ts';
+import type { ExecOptions, ExecResult } from './toolchain.ts';
 
 /** Every toolchain container mp starts carries this label. */
 export const TOOLCHAIN_LABEL = 'mp.toolchain';
@@ -27,7 +28,7 @@ export type ContainerMount =
   | { host: string; container: string; readOnly?: boolean }
   | { volume: string; container: string; readOnly?: boolean; labels?: Record<string, string> };
 
-export interface ToolchainContainerSpec {
+export interface DockerContainerSpec {
   /** Image reference or id. */
   image: string;
   mounts: ContainerMount[];
@@ -46,18 +47,9 @@ export interface ToolchainContainerSpec {
   useEntrypoint?: boolean;
 }
 
-export interface ExecOptions {
-  env?: Record<string, string>;
-  workdir?: string;
+/** A command as the engine runs it: as another user than the container's, for one. */
+export interface DockerExecOptions extends ExecOptions {
   user?: string;
-  /** Each output line (stdout and stderr), `\r` progress lines included. */
-  onLine?: (line: string) => void;
-  /** On abort, the command's processes are killed; the container stays up. */
-  signal?: AbortSignal;
-}
-
-export interface ExecResult {
-  exitCode: number;
 }
 
 export interface StartOptions {
@@ -134,9 +126,10 @@ export class LineSplitter {
   }
 }
 
-export class ToolchainContainer {
+/** A toolchain container on the Docker engine; {@link dockerToolchain} hands it to builds. */
+export class DockerContainer {
   readonly id: string;
-  readonly spec: ToolchainContainerSpec;
+  readonly spec: DockerContainerSpec;
   private readonly docker: Dockerode;
   private readonly container: Dockerode.Container;
   private readonly entrypoint: string[];
@@ -146,7 +139,7 @@ export class ToolchainContainer {
   private constructor(
     docker: Dockerode,
     container: Dockerode.Container,
-    spec: ToolchainContainerSpec,
+    spec: DockerContainerSpec,
     entrypoint: string[],
     lifeline: NodeJS.ReadWriteStream,
   ) {
@@ -159,7 +152,7 @@ export class ToolchainContainer {
   }
 
   /** Creates and starts the container; it lives until {@link stop} or until this process exits. */
-  static async start(spec: ToolchainContainerSpec, options: StartOptions = {}): Promise<ToolchainContainer> {
+  static async start(spec: DockerContainerSpec, options: StartOptions = {}): Promise<DockerContainer> {
     const docker = options.docker ?? (await connectDocker());
     if (options.signal?.aborted) throw new CancelledError('compile');
     // The sweep runs beside the image lookup: neither waits for the other.
@@ -223,7 +216,7 @@ export class ToolchainContainer {
       lifeline?.end();
       throw asEngineError(error, `starting a container from ${spec.image}`);
     }
-    const started = new ToolchainContainer(docker, container, spec, entrypoint, lifeline);
+    const started = new DockerContainer(docker, container, spec, entrypoint, lifeline);
     if (options.signal?.aborted) {
       await started.stop();
       throw new CancelledError('compile');
@@ -239,7 +232,7 @@ export class ToolchainContainer {
    * Runs a shell script (`sh -c`) in the container, streaming its output. Resolves with the exit code
    * (non-zero is not an error here: the caller knows what a failure means).
    */
-  async exec(script: string, options: ExecOptions = {}): Promise<ExecResult> {
+  async exec(script: string, options: DockerExecOptions = {}): Promise<ExecResult> {
     if (this.stopped) throw new CancelledError('compile');
     if (options.signal?.aborted) throw new CancelledError('compile');
     const env = { ...this.spec.env, ...options.env };

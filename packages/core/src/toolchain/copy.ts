@@ -7,7 +7,8 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import type tar from 'tar-stream';
-import type { ToolchainContainer } from './container.ts';
+import type { DockerContainer } from './container.ts';
+import type { CopyInOptions } from './toolchain.ts';
 
 let tarStream: Promise<typeof tar> | undefined;
 
@@ -88,7 +89,7 @@ async function walk(root: string, skip: (rel: string) => boolean): Promise<HostE
 
 /** Reads one file from the container, or undefined if it is not there. */
 export async function readContainerFile(
-  container: ToolchainContainer,
+  container: DockerContainer,
   path: string,
 ): Promise<Buffer | undefined> {
   const tar = await loadTarStream();
@@ -107,7 +108,7 @@ export async function readContainerFile(
 
 /** Copies `containerPath` (a file) out of the container to `hostPath`; false if it does not exist. */
 export async function copyFileOut(
-  container: ToolchainContainer,
+  container: DockerContainer,
   containerPath: string,
   hostPath: string,
 ): Promise<boolean> {
@@ -119,16 +120,7 @@ export async function copyFileOut(
   return true;
 }
 
-export interface SyncOptions {
-  /** Relative paths (posix) to leave out. */
-  skip?: (rel: string) => boolean;
-  /** Removes files that are in the container but no longer on the host (default true). */
-  prune?: boolean;
-  /**
-   * For content that cannot change under the same name (a git tree at a commit, with its
-   * submodules): when the last sync recorded the same fingerprint, the host folder is not even walked.
-   */
-  fingerprint?: string;
+export interface SyncOptions extends CopyInOptions {
   /** `uid:gid` the copied files belong to (the user commands run as). */
   owner?: string;
 }
@@ -138,7 +130,7 @@ export interface SyncOptions {
  * Files are unpacked as `options.owner`.
  */
 export async function syncIntoContainer(
-  container: ToolchainContainer,
+  container: DockerContainer,
   hostDir: string,
   containerDir: string,
   options: SyncOptions = {},

@@ -1,16 +1,17 @@
-/** Toolchain images and containers (the engine connection itself is in engine.ts). */
+/** The toolchain builds compile in: the interface, its Docker implementation, images and containers. */
 export {
   type ContainerMount,
-  type ExecOptions,
-  type ExecResult,
+  DockerContainer,
+  type DockerContainerSpec,
+  type DockerExecOptions,
   LineSplitter,
   ownerLabels,
   removeOrphanContainers,
   type StartOptions,
   TOOLCHAIN_LABEL,
-  ToolchainContainer,
-  type ToolchainContainerSpec,
 } from './container.ts';
+export { type MountMode, mountModeFor } from './copy.ts';
+export { type DockerToolchainOptions, dockerSpec, dockerToolchain, volumeName } from './docker.ts';
 export { type EngineAddress, engineAddress, inspectImageId, pingEngine } from './engine-http.ts';
 export {
   dockerfileImageTag,
@@ -21,3 +22,12 @@ export {
   type ToolchainImageInfo,
   toolchainImageRef,
 } from './image.ts';
+export type {
+  CopyInOptions,
+  ExecOptions,
+  ExecResult,
+  Toolchain,
+  ToolchainContainer,
+  ToolchainMount,
+  ToolchainSpec,
+} from './toolchain.ts';

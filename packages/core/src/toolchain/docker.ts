@@ -1,0 +1,171 @@
+/**
+ * The {@link Toolchain} on the Docker engine `DOCKER_HOST` names. A build's folders become bind
+ * mounts when the engine sees this machine's files, else named volumes filled by copying (see
+ * copy.ts); commands run as the host user; containers and volumes carry the labels `mp clean`
+ * and the tests find them by (`mp.project`, `mp.board`, `mp.volume`).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type Dockerode from 'dockerode';
+import { type ContainerMount, DockerContainer, type DockerContainerSpec } from './container.ts';
+import { copyFileOut, type MountMode, mountModeFor, syncIntoContainer } from './copy.ts';
+import { connectDocker } from './engine.ts';
+import { pingEngine } from './engine-http.ts';
+import { ensureImage } from './image.ts';
+import type {
+  CopyInOptions,
+  ExecOptions,
+  ExecResult,
+  Toolchain,
+  ToolchainContainer,
+  ToolchainMount,
+  ToolchainSpec,
+} from './toolchain.ts';
+
+export interface DockerToolchainOptions {
+  /** Where the engine is (`DOCKER_HOST`) and how folders reach it (`MP_DOCKER_MOUNTS`). */
+  env?: NodeJS.ProcessEnv;
+  docker?: Dockerode;
+}
+
+export function dockerToolchain(options: DockerToolchainOptions = {}): Toolchain {
+  const env = options.env ?? process.env;
+  return {
+    async prepare(request, progress = {}) {
+      // A clear "engine not reachable" before anything else asks it.
+      await pingEngine(env);
+      return ensureImage(request, { ...progress, env, docker: options.docker });
+    },
+    async start(spec, { signal } = {}) {
+      const mode = mountModeFor(env);
+      const container = await DockerContainer.start(dockerSpec(spec, mode), {
+        signal,
+        docker: options.docker,
+      });
+      return new DockerToolchainContainer(container, spec, mode === 'copy');
+    },
+    removeVolumes: (project) => removeVolumes(project, options.docker),
+  };
+}
+
+/** The engine's view of a spec: bind mounts or volumes, the host user's uid:gid, labels. */
+export function dockerSpec(spec: ToolchainSpec, mode: MountMode): DockerContainerSpec {
+  const runAsHost = spec.hostUser !== false && typeof process.getuid === 'function';
+  return {
+    image: spec.image,
+    env: spec.env,
+    user: runAsHost ? `${process.getuid!()}:${process.getgid!()}` : undefined,
+    workdir: spec.workdir,
+    labels: { 'mp.project': spec.owner.project, 'mp.board': spec.owner.board },
+    mounts:
+      mode === 'copy'
+        ? spec.mounts.map((m) => volumeMount(m, spec.owner.project))
+        : spec.mounts
+            .filter((m) => !m.optional || existsSync(m.host))
+            .map((m) => ({ host: m.host, container: m.container, readOnly: m.readOnly })),
+  };
+}
+
+/**
+ * `mp-src-<commit>` for a shared key, else `mp-<kind>-<hash of project and key>`: the same names
+ * from one build to the next, so make finds its objects again.
+ */
+export function volumeName(mount: ToolchainMount, project: string): string {
+  const { kind, key, shared } = mount.volume;
+  if (shared) return `mp-${kind}-${key}`;
+  // The JSON of { key, project } with sorted keys, as volumes were named before this module.
+  const hash = createHash('sha256').update(JSON.stringify({ key, project })).digest('hex');
+  return `mp-${kind}-${hash.slice(0, 16)}`;
+}
+
+function volumeMount(mount: ToolchainMount, project: string): ContainerMount {
+  return {
+    volume: volumeName(mount, project),
+    container: mount.container,
+    labels: { 'mp.volume': '1', 'mp.project': project },
+  };
+}
+
+class DockerToolchainContainer implements ToolchainContainer {
+  readonly spec: ToolchainSpec;
+  readonly copies: boolean;
+  private readonly container: DockerContainer;
+  private owning: Promise<void> | undefined;
+
+  constructor(container: DockerContainer, spec: ToolchainSpec, copies: boolean) {
+    this.container = container;
+    this.spec = spec;
+    this.copies = copies;
+  }
+
+  get id(): string {
+    return this.container.id;
+  }
+
+  get stopped(): boolean {
+    return this.container.stopped;
+  }
+
+  exec(script: string, options?: ExecOptions): Promise<ExecResult> {
+    return this.container.exec(script, options);
+  }
+
+  async copyIn(hostDir: string, containerDir: string, options: CopyInOptions = {}) {
+    if (!this.copies) return { copied: 0, removed: 0 };
+    await this.ownVolumes();
+    return syncIntoContainer(this.container, hostDir, containerDir, {
+      ...options,
+      owner: this.container.spec.user,
+    });
+  }
+
+  async copyOut(containerPath: string, hostPath: string): Promise<boolean> {
+    if (!this.copies) return existsSync(hostPath);
+    return copyFileOut(this.container, containerPath, hostPath);
+  }
+
+  stop(): Promise<void> {
+    return this.container.stop();
+  }
+
+  /** Fresh volumes belong to root; the commands run as the host user. */
+  private ownVolumes(): Promise<void> {
+    const { user, mounts } = this.container.spec;
+    if (!user) return Promise.resolve();
+    this.owning ??= (async () => {
+      const roots = mounts.map((m) => `'${m.container}'`).join(' ');
+      const { exitCode } = await this.container.exec(`chown ${user} ${roots}`, { user: '0' });
+      if (exitCode !== 0) this.owning = undefined;
+    })();
+    return this.owning;
+  }
+}
+
+async function removeVolumes(
+  project: string | undefined,
+  docker?: Dockerode,
+): Promise<{ removed: string[]; notes: string[] }> {
+  const out = { removed: [] as string[], notes: [] as string[] };
+  let volumes: Array<{ Name: string }>;
+  try {
+    docker ??= await connectDocker();
+    const label = project ? ['mp.volume', `mp.project=${project}`] : ['mp.volume'];
+    volumes = (await docker.listVolumes({ filters: JSON.stringify({ label }) })).Volumes ?? [];
+  } catch (error) {
+    out.notes.push(
+      `Docker volumes were not checked: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    return out;
+  }
+  for (const volume of volumes) {
+    try {
+      await docker.getVolume(volume.Name).remove();
+      out.removed.push(volume.Name);
+    } catch (error) {
+      out.notes.push(
+        `Volume ${volume.Name} was kept: ${error instanceof Error ? error.message : String(error)} (a container may still use it; \`docker volume rm ${volume.Name}\` once it is gone).`,
+      );
+    }
+  }
+  return out;
+}

@@ -1,0 +1,111 @@
+/**
+ * The toolchain a firmware is compiled in, as a build sees it: an image made present, a container
+ * started from it with the project's folders inside, commands run there, files copied in and out,
+ * the container stopped. {@link dockerToolchain} (docker.ts) is the real one; tests pass a fake.
+ *
+ * How the folders get in (bind mounts, or volumes filled by copying when the engine cannot see
+ * this machine's files), which uid:gid commands run as, the labels and the volume names are the
+ * toolchain's business alone: a build only says which host folder it wants where.
+ *
+ *   const container = await toolchain.start({ image, mounts, owner: { project, board } });
+ *   try { await container.exec('make', { onLine }); } finally { await container.stop(); }
+ */
+import type { ImageProgressOptions, ImageRequest, ToolchainImageInfo } from './image.ts';
+
+/** A host folder the toolchain's commands see at `container`. */
+export interface ToolchainMount {
+  host: string;
+  container: string;
+  /** Commands only read it (sources); the build folder is written to. */
+  readOnly?: boolean;
+  /** Only when the folder exists (the default modules folder may not). */
+  optional?: boolean;
+  /**
+   * What the copy is called when folders are copied into volumes: `kind` and a key unique in the
+   * project (the host folder, say), or a `shared` key (a commit) for content that never changes
+   * under that key, which every project then shares.
+   */
+  volume: { kind: string; key: string; shared?: boolean };
+}
+
+/**
+ * A toolchain container as a build asks for it.
+ * @example { image: 'sha256:…', mounts: [{ host: '/p/.mp/build/unix/3f…', container: '/mp/build', volume: { kind: 'build', key: '/p/.mp/build/unix/3f…' } }], owner: { project: '/p', board: 'unix' } }
+ */
+export interface ToolchainSpec {
+  /** Image id or reference. */
+  image: string;
+  mounts: ToolchainMount[];
+  /** Environment of every command. */
+  env?: Record<string, string>;
+  /** Working directory of every command. */
+  workdir?: string;
+  /** Run commands as the host user (default true), so the build folder holds no root-owned files. */
+  hostUser?: boolean;
+  /** The project and board it builds: `mp clean` and the tests find containers and volumes by them. */
+  owner: { project: string; board: string };
+}
+
+export interface ExecOptions {
+  env?: Record<string, string>;
+  workdir?: string;
+  /** Each output line (stdout and stderr), `\r` progress lines included. */
+  onLine?: (line: string) => void;
+  /** On abort, the command's processes are killed; the container stays up. */
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  exitCode: number;
+}
+
+export interface CopyInOptions {
+  /** Relative paths (posix) to leave out. */
+  skip?: (rel: string) => boolean;
+  /** Removes files that are in the container but no longer on the host (default true). */
+  prune?: boolean;
+  /**
+   * For content that cannot change under the same name (a git tree at a commit, with its
+   * submodules): when the last copy recorded the same fingerprint, the host folder is not even walked.
+   */
+  fingerprint?: string;
+}
+
+/** A running toolchain container. */
+export interface ToolchainContainer {
+  readonly id: string;
+  readonly spec: ToolchainSpec;
+  readonly stopped: boolean;
+  /**
+   * The mounts are copies (the engine cannot see this machine's files): {@link copyIn} before
+   * commands read a folder, {@link copyOut} for what they wrote. False: they are the host's folders.
+   */
+  readonly copies: boolean;
+  /**
+   * Runs a shell script (`sh -c`), streaming its output; resolves with the exit code (non-zero is no
+   * error here: the caller knows what a failure means).
+   */
+  exec(script: string, options?: ExecOptions): Promise<ExecResult>;
+  /** Makes `containerDir` hold what `hostDir` holds (only what changed travels); nothing to do when mounted. */
+  copyIn(
+    hostDir: string,
+    containerDir: string,
+    options?: CopyInOptions,
+  ): Promise<{ copied: number; removed: number }>;
+  /** Copies the file `containerPath` to `hostPath`; false when there is no such file. */
+  copyOut(containerPath: string, hostPath: string): Promise<boolean>;
+  /** Kills and removes the container (idempotent; safe to call from an abort handler). */
+  stop(): Promise<void>;
+}
+
+/** Where builds compile: images, containers, and the volumes copies leave behind. */
+export interface Toolchain {
+  /** The image present on the engine (used, pulled, or built from the board's Dockerfile). */
+  prepare(request: ImageRequest, options?: ImageProgressOptions): Promise<ToolchainImageInfo>;
+  start(spec: ToolchainSpec, options?: { signal?: AbortSignal }): Promise<ToolchainContainer>;
+  /**
+   * Removes the volumes copies made for `project` (every project's when undefined). What could not
+   * be removed, or checked at all, is said in `notes`.
+   */
+  removeVolumes(project: string | undefined): Promise<{ removed: string[]; notes: string[] }>;
+}
