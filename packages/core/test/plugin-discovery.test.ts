@@ -2,7 +2,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempProject } from '@mp/test-utils';
 import { describe, expect, it } from 'vitest';
-import { MpError, PluginRegistry, ValidationError } from '../src/index.ts';
+import {
+  findWorkspaceRoot,
+  MpError,
+  PluginRegistry,
+  ValidationError,
+  workspacePackageDirs,
+} from '../src/index.ts';
 
 const boardModule = (id: string, extra = '') => `export default {
   kind: 'board', id: '${id}', title: 'Test ${id}', port: 'esp8266', chip: 'ESP8266', exportPrefix: 'TEST',
@@ -173,5 +179,51 @@ describe('plugin discovery', () => {
     expect(plugins.map((p) => p.plugin.id)).toEqual(['fine']);
     expect(errors.map((e) => e.code)).toEqual(['PLUGIN_PACKAGE_INVALID']);
     writeFileSync(join(project.dir, 'x'), '');
+  });
+});
+
+describe('workspace packages', () => {
+  const tree = {
+    'boards/esp/d1/package.json': '{"name":"d1"}',
+    'boards/esp/legacy/package.json': '{"name":"legacy"}',
+    'boards/esp/d1/fixtures/broken/package.json': '{"name":"fixture"}',
+    'boards/esp/node_modules/dep/package.json': '{"name":"dep"}',
+    'boards/notes/README.md': 'not a package',
+    'plugins/lib/package.json': '{"name":"lib"}',
+    'plugins/lib/sub/package.json': '{"name":"too-deep"}',
+  };
+  const found = ['boards/esp/d1', 'plugins/lib'];
+
+  it('follows pnpm-workspace.yaml: `**` at any depth, `!` taking folders out, never node_modules', () => {
+    const ws = tempProject({
+      ...tree,
+      'pnpm-workspace.yaml': `# the plugins of this workspace
+packages:
+  - 'boards/**'
+  - "plugins/*" # one level only
+  - '!boards/**/legacy'
+  - '!**/fixtures/**'
+onlyBuiltDependencies: [esbuild]
+`,
+    });
+    expect(workspacePackageDirs(ws.path('plugins/lib/sub'))).toEqual(found.map((d) => ws.path(d)));
+    expect(findWorkspaceRoot(ws.path('boards/esp'))?.dir).toBe(ws.dir);
+  });
+
+  it('follows the "workspaces" of an npm or yarn package.json the same way', () => {
+    const ws = tempProject({
+      ...tree,
+      'package.json': JSON.stringify({
+        name: 'ws',
+        workspaces: { packages: ['boards/**', 'plugins/*', '!boards/**/legacy', '!**/fixtures/**'] },
+      }),
+    });
+    expect(workspacePackageDirs(ws.dir)).toEqual(found.map((d) => ws.path(d)));
+  });
+
+  it('names a pnpm-workspace.yaml that is not YAML', () => {
+    const ws = tempProject({ 'pnpm-workspace.yaml': 'packages:\n  - [boards/*\n' });
+    expect(() => workspacePackageDirs(ws.dir)).toThrow(MpError);
+    expect(() => workspacePackageDirs(ws.dir)).toThrow(`${ws.path('pnpm-workspace.yaml')} is not valid YAML`);
   });
 });

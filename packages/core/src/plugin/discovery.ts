@@ -6,7 +6,8 @@
  * Only package.json files are read here; plugin modules are imported when first needed, so
  * `mp build` imports one board, not all of them.
  */
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeError, MpError } from '../errors.ts';
@@ -116,39 +117,36 @@ function packageEntry(packageDir: string, pkg: Record<string, unknown>): string 
   return existsSync(path) ? path : undefined;
 }
 
-/** Packages of the workspace `dir` belongs to (pnpm-workspace.yaml or package.json "workspaces"). */
+/**
+ * Packages of the workspace `dir` belongs to, found as pnpm finds them: each pattern of
+ * pnpm-workspace.yaml (or of package.json "workspaces") names folders holding a package.json, `**`
+ * reaches any depth, a pattern starting with `!` takes folders out, node_modules is never searched.
+ */
 export function workspacePackageDirs(dir: string): string[] {
   const root = findWorkspaceRoot(dir);
-  if (!root) return [];
-  const patterns = root.patterns;
-  const dirs: string[] = [];
-  for (const pattern of patterns) {
-    if (pattern.startsWith('!')) continue;
-    const clean = pattern.replace(/\/+$/, '');
-    if (clean.endsWith('/*') || clean.endsWith('/**')) {
-      const parent = join(root.dir, clean.replace(/\/\*\*?$/, ''));
-      let entries: string[] = [];
-      try {
-        entries = readdirSync(parent);
-      } catch {
-        continue;
-      }
-      for (const entry of entries.sort()) {
-        const candidate = join(parent, entry);
-        if (existsSync(join(candidate, 'package.json'))) dirs.push(candidate);
-      }
-    } else if (existsSync(join(root.dir, clean, 'package.json'))) {
-      dirs.push(join(root.dir, clean));
-    }
-  }
-  return dirs;
+  if (!root || root.patterns.length === 0) return [];
+  const { globSync } = lazyRequire<typeof import('tinyglobby')>('tinyglobby');
+  const manifests = globSync(
+    root.patterns.map((pattern) => `${pattern.replace(/\/+$/, '')}/package.json`),
+    {
+      cwd: root.dir,
+      ignore: ['**/node_modules/**', '**/bower_components/**'],
+      expandDirectories: false,
+      absolute: true,
+    },
+  );
+  return manifests.map((manifest) => dirname(manifest)).sort();
 }
 
+/**
+ * The nearest folder at or above `start` that is a workspace root: one with pnpm-workspace.yaml,
+ * or a package.json with "workspaces" (npm, yarn), with its package patterns.
+ */
 export function findWorkspaceRoot(start: string): { dir: string; patterns: string[] } | undefined {
   let dir = resolve(start);
   for (;;) {
     const yaml = join(dir, 'pnpm-workspace.yaml');
-    if (existsSync(yaml)) return { dir, patterns: parseWorkspaceYaml(readFileSync(yaml, 'utf8')) };
+    if (existsSync(yaml)) return { dir, patterns: pnpmWorkspacePatterns(yaml) };
     const pkgPath = join(dir, 'package.json');
     if (existsSync(pkgPath)) {
       try {
@@ -165,21 +163,31 @@ export function findWorkspaceRoot(start: string): { dir: string; patterns: strin
   }
 }
 
-/** The `packages:` list of pnpm-workspace.yaml (the only key discovery needs; no YAML library). */
-export function parseWorkspaceYaml(text: string): string[] {
-  const patterns: string[] = [];
-  let inPackages = false;
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*$/, '').trimEnd();
-    if (!line.trim()) continue;
-    if (/^\S/.test(line)) {
-      inPackages = /^packages\s*:/.test(line);
-      continue;
-    }
-    const item = inPackages ? /^\s+-\s*['"]?([^'"]+)['"]?\s*$/.exec(line) : null;
-    if (item?.[1]) patterns.push(item[1]);
+/** The `packages` patterns of a pnpm-workspace.yaml, read with js-yaml as pnpm itself reads it. */
+function pnpmWorkspacePatterns(file: string): string[] {
+  const { load } = lazyRequire<typeof import('js-yaml')>('js-yaml');
+  let manifest: unknown;
+  try {
+    manifest = load(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new MpError({
+      code: 'WORKSPACE_INVALID',
+      message: `${file} is not valid YAML: ${describeError(error)}`,
+      file,
+      hint: 'Fix pnpm-workspace.yaml; pnpm cannot read it either.',
+      cause: error,
+    });
   }
-  return patterns;
+  const packages = (manifest as { packages?: unknown } | null)?.packages;
+  return Array.isArray(packages) ? packages.filter((p): p is string => typeof p === 'string') : [];
+}
+
+/**
+ * Discovery is synchronous, and most commands never reach it, so its YAML and glob libraries are
+ * loaded on first use instead of with core (start-up time; see test/lazy-imports.test.ts).
+ */
+function lazyRequire<T>(name: string): T {
+  return createRequire(import.meta.url)(name) as T;
 }
 
 /**
@@ -264,12 +272,4 @@ export async function importPluginPackage(found: PluginPackage): Promise<Plugin>
     });
   }
   return plugin;
-}
-
-export function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
