@@ -5,10 +5,11 @@
  */
 import { join } from 'node:path';
 import type { FlashLayout } from '../plugin/types.ts';
-import { exportNameFor, versionLabel } from './export.ts';
+import { exportNameFor, libraryRecord, type MicroPythonRecord, micropythonRecord } from './export.ts';
 import { portMakeCommand } from './make.ts';
 import { type BuildContext, need } from './pipeline.ts';
 import type { Drafted, ToolchainChoice } from './plan.ts';
+import type { ExportSidecar } from './sidecar.ts';
 import { chooseSubmodules, knownSubmodules } from './submodules.ts';
 
 export interface BuildPlan {
@@ -22,22 +23,8 @@ export interface BuildPlan {
     board: string | null;
     variant: string | null;
   };
-  micropython: {
-    ref: string | null;
-    tag: string | null;
-    version: string | null;
-    sha: string | null;
-    git: string | null;
-    path: string | null;
-  };
-  libraries: Array<{
-    id: string;
-    git: string | null;
-    ref: string | null;
-    sha: string | null;
-    path: string | null;
-    frozen: string[];
-  }>;
+  micropython: MicroPythonRecord;
+  libraries: ExportSidecar['libraries'];
   /** Project module files frozen, relative to the modules folder. */
   modules: string[];
   /** User C modules: folder name and host path. */
@@ -82,22 +69,8 @@ export async function dryRun(drafted: Drafted, cacheDir: string, now = new Date(
       board: target.board ?? null,
       variant: target.variant ?? null,
     },
-    micropython: {
-      ref: mp.requested ?? null,
-      tag: mp.tag ?? null,
-      version: versionLabel(mp.version),
-      sha: mp.sha ?? null,
-      git: mp.git?.url ?? null,
-      path: mp.local ? mp.dir : null,
-    },
-    libraries: drafted.libraries.map((l) => ({
-      id: l.id,
-      git: l.git?.url ?? null,
-      ref: l.git?.ref.requested ?? null,
-      sha: l.git?.ref.sha ?? l.local?.sha ?? null,
-      path: l.local ? l.dir : null,
-      frozen: l.frozenFiles,
-    })),
+    micropython: micropythonRecord(mp),
+    libraries: drafted.libraries.map(libraryRecord),
     modules: drafted.moduleHashes.map((m) => m.file),
     cModules: drafted.cModules.map((m) => ({ name: m.name, path: m.hostDir })),
     toolchain: drafted.toolchain,

@@ -11,7 +11,7 @@ import { hashOf, writeLastBuild } from './cache-key.ts';
 import type { Compiled } from './compile.ts';
 import { exportFileName } from './export-name.ts';
 import { type ExportFile, sha256Hex, uniqueName, writeExport } from './export-write.ts';
-import type { Fetched } from './fetch.ts';
+import type { Fetched, FetchedLibrary, FetchedMicroPython } from './fetch.ts';
 import { displayPath } from './resolve.ts';
 import {
   EXPORT_SCHEMA,
@@ -179,14 +179,7 @@ function sidecarFor(compiled: Compiled, facts: SidecarFacts): ExportSidecar {
       exportPrefix: board.exportPrefix,
     },
     micropython: micropythonProvenance(compiled),
-    libraries: compiled.libraries.map((l) => ({
-      id: l.id,
-      git: l.git?.url ?? null,
-      path: l.local ? l.dir : null,
-      ref: l.git?.ref.requested ?? null,
-      sha: l.git?.ref.sha ?? l.local?.sha ?? null,
-      frozen: l.frozenFiles,
-    })),
+    libraries: compiled.libraries.map(libraryRecord),
     modules: compiled.moduleHashes,
     image: {
       ref: compiled.image.ref,
@@ -221,9 +214,8 @@ function sidecarFor(compiled: Compiled, facts: SidecarFacts): ExportSidecar {
   };
 }
 
-function micropythonProvenance(compiled: Compiled): ExportSidecar['micropython'] {
-  const mp = compiled.micropython;
-  const pinned = mp.checkout?.submodules ?? {};
+/** Where the MicroPython tree came from (the sidecar adds its state and submodules; --dry-run shows this). */
+export function micropythonRecord(mp: FetchedMicroPython): MicroPythonRecord {
   return {
     ref: mp.requested ?? null,
     tag: mp.tag ?? null,
@@ -231,6 +223,28 @@ function micropythonProvenance(compiled: Compiled): ExportSidecar['micropython']
     sha: mp.sha ?? null,
     git: mp.git?.url ?? null,
     path: mp.local ? mp.dir : null,
+  };
+}
+
+export type MicroPythonRecord = Omit<ExportSidecar['micropython'], 'dirty' | 'submodules'>;
+
+/** Where a library came from and what of it is frozen. */
+export function libraryRecord(l: FetchedLibrary): ExportSidecar['libraries'][number] {
+  return {
+    id: l.id,
+    git: l.git?.url ?? null,
+    path: l.local ? l.dir : null,
+    ref: l.git?.ref.requested ?? null,
+    sha: l.git?.ref.sha ?? l.local?.sha ?? null,
+    frozen: l.frozenFiles,
+  };
+}
+
+function micropythonProvenance(compiled: Compiled): ExportSidecar['micropython'] {
+  const mp = compiled.micropython;
+  const pinned = mp.checkout?.submodules ?? {};
+  return {
+    ...micropythonRecord(mp),
     dirty: mp.local?.dirty ?? false,
     submodules: Object.fromEntries(
       compiled.submodules.flatMap((path) => {
@@ -242,6 +256,6 @@ function micropythonProvenance(compiled: Compiled): ExportSidecar['micropython']
 }
 
 /** `1.28.0`, with `-preview` for a development version. */
-export function versionLabel(v: Fetched['micropython']['version']): string | null {
+function versionLabel(v: Fetched['micropython']['version']): string | null {
   return v ? `${v.major}.${v.minor}.${v.patch}${v.prerelease ? '-preview' : ''}` : null;
 }

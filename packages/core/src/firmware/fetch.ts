@@ -212,7 +212,7 @@ async function fetchLibrary(
       throw pluginHookError(library.id, 'resolve', error);
     }
   }
-  const origin = library.git ? `${library.git.url}@${library.git.ref.sha}` : dir;
+  const origin = libraryOrigin(library, dir);
   await checkFreezeEntries(library.id, dir, freeze, origin);
   const frozenFiles = (await Promise.all(freeze.map((e) => freezeEntryFiles(dir, e)))).flat();
   for (const file of exports) {
@@ -239,8 +239,8 @@ async function fetchLibrary(
 }
 
 /** Where a library's files come from, for the manifest's comments and messages. */
-export function libraryOrigin(library: FetchedLibrary): string {
-  return library.git ? `${library.git.url}@${library.git.ref.sha}` : library.dir;
+export function libraryOrigin(library: ResolvedLibrary, dir: string): string {
+  return library.git ? `${library.git.url}@${library.git.ref.sha}` : dir;
 }
 
 /**

@@ -150,7 +150,7 @@ export function frozenManifest(fetched: Fetched): string {
     defaultManifest: fetched.target.defaultManifest,
     libraries: fetched.libraries.map((l) => ({
       id: l.id,
-      origin: libraryOrigin(l),
+      origin: libraryOrigin(l, l.dir),
       containerDir: containerLibraryDir(l.id),
       freeze: l.freeze,
     })),
