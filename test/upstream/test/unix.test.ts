@@ -130,6 +130,26 @@ describe('real MicroPython: the unix port of v1.28.0', () => {
       ]);
       expect(readFileSync(join(board.dir, 'main.py'), 'utf8')).toBe('import app\nprint("edited")\n');
       expect(readdirSync(board.dir).filter((f) => f.endsWith('.mp-tmp'))).toEqual([]);
+
+      // With no files named, the config's `files` are copied.
+      project.write('mp.config.json', JSON.stringify({ files: ['export/mqtt_local.py', 'main.py'] }));
+      const fromConfig = await runMp([
+        'put',
+        '--to',
+        board.dir,
+        '--port',
+        board.port,
+        '-C',
+        project.dir,
+        '--json',
+      ]);
+      expect(fromConfig.code, fromConfig.output).toBe(0);
+      expect(
+        jsonResult(fromConfig).files.map((f: { to: string; status: string }) => [basename(f.to), f.status]),
+      ).toEqual([
+        ['mqtt_local.py', 'unchanged'],
+        ['main.py', 'unchanged'],
+      ]);
     } finally {
       await board.stop();
     }

@@ -3,7 +3,7 @@
  * on the board differs, with progress; the port is chosen as for `mp flash` and `mp monitor`.
  */
 import { resolve } from 'node:path';
-import { putTargets, putToBoard } from '@mp/core';
+import { MpError, putTargets, putToBoard } from '@mp/core';
 import { loadProject, positiveInt } from '../project.ts';
 import { formatBytes } from '../ui/progress.ts';
 import { style } from '../ui/style.ts';
@@ -17,8 +17,17 @@ export const run: CommandRun<typeof OPTIONS.put> = async (input) => {
   );
   const baudRate = typeof input.values.baud === 'string' ? positiveInt('--baud', input.values.baud) : 115200;
   const selected = await pickPort(input, project.config.flash.port, project.stateDir);
+  const named = input.positionals.map((file) => resolve(project.config.projectDir, file));
+  if (named.length === 0 && project.config.files.length === 0) {
+    throw new MpError({
+      code: 'USAGE',
+      message: '`mp put` was given no files, and the config lists none under `files`',
+      hint: "Name the files (mp put export/mqtt_local.py main.py), or list them in mp.config: files: ['export/mqtt_local.py'].",
+      exitCode: 2,
+    });
+  }
   const files = putTargets(
-    input.positionals.map((file) => resolve(project.config.projectDir, file)),
+    named.length ? named : project.config.files,
     typeof input.values.to === 'string' ? input.values.to : '/',
   );
   const started = performance.now();

@@ -286,11 +286,11 @@ export const COMMANDS: CommandSpec[] = [
   command({
     name: 'put',
     summary: "Copy files to the board's filesystem over its REPL (only those that differ)",
-    usage: 'mp put <file...> [--to /dir] [options]',
+    usage: 'mp put [file...] [--to /dir] [options]',
     details:
-      "Copies each file into --to (default /) over the board's raw REPL, as mpremote does: a file whose\nsha256 on the board already matches is not sent again. For credentials such as export/mqtt_local.py.",
+      "Copies each file into --to (default /) over the board's raw REPL, as mpremote does: a file whose\nsha256 on the board already matches is not sent again. For credentials such as export/mqtt_local.py.\nWith no files, copies the config's `files` list.",
     project: true,
-    arguments: ['<files...>'],
+    arguments: ['[files...]'],
     options: OPTIONS.put,
     load: () => import('./put.ts'),
   }),

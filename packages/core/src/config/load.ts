@@ -248,6 +248,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
       ...o.make,
     },
     variant: o.variant ?? file.variant,
+    files: (file.files ?? []).map((f) => resolve(projectDir, f)),
     cModules: unique(
       [...(file.cModules ?? []), ...(o.cModules ?? [])].map((dir) => resolve(projectDir, dir)),
     ),

@@ -125,4 +125,10 @@ export const configSchema = strict({
    * `micropython.cmake`, compiled into the firmware through USER_C_MODULES.
    */
   cModules: v.optional(texts()),
+  /**
+   * Files copied to the board's filesystem by `mp put` with no arguments (and after `mp flash`),
+   * relative to the project, e.g. `['export/mqtt_local.py', 'main.py']`: credentials reach the
+   * board this way instead of being frozen. Each goes to `/` under its own name.
+   */
+  files: v.optional(texts()),
 });

@@ -63,4 +63,6 @@ export interface ResolvedConfig {
   submodules: { fetch: string[]; skip: string[] };
   /** Absolute folders of the user C modules (config `cModules`, then `--c-module`). */
   cModules: string[];
+  /** Absolute paths of the files `mp put` copies to the board when given none (config `files`). */
+  files: string[];
 }
