@@ -51,7 +51,7 @@ export {
   shellQuote,
   submodulesScript,
 } from './make.ts';
-export { type Build, BuildContext, type BuildOptions, createBuild, pathMappings } from './pipeline.ts';
+export { type Build, type BuildContext, type BuildOptions, createBuild, pathMappings } from './pipeline.ts';
 export {
   type Drafted,
   draftPlan,

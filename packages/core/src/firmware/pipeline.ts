@@ -60,11 +60,11 @@ export interface BuildOptions {
   sources?: SourceCache;
 }
 
-/** A build as it goes: each stage's result once its step has run. */
-export class BuildContext {
+/** A build as it goes: each stage's result once its step has run, and what callers read of them. */
+export interface BuildContext {
   readonly options: BuildOptions;
   readonly project: Project;
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
   /** The full log of this build (every line of git, docker and make output). */
   readonly logFile: string;
   readonly cacheDir: string;
@@ -77,6 +77,32 @@ export class BuildContext {
   exported?: Exported;
   /** The toolchain container of this build (left running when `keepContainer`). */
   container?: ToolchainContainer;
+  readonly board?: BoardPlugin;
+  /** The board after its `resolve` hook for this MicroPython. */
+  readonly target?: BoardTarget;
+  /** The libraries with their sources, once fetched. */
+  readonly libraries: FetchedLibrary[];
+  readonly manifest?: string;
+  readonly buildDir?: string;
+  readonly upToDate: boolean;
+  /** The export, or the last one when nothing changed. */
+  readonly result?: BuildResult;
+}
+
+class BuildState implements BuildContext {
+  readonly options: BuildOptions;
+  readonly project: Project;
+  readonly startedAt = Date.now();
+  readonly logFile: string;
+  readonly cacheDir: string;
+  resolved?: Resolved;
+  fetched?: Fetched;
+  image?: ToolchainImageInfo;
+  drafted?: Drafted;
+  planned?: Planned;
+  compiled?: Compiled;
+  exported?: Exported;
+  container?: ToolchainContainer;
 
   constructor(options: BuildOptions, cacheDir: string) {
     this.options = options;
@@ -85,28 +111,25 @@ export class BuildContext {
     this.logFile = join(options.project.stateDir, 'build', options.project.config.board, 'build.log');
   }
 
-  get board(): BoardPlugin | undefined {
+  get board() {
     return this.resolved?.board;
   }
-  /** The board after its `resolve` hook for this MicroPython. */
-  get target(): BoardTarget | undefined {
+  get target() {
     return this.fetched?.target;
   }
-  /** The libraries with their sources, once fetched. */
-  get libraries(): FetchedLibrary[] {
+  get libraries() {
     return this.fetched?.libraries ?? [];
   }
-  get manifest(): string | undefined {
+  get manifest() {
     return this.drafted?.manifest;
   }
-  get buildDir(): string | undefined {
+  get buildDir() {
     return this.planned?.buildDir;
   }
-  get upToDate(): boolean {
+  get upToDate() {
     return this.planned?.upToDate !== undefined;
   }
-  /** The export, or the last one when nothing changed. */
-  get result(): BuildResult | undefined {
+  get result() {
     return this.exported?.result ?? this.planned?.upToDate;
   }
 }
@@ -121,7 +144,7 @@ export interface Build {
 export function createBuild(options: BuildOptions): Build {
   const env = options.env ?? process.env;
   const { project } = options;
-  const ctx = new BuildContext(options, options.cacheDir ?? userCacheDir(env));
+  const ctx: BuildContext = new BuildState(options, options.cacheDir ?? userCacheDir(env));
   const deps: StageDeps = {
     sources:
       options.sources ??
