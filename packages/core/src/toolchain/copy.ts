@@ -8,6 +8,7 @@ import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import type tar from 'tar-stream';
 import type { DockerContainer } from './container.ts';
+import { parseDockerHost } from './engine.ts';
 import type { CopyInOptions } from './toolchain.ts';
 
 let tarStream: Promise<typeof tar> | undefined;
@@ -21,8 +22,6 @@ function loadTarStream(): Promise<typeof tar> {
 /** How sources reach the toolchain container: bind mounts (the engine shares this machine's files) or copies. */
 export type MountMode = 'bind' | 'copy';
 
-const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
-
 /**
  * `bind` for engines on this machine (the default socket, unix://, npipe://, tcp://localhost, and
  * Docker Desktop, which shares the user's files); `copy` for any other host. `MP_DOCKER_MOUNTS=bind|copy`
@@ -31,16 +30,7 @@ const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 export function mountModeFor(env: NodeJS.ProcessEnv = process.env): MountMode {
   const forced = env.MP_DOCKER_MOUNTS?.trim();
   if (forced === 'bind' || forced === 'copy') return forced;
-  const host = env.DOCKER_HOST?.trim();
-  if (!host || host.startsWith('unix://') || host.startsWith('npipe://')) return 'bind';
-  if (host.startsWith('tcp://') || host.startsWith('http://') || host.startsWith('https://')) {
-    try {
-      return LOCAL_HOSTS.has(new URL(host.replace(/^tcp:/, 'http:')).hostname) ? 'bind' : 'copy';
-    } catch {
-      return 'copy';
-    }
-  }
-  return 'copy';
+  return parseDockerHost(env).local ? 'bind' : 'copy';
 }
 
 /** What was copied last time: relative path → [size, mtime ms, mode]. Kept inside the volume itself. */

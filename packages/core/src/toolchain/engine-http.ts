@@ -3,7 +3,7 @@
  * few lines of plain HTTP on the engine socket: no client library to load, a few milliseconds per
  * answer. TLS and ssh engines (DOCKER_TLS_VERIFY, ssh://) go through dockerode instead.
  */
-import { connectDocker, dockerEndpoint, dockerUnavailable } from './engine.ts';
+import { connectDocker, dockerUnavailable, parseDockerHost } from './engine.ts';
 
 export interface EngineAddress {
   /** Unix socket or Windows named pipe. */
@@ -16,15 +16,10 @@ export interface EngineAddress {
 
 /** Where `DOCKER_HOST` (or the platform default) says the engine is. */
 export function engineAddress(env: NodeJS.ProcessEnv = process.env): EngineAddress {
-  const host = dockerEndpoint(env).trim();
-  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length), needsDockerode: false };
-  if (host.startsWith('npipe://'))
-    return { socketPath: host.slice('npipe://'.length), needsDockerode: false };
-  if (host.startsWith('tcp://') || host.startsWith('http://')) {
-    const url = new URL(host.replace(/^tcp:/, 'http:'));
-    const tls = Boolean(env.DOCKER_TLS_VERIFY) || Boolean(env.DOCKER_CERT_PATH);
-    return { host: url.hostname, port: Number(url.port || (tls ? 2376 : 2375)), needsDockerode: tls };
-  }
+  const docker = parseDockerHost(env);
+  if (docker.socketPath) return { socketPath: docker.socketPath, needsDockerode: false };
+  if (docker.scheme === 'tcp' && !docker.url.startsWith('https:'))
+    return { host: docker.host, port: docker.port, needsDockerode: docker.tls };
   return { needsDockerode: true };
 }
 

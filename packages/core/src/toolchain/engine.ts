@@ -26,10 +26,50 @@ export async function connectDocker(): Promise<Docker> {
 
 /** Where the engine is expected, for messages. */
 export function dockerEndpoint(env: NodeJS.ProcessEnv = process.env): string {
-  return (
+  return parseDockerHost(env).url;
+}
+
+/** `DOCKER_HOST` (or the platform's default socket), read once for every question asked of it. */
+export interface DockerHost {
+  url: string;
+  scheme: 'unix' | 'npipe' | 'tcp' | 'ssh' | 'other';
+  /** Unix socket or Windows named pipe. */
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  /** TLS material is configured (DOCKER_TLS_VERIFY / DOCKER_CERT_PATH), as Docker's own client reads it. */
+  tls: boolean;
+  /** The engine runs on this machine (a socket, a pipe, or tcp:// to a loopback address). */
+  local: boolean;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+export function parseDockerHost(env: NodeJS.ProcessEnv = process.env): DockerHost {
+  const url =
     env.DOCKER_HOST?.trim() ||
-    (process.platform === 'win32' ? 'npipe:////./pipe/docker_engine' : 'unix:///var/run/docker.sock')
-  );
+    (process.platform === 'win32' ? 'npipe:////./pipe/docker_engine' : 'unix:///var/run/docker.sock');
+  const tls = Boolean(env.DOCKER_TLS_VERIFY) || Boolean(env.DOCKER_CERT_PATH);
+  if (url.startsWith('unix://'))
+    return { url, scheme: 'unix', socketPath: url.slice('unix://'.length), tls, local: true };
+  if (url.startsWith('npipe://'))
+    return { url, scheme: 'npipe', socketPath: url.slice('npipe://'.length), tls, local: true };
+  if (/^(tcp|https?):\/\//.test(url)) {
+    try {
+      const parsed = new URL(url.replace(/^tcp:/, 'http:'));
+      return {
+        url,
+        scheme: 'tcp',
+        host: parsed.hostname,
+        port: Number(parsed.port || (tls ? 2376 : 2375)),
+        tls,
+        local: LOOPBACK.has(parsed.hostname),
+      };
+    } catch {
+      return { url, scheme: 'other', tls, local: false };
+    }
+  }
+  return { url, scheme: url.startsWith('ssh://') ? 'ssh' : 'other', tls, local: false };
 }
 
 export interface EngineVersion {
