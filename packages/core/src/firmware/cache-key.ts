@@ -7,45 +7,11 @@
  * generated manifest, the MicroPython commit (or the state of a local checkout), the toolchain
  * image id and the export directory. Parallel jobs do not change the output and are left out.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fs.ts';
 
-/** JSON with object keys sorted and functions left out: the same data always hashes the same. */
-export function stableJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v) => {
-    if (typeof v === 'function') return undefined;
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      return Object.fromEntries(
-        Object.keys(v)
-          .sort()
-          .map((k) => [k, (v as Record<string, unknown>)[k]]),
-      );
-    }
-    return v;
-  });
-}
-
-export function hashOf(value: unknown): string {
-  return createHash('sha256')
-    .update(typeof value === 'string' ? value : stableJson(value))
-    .digest('hex');
-}
-
-/** sha256 of each file's content, keyed by the given name. */
-export async function hashFiles(
-  files: Array<{ name: string; path: string }>,
-): Promise<Array<{ file: string; sha256: string }>> {
-  return Promise.all(
-    files.map(async ({ name, path }) => ({
-      file: name,
-      sha256: createHash('sha256')
-        .update(await readFile(path))
-        .digest('hex'),
-    })),
-  );
-}
+export { hashFiles, hashOf, stableJson } from '../util/hash.ts';
 
 /** What `.mp/build/<board>/last-build.json` remembers about the last successful export. */
 export interface LastBuild {

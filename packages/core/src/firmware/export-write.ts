@@ -15,12 +15,11 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, statfs } from 'node:f
 import { basename, join } from 'node:path';
 import { MpError } from '../errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { sha256Hex } from '../util/hash.ts';
 import { hostTag, isProcessAlive } from '../util/lock.ts';
 import type { ExportedLibraryFile, ExportSidecar, LatestExportIndex } from './sidecar.ts';
 
-export function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+export { sha256Hex };
 
 /** One file to write into the export directory. */
 export interface ExportFile {

@@ -4,10 +4,10 @@
  * port), and a file is written, in chunks like mpremote's `fs cp`, only when it is missing or
  * different. This is how credentials (`mqtt_local.py`) reach the board without being frozen.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, posix } from 'node:path';
 import { MpError } from '../errors.ts';
+import { sha256Hex } from '../util/hash.ts';
 import type { RawRepl } from './raw-repl.ts';
 
 export interface PutFile {
@@ -92,7 +92,7 @@ export async function putFiles(
         exitCode: 2,
       });
     });
-    const local = createHash('sha256').update(data).digest('hex');
+    const local = sha256Hex(data);
     const remote = (await repl.exec(HASH_ON_BOARD(file.to), `reading the hash of ${file.to}`)).stdout.trim();
     if (remote === local) {
       outcomes.push({ file, status: 'unchanged', bytes: data.length });

@@ -19,7 +19,7 @@
  * grows (submodules are added under the lock). Checkouts are plain files because they are
  * bind-mounted into toolchain containers, where a `.git` pointing at a host path would be useless.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { CancelledError, MpError } from '../errors.ts';
 import { type Logger, silentLogger } from '../events.ts';
 import { writeFileAtomic } from '../util/fs.ts';
+import { sha256Hex } from '../util/hash.ts';
 import {
   currentProcess,
   isProcessAlive,
@@ -138,7 +139,7 @@ export class GitSourceCache {
 
   /** The cache folder of one repository URL (mirrors do not change it: a mirror holds the same commits). */
   repoDir(url: string): string {
-    const hash = createHash('sha256').update(url).digest('hex').slice(0, 10);
+    const hash = sha256Hex(url).slice(0, 10);
     return join(this.root, `${repoSlug(url)}-${hash}`);
   }
 

@@ -4,9 +4,10 @@
  * copy.ts); commands run as the host user; containers and volumes carry the labels `mp clean`
  * and the tests find them by (`mp.project`, `mp.board`, `mp.volume`).
  */
-import { createHash } from 'node:crypto';
+
 import { existsSync } from 'node:fs';
 import type Dockerode from 'dockerode';
+import { sha256Hex } from '../util/hash.ts';
 import { type ContainerMount, DockerContainer, type DockerContainerSpec } from './container.ts';
 import { copyFileOut, type MountMode, mountModeFor, syncIntoContainer } from './copy.ts';
 import { connectDocker } from './engine.ts';
@@ -74,7 +75,7 @@ export function volumeName(mount: ToolchainMount, project: string): string {
   const { kind, key, shared } = mount.volume;
   if (shared) return `mp-${kind}-${key}`;
   // The JSON of { key, project } with sorted keys, as volumes were named before this module.
-  const hash = createHash('sha256').update(JSON.stringify({ key, project })).digest('hex');
+  const hash = sha256Hex(JSON.stringify({ key, project }));
   return `mp-${kind}-${hash.slice(0, 16)}`;
 }
 

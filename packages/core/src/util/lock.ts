@@ -19,13 +19,14 @@
  * alone), then the folder if it is empty. Owners on other hosts (a shared network folder) cannot be
  * checked, so they are waited for until they release.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, MpError } from '../errors.ts';
+import { sha256Hex } from './hash.ts';
 
 export interface LockOptions {
   signal?: AbortSignal;
@@ -79,7 +80,7 @@ export function isProcessAlive(pid: number): boolean {
 
 /** A short tag of this machine's name, for temporary file names in folders several machines share. */
 export function hostTag(host: string = HOST): string {
-  return createHash('sha256').update(host).digest('hex').slice(0, 8);
+  return sha256Hex(host).slice(0, 8);
 }
 
 /** This process as a lock owner or a cache user: host, pid, command line, boot id. */
