@@ -202,7 +202,7 @@ describe('the step list in a terminal', () => {
     const error = await show([
       step('resolve', 'Resolve', async (_ctx, s) => s.logger.warn('board.json not found; using defaults')),
       step('compile', 'Compile firmware', async () => {
-        throw new MpError({ code: 'MAKE_FAILED', message: 'make failed' });
+        throw new MpError({ code: 'COMPILE_FAILED', message: 'make failed' });
       }),
       step('export', 'Export'),
     ]);

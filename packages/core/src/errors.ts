@@ -5,9 +5,13 @@
  *
  * Only the CLI decides how an error is printed and which exit code it gets (`exitCode`).
  */
+import { ERRORS, type ErrorCode } from './errors-data.ts';
+
+export { ERRORS, type ErrorCode, type ErrorEntry, isErrorCode } from './errors-data.ts';
+
 export interface MpErrorDetails {
-  /** Permanent name, e.g. `PLUGIN_IMPORT_FAILED`. */
-  code: string;
+  /** Permanent name from the catalog (errors-data.ts), e.g. `PLUGIN_IMPORT_FAILED`. */
+  code: ErrorCode;
   message: string;
   /** What to do next. */
   hint?: string;
@@ -23,7 +27,7 @@ export interface MpErrorDetails {
 }
 
 export class MpError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly plugin: string | undefined;
   readonly file: string | undefined;
@@ -34,7 +38,8 @@ export class MpError extends Error {
     super(details.message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'MpError';
     this.code = details.code;
-    this.hint = details.hint;
+    // The catalog's general advice when the raising code has nothing more specific.
+    this.hint = details.hint ?? ERRORS[details.code].hint;
     this.plugin = details.plugin;
     this.file = details.file;
     this.step = details.step;
@@ -100,7 +105,7 @@ export function isMpError(error: unknown): error is MpError {
 }
 
 /** `error` itself if it is an MpError, else one with `code` carrying its text (for event streams). */
-export function asMpError(error: unknown, code: string): MpError {
+export function asMpError(error: unknown, code: ErrorCode): MpError {
   return isMpError(error) ? error : new MpError({ code, message: describeError(error), cause: error });
 }
 

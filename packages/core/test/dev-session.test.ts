@@ -49,7 +49,7 @@ class FakeToolchain implements DevToolchain {
     }
     if (this.failNext) {
       this.failNext = false;
-      return { ok: false as const, error: new MpError({ code: 'MAKE_FAILED', message: 'make failed' }) };
+      return { ok: false as const, error: new MpError({ code: 'COMPILE_FAILED', message: 'make failed' }) };
     }
     const firmware = `${project.config.exportDir}/fw-${this.builds.length}.bin`;
     writeFileSync(firmware, `firmware ${this.builds.length}`);
