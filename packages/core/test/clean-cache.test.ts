@@ -14,10 +14,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MpError } from '../src/errors.ts';
 import { cleanProject } from '../src/firmware/clean.ts';
 import type { Project } from '../src/project.ts';
-import { cacheLockDir, listCacheUsers, registerCacheUse } from '../src/sources/git-cache.ts';
+import { cacheLockDir, listCacheUsers, registerCacheUse } from '../src/sources/cache-housekeeping.ts';
 import { acquireLock, hostTag } from '../src/util/lock.ts';
 
-const GIT_CACHE = new URL('../src/sources/git-cache.ts', import.meta.url).href;
+const GIT_CACHE = new URL('../src/sources/cache-housekeeping.ts', import.meta.url).href;
 const LOCK = new URL('../src/util/lock.ts', import.meta.url).href;
 
 const children: ChildProcess[] = [];

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFixtureRepos, type FixtureRepos, UPSTREAM } from '@mp/test-utils';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { GitSourceCache, sweepCacheTemps } from '../src/sources/git-cache.ts';
+import { sweepCacheTemps } from '../src/sources/cache-housekeeping.ts';
+import { GitSourceCache } from '../src/sources/git-cache.ts';
 import { acquireLock } from '../src/util/lock.ts';
 
 let repos: FixtureRepos;

@@ -16,7 +16,7 @@ import type { Project } from '../project.ts';
 import type { BindingInterface } from '../serial/index.ts';
 import { SerialMonitor } from '../serial/monitor.ts';
 import { listBoardPorts, selectPort } from '../serial/ports.ts';
-import { registerCacheUse } from '../sources/git-cache.ts';
+import { registerCacheUse } from '../sources/cache-housekeeping.ts';
 import type { ToolchainContainer } from '../toolchain/index.ts';
 import { userCacheDir } from '../util/paths.ts';
 import { checkPythonSyntax, checkPythonSyntaxOnHost, type SyntaxProblem } from './syntax-check.ts';

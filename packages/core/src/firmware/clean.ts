@@ -18,7 +18,7 @@ import { lstat, readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MpError } from '../errors.ts';
 import type { Project } from '../project.ts';
-import { cacheLockDir, listCacheUsers, sweepCacheTemps } from '../sources/git-cache.ts';
+import { cacheLockDir, listCacheUsers, sweepCacheTemps } from '../sources/cache-housekeeping.ts';
 import { dockerToolchain } from '../toolchain/docker.ts';
 import type { Toolchain } from '../toolchain/toolchain.ts';
 import { describeOwner, tryAcquireLock } from '../util/lock.ts';

@@ -4,7 +4,8 @@
  * by default), registered as a cache user while it is read so `mp clean --all` leaves it alone.
  */
 import type { Project } from '../project.ts';
-import { GitSourceCache, refTtlFromEnv, registerCacheUse } from '../sources/git-cache.ts';
+import { registerCacheUse } from '../sources/cache-housekeeping.ts';
+import { GitSourceCache, refTtlFromEnv } from '../sources/git-cache.ts';
 import { checkLocalDir } from '../sources/local.ts';
 import { userCacheDir } from '../util/paths.ts';
 
