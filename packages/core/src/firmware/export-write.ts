@@ -9,7 +9,7 @@
  * overwritten once edited: mp remembers the sha256 of what it wrote, and when the file in export/
  * no longer matches, it is kept and the new version goes to `<name>.new`.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, join } from 'node:path';
