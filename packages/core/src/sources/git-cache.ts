@@ -24,88 +24,37 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CancelledError, MpError } from '../errors.ts';
-import { type Logger, silentLogger } from '../events.ts';
+import { silentLogger } from '../events.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { sha256Hex } from '../util/hash.ts';
 import { withLock } from '../util/lock.ts';
 import { sweepRepoTemps } from './cache-housekeeping.ts';
+import {
+  CHECKOUT_RECORD,
+  type CheckoutRecord,
+  DEFAULT_REF_TTL_MS,
+  FULL_SHA,
+  type GitCacheOptions,
+  type GitCheckout,
+  type GitOperationOptions,
+  type RefsFile,
+  type ResolvedRef,
+  SHORT_SHA,
+} from './git-types.ts';
+import { checkoutTree, readCheckoutRecord, submoduleUrls } from './tree-checkout.ts';
+
+export {
+  DEFAULT_REF_TTL_MS,
+  type GitCacheOptions,
+  type GitCheckout,
+  type GitOperationOptions,
+  type RefKind,
+  type ResolvedRef,
+} from './git-types.ts';
+
 import { GitCommandError, gitComplaint, isUnreachable, runGit } from './git.ts';
 import { applyMirrors, repoSlug, resolveSubmoduleUrl } from './mirrors.ts';
 import { listRemoteRefs, newestStableTag, type RemoteRefs, recentStableTags } from './remote-refs.ts';
-
-/** How long an `ls-remote` answer (newest tag, branch tips) is trusted: 10 minutes. */
-export const DEFAULT_REF_TTL_MS = 10 * 60 * 1000;
-
-export interface GitCacheOptions {
-  /** The user cache root (`userCacheDir()`); repositories go in `<cacheDir>/git`. */
-  cacheDir: string;
-  /** URL prefix rewrites (config `mirrors` + `MP_GIT_MIRRORS`). */
-  mirrors?: Record<string, string>;
-  /** How long remote answers are reused; `MP_REF_TTL` (seconds) sets it from the environment. */
-  refTtlMs?: number;
-  /** Ask the remote again even if the cached answer is fresh (`mp build --force`). */
-  refresh?: boolean;
-  now?: () => number;
-}
-
-export interface GitOperationOptions {
-  signal?: AbortSignal;
-  /** git's progress and messages, line by line. */
-  onLine?: (line: string) => void;
-  /** Waiting for another mp process that holds the repository's lock. */
-  onWait?: (owner: string) => void;
-  logger?: Logger;
-  /** What the repository is, for messages: `MicroPython`, `library mqtt_as`. */
-  label?: string;
-  /** Plugin id to name in errors. */
-  plugin?: string;
-}
-
-export type RefKind = 'tag' | 'branch' | 'sha';
-
-/** A ref pinned to a commit. */
-export interface ResolvedRef {
-  /** The repository URL as configured (before mirrors): what provenance records. */
-  url: string;
-  /** Where it is fetched from (after mirrors). */
-  fetchUrl: string;
-  /** What was asked for; `undefined` means "newest stable tag". */
-  requested?: string;
-  kind: RefKind;
-  /** Tag or branch name, or the sha itself. */
-  name: string;
-  sha: string;
-  /** `cache`: from refs.json or the local repository, no network; `remote`: asked just now; `stale-cache`: remote unreachable, older answer reused. */
-  from: 'cache' | 'remote' | 'stale-cache';
-}
-
-/** A checked-out commit. */
-export interface GitCheckout {
-  dir: string;
-  url: string;
-  sha: string;
-  /** Submodules present in the tree: path → commit. */
-  submodules: Record<string, { url: string; sha: string }>;
-}
-
-interface RefsFile {
-  url: string;
-  /** ms since epoch of the last successful ls-remote. */
-  at: number;
-  tags: Record<string, string>;
-  branches: Record<string, string>;
-}
-
-interface CheckoutRecord {
-  url: string;
-  sha: string;
-  fetchedAt: string;
-  submodules: Record<string, { url: string; sha: string }>;
-}
-
-const CHECKOUT_RECORD = '.mp-checkout.json';
-const FULL_SHA = /^[0-9a-f]{40}$/;
-const SHORT_SHA = /^[0-9a-f]{7,39}$/;
 
 /** The ref TTL from `MP_REF_TTL` (seconds), else the default. */
 export function refTtlFromEnv(env: NodeJS.ProcessEnv = process.env): number {
@@ -502,57 +451,3 @@ export class GitSourceCache {
     return m?.[1];
   }
 }
-
-/** Writes the files of `sha` into `dir` (created), without a .git: read-tree into a private index, then checkout-index. */
-async function checkoutTree(
-  gitDir: string,
-  sha: string,
-  dir: string,
-  options: GitOperationOptions,
-): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const index = `${dir}.index`;
-  const env = { GIT_INDEX_FILE: index };
-  try {
-    await runGit(['--git-dir', gitDir, '--work-tree', dir, 'read-tree', sha], {
-      env,
-      signal: options.signal,
-    });
-    await runGit(['--git-dir', gitDir, '--work-tree', dir, 'checkout-index', '--all', '--force'], {
-      env,
-      signal: options.signal,
-    });
-  } finally {
-    await rm(index, { force: true });
-  }
-}
-
-async function readCheckoutRecord(treeDir: string): Promise<CheckoutRecord | undefined> {
-  try {
-    return JSON.parse(await readFile(join(treeDir, CHECKOUT_RECORD), 'utf8')) as CheckoutRecord;
-  } catch {
-    return undefined;
-  }
-}
-
-/** path → url from a checkout's .gitmodules. */
-async function submoduleUrls(treeDir: string): Promise<Record<string, string>> {
-  const file = join(treeDir, '.gitmodules');
-  if (!existsSync(file)) return {};
-  const out = await runGit(['config', '--file', file, '--get-regexp', '^submodule\\..*\\.(path|url)$']).catch(
-    () => '',
-  );
-  const byName: Record<string, { path?: string; url?: string }> = {};
-  for (const line of out.split('\n')) {
-    const m = /^submodule\.(.+)\.(path|url) (.*)$/.exec(line.trim());
-    if (!m) continue;
-    const entry = byName[m[1]!] ?? {};
-    entry[m[2] as 'path' | 'url'] = m[3];
-    byName[m[1]!] = entry;
-  }
-  const urls: Record<string, string> = {};
-  for (const { path, url } of Object.values(byName)) if (path && url) urls[path] = url;
-  return urls;
-}
-
-// ── leftovers of killed processes ────────────────────────────────────────────────────────────
