@@ -4,51 +4,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defineBoard, type ToolchainImage, versionAtLeast } from '@mp/core';
+import { defineBoard, ESP_OPEN_SDK_IMAGE, esp8266Toolchain, versionAtLeast } from '@mp/core';
 
-/**
- * The image MicroPython's own ESP8266 instructions use up to v1.28: ports/esp8266/README.md of
- * v1.28.0 says `docker run --rm -v $HOME:$HOME -u $UID -w $PWD larsks/esp-open-sdk make …`, and
- * mpbuild's `BUILD_CONTAINERS["esp8266"]` (src/mpbuild/build.py) names the same image. It ships the
- * esp-open-sdk toolchain (GCC 4.8.5) with an esptool that predates the `--chip` option.
- */
-export const ESP_OPEN_SDK_IMAGE = 'larsks/esp-open-sdk';
-
-/**
- * MicroPython's official ESP8266 build image. From commit 7a61d7c2e0 (2026-07-27, first released in
- * v1.29.0) `ports/esp8266/Makefile` runs `esptool --chip esp8266 elf2image`, which the esptool in
- * larsks/esp-open-sdk rejects; mpbuild moved its ESP8266 builds to this image for that reason
- * (mattytrentini/mpbuild PR #115).
- */
-export const MICROPYTHON_ESP8266_IMAGE = 'micropython/build-micropython-esp8266';
-
-/**
- * `$(ESPTOOL) --chip esp8266 elf2image $^` (or `elf2image --chip …`) on one line of the Makefile:
- * the tree needs an esptool that knows `--chip` (esptool ≥ 2). v1.28.0 has `$(ESPTOOL) elf2image $^`.
- */
-const ELF2IMAGE_WITH_CHIP = /^[^#\n]*(?:--chip\b[^\n]*\belf2image\b|\belf2image\b[^\n]*--chip\b)/m;
-
-/** The toolchain for an ESP8266 tree, decided by what its Makefile runs rather than by its version. */
-export function esp8266Toolchain(makefile: string | undefined): ToolchainImage {
-  if (makefile === undefined) {
-    return {
-      image: MICROPYTHON_ESP8266_IMAGE,
-      reason: 'ports/esp8266/Makefile could not be read; assuming a current tree',
-    };
-  }
-  if (ELF2IMAGE_WITH_CHIP.test(makefile)) {
-    return {
-      image: MICROPYTHON_ESP8266_IMAGE,
-      reason:
-        'ports/esp8266/Makefile runs `esptool --chip esp8266 elf2image`, which larsks/esp-open-sdk’s esptool rejects',
-    };
-  }
-  return {
-    image: ESP_OPEN_SDK_IMAGE,
-    reason:
-      'ports/esp8266/Makefile runs `esptool elf2image` without --chip: the esp-open-sdk image of MicroPython’s ESP8266 README',
-  };
-}
+// The choice lives in core (upstream/toolchains.ts): upstream ESP8266 boards make the same one.
+export { ESP_OPEN_SDK_IMAGE, esp8266Toolchain, MICROPYTHON_ESP8266_IMAGE } from '@mp/core';
 
 export default defineBoard({
   id: 'esp8266-d1mini',

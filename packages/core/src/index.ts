@@ -75,3 +75,5 @@ export { writeFileAtomic } from './util/fs.ts';
 export { acquireLock, tryAcquireLock, withLock } from './util/lock.ts';
 export { userCacheDir } from './util/paths.ts';
 export { closest } from './util/validate.ts';
+export * from './upstream/toolchains.ts';
+export * from './upstream/board-plugin.ts';

@@ -96,4 +96,99 @@ describe('build plans on the real MicroPython trees', () => {
     const { plan: overridden } = await plan(['--micropython', checkout.dir, '--image', 'my/toolchain:1']);
     expect(overridden.toolchain).toMatchObject({ ref: 'my/toolchain:1', override: true });
   });
+
+  it('builds any ESP board of the tree by its MicroPython name: chip, flash offset and manifest from the tree', async () => {
+    const { plan: s3 } = await plan([
+      '--board',
+      'ESP32_GENERIC_S3',
+      '--variant',
+      'SPIRAM_OCT',
+      '--micropython',
+      'v1.28.0',
+    ]);
+    expect(s3.board).toMatchObject({
+      id: 'ESP32_GENERIC_S3',
+      port: 'esp32',
+      chip: 'ESP32-S3',
+      board: 'ESP32_GENERIC_S3',
+      variant: 'SPIRAM_OCT',
+    });
+    expect(s3.flash.segments).toEqual([{ offset: 0x0, artifact: 'firmware' }]);
+    expect(s3.toolchain.reason).toBe('ports/esp32/lockfiles/dependencies.lock.esp32s3 pins IDF v5.5.1');
+    expect(s3.make.command).toContain('BOARD=ESP32_GENERIC_S3 BOARD_VARIANT=SPIRAM_OCT');
+    expect(s3.export.firmware).toMatch(/ESP32_GENERIC_S3-micropython-v1\.28\.0-mqtt-as-/);
+
+    const { plan: classic } = await plan(['--board', 'ESP32_GENERIC', '--micropython', 'v1.28.0']);
+    expect(classic.board.chip).toBe('ESP32');
+    expect(classic.flash.segments).toEqual([{ offset: 0x1000, artifact: 'firmware' }]);
+
+    // The variant's own mk file decides the manifest: FLASH_1M freezes the port's, the default the 2 MiB one.
+    const { plan: small } = await plan([
+      '--board',
+      'ESP8266_GENERIC',
+      '--variant',
+      'FLASH_1M',
+      '--micropython',
+      'v1.28.0',
+    ]);
+    expect(small.manifest).toContain('include("$(PORT_DIR)/boards/manifest.py")');
+    const { plan: big } = await plan(['--board', 'ESP8266_GENERIC', '--micropython', 'v1.28.0']);
+    expect(big.manifest).toContain('include("$(BOARD_DIR)/manifest_2MiB.py")');
+    expect(big.toolchain.ref).toBe('larsks/esp-open-sdk');
+  });
+
+  it('names the variants when the one asked for does not exist, and the boards when the board does not', async () => {
+    const project = tempProject();
+    const badVariant = await runner.mp([
+      'build',
+      '--cwd',
+      project.dir,
+      '--dry-run',
+      '--board',
+      'ESP32_GENERIC_S3',
+      '--variant',
+      'SPIRAM',
+      '--micropython',
+      'v1.28.0',
+    ]);
+    expect(badVariant.code).toBe(2);
+    expect(badVariant.stderr).toContain(
+      'Board ESP32_GENERIC_S3 has no variant "SPIRAM"; its variants: SPIRAM_OCT',
+    );
+    const badBoard = await runner.mp([
+      'build',
+      '--cwd',
+      project.dir,
+      '--dry-run',
+      '--board',
+      'ESP32_NOPE',
+      '--micropython',
+      'v1.28.0',
+    ]);
+    expect(badBoard.code).toBe(2);
+    expect(badBoard.stderr).toContain('no ESP board "ESP32_NOPE"');
+    expect(badBoard.stderr).toContain('mp boards --upstream');
+  });
+
+  it('mp boards --upstream lists the ESP boards of the tree through the kit', async () => {
+    const project = tempProject();
+    const run = await runner.mp([
+      'boards',
+      '--upstream',
+      '--micropython',
+      'v1.28.0',
+      '--cwd',
+      project.dir,
+      '--json',
+    ]);
+    expect(run.code, run.output).toBe(0);
+    const result = jsonResult(run);
+    expect(result.micropython).toBe('v1.28.0');
+    const names = result.boards.map((b: { name: string }) => b.name);
+    expect(names).toEqual(
+      expect.arrayContaining(['ESP8266_GENERIC', 'ESP32_GENERIC', 'ESP32_GENERIC_S3', 'ESP32_GENERIC_C3']),
+    );
+    const text = await runner.mp(['boards', '--upstream', '--micropython', 'v1.28.0', '--cwd', project.dir]);
+    expect(text.stdout).toMatch(/^ESP32_GENERIC_S3\s+ESP32-S3\s+SPIRAM_OCT\s+0x0\s+Espressif/m);
+  });
 });

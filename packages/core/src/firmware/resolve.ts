@@ -17,6 +17,8 @@ import {
   inspectLocalSource,
   type LocalSourceState,
 } from '../sources/local.ts';
+import { upstreamBoardPlugin } from '../upstream/board-plugin.ts';
+import { looksLikeUpstreamBoard } from '../upstream/boards.ts';
 
 /** Where sources come from: {@link GitSourceCache} by default, a fake in tests. */
 export type SourceCache = Pick<
@@ -71,12 +73,11 @@ export interface ResolveDeps {
 
 export async function resolveBuild(project: Project, { sources, step }: ResolveDeps): Promise<Resolved> {
   const { config, plugins } = project;
-  const board = await plugins.load('board', config.board);
+  const gitOptions = gitOptionsFor(step);
+  const { board, micropython } = await resolveBoard(project, sources, step, gitOptions);
   const choices = await loadLibraries(project, board);
   checkExportDir(project);
   checkModulesDir(project);
-  const gitOptions = gitOptionsFor(step);
-  const micropython = await resolveMicroPython(project, board, sources, step, gitOptions);
   const libraries: ResolvedLibrary[] = [];
   for (const library of choices) {
     const choice = config.libraries.find((c) => c.id === library.id);
@@ -107,6 +108,32 @@ export async function resolveBuild(project: Project, { sources, step }: ResolveD
   };
 }
 
+/**
+ * The board plugin named by the config, or, for a MicroPython board name that no plugin has
+ * (`ESP32_GENERIC_S3`), a board derived from that board's folder in the tree being built: then the
+ * tree is needed first (its checkout is cached, so the fetch step finds it there).
+ */
+async function resolveBoard(
+  project: Project,
+  sources: SourceCache,
+  step: StepContext,
+  gitOptions: ReturnType<typeof gitOptionsFor>,
+): Promise<{ board: BoardPlugin; micropython: ResolvedMicroPython }> {
+  const { config, plugins } = project;
+  if (!looksLikeUpstreamBoard(config.board) || plugins.has('board', config.board)) {
+    const board = await plugins.load('board', config.board);
+    return { board, micropython: await resolveMicroPython(project, board.port, sources, step, gitOptions) };
+  }
+  const micropython = await resolveMicroPython(project, undefined, sources, step, gitOptions);
+  step.title(
+    `Reading board ${config.board} from MicroPython ${micropython.tag ?? micropython.sha?.slice(0, 10) ?? ''}`,
+  );
+  const dir = micropython.git
+    ? (await sources.checkout(micropython.git.ref, gitOptions('MicroPython'))).dir
+    : micropython.local.dir;
+  return { board: await upstreamBoardPlugin(dir, config.board, config.variant), micropython };
+}
+
 /** The configured libraries (each once), refusing one that does not support the board's port. */
 async function loadLibraries(project: Project, board: BoardPlugin): Promise<LibraryChoice[]> {
   const { config, plugins } = project;
@@ -135,7 +162,7 @@ async function loadLibraries(project: Project, board: BoardPlugin): Promise<Libr
 
 async function resolveMicroPython(
   project: Project,
-  board: BoardPlugin,
+  port: string | undefined,
   sources: SourceCache,
   step: StepContext,
   gitOptions: ReturnType<typeof gitOptionsFor>,
@@ -143,7 +170,7 @@ async function resolveMicroPython(
   const mp = project.config.micropython;
   if (mp.path) {
     checkLocalDir(mp.path, 'MicroPython');
-    checkMicroPythonTree(mp.path, board.port);
+    checkMicroPythonTree(mp.path, port);
     const local = await inspectLocalSource(mp.path, { signal: step.signal });
     return { local, sha: local.sha };
   }

@@ -88,8 +88,8 @@ export async function fingerprintFiles(dir: string): Promise<string> {
  * A local MicroPython checkout must look like one before any container starts: `py/mpconfig.h`
  * (the version) and the board's `ports/<port>/Makefile` or CMakeLists.txt.
  */
-export function checkMicroPythonTree(dir: string, port: string): void {
-  const wanted = ['py/mpconfig.h', `ports/${port}`];
+export function checkMicroPythonTree(dir: string, port: string | undefined): void {
+  const wanted = ['py/mpconfig.h', ...(port ? [`ports/${port}`] : [])];
   const missing = wanted.filter((rel) => !existsSync(join(dir, rel)));
   if (missing.length) {
     throw new MpError({
