@@ -20,6 +20,7 @@ import { parseReleaseTag, type ReleaseVersion } from '../plugin/version.ts';
 import type { GitCheckout } from '../sources/git-cache.ts';
 import { type CModule, resolveCModules, userCModulesArg } from './c-modules.ts';
 import { hashFiles, hashOf } from './cache-key.ts';
+import { credentialModules } from './credentials.ts';
 import {
   displayPath,
   gitOptionsFor,
@@ -114,6 +115,14 @@ export async function fetchSources(resolved: Resolved, { sources, step }: FetchD
     modules.flatMap((m) => m.files).map((f) => ({ name: f, path: join(project.config.modulesDir, f) })),
   );
   reportModules(resolved, step, fetched, moduleHashes.length);
+  for (const { file, why } of await credentialModules(
+    project.config.modulesDir,
+    moduleHashes.map((m) => m.file),
+  )) {
+    step.logger.warn(
+      `${displayPath(project, join(project.config.modulesDir, file))} will be frozen into the firmware, but ${why}: anyone with the .bin can read it. Keep credentials on the board instead (move it out of the modules folder, list it under \`files\` in mp.config, and copy it with \`mp put\`).`,
+    );
+  }
   return { ...resolved, micropython, libraries, target, cModules, modules, moduleHashes };
 }
 
