@@ -10,7 +10,8 @@ import { basename, join } from 'node:path';
 
 const CREDENTIAL_FILES = new Set(['mqtt_local.py', 'secrets.py', 'secret.py', 'credentials.py']);
 const SSID = /\bssid\b/i;
-const PASSWORD = /\b(?:password|passwd|pw|wifi_pw|psk|key)\b\s*[=:]/i;
+// `PASSWORD = …`, `"password": …`, `wifi_pw=…`: a name given a value, in code or a dict.
+const PASSWORD = /\b(?:password|passwd|pw|wifi_pw|psk|key)\b["']?\s*[=:]/i;
 
 /** Module files (relative to the modules folder) that look like credentials, with why. */
 export async function credentialModules(
