@@ -2,18 +2,22 @@
  * @mp/core: the programmatic API of mp. The CLI is a thin layer over these functions.
  *
  * Folders, one concern each:
- *   plugin/    board & library contracts, define* helpers, discovery, validation, registry
- *   config/    mp.config.* loading, validation, defaults and flag overrides
- *   sources/   MicroPython and library sources: git cache (shallow, mirrored, locked), local folders
- *   toolchain/ Docker: images (present, pull, build), toolchain containers, orphan cleanup
+ *   plugin/    board & library contracts (valibot schemas), define*, extends, discovery, registry
+ *   config/    mp.config.* schema, loading, defaults, environment and flag overrides
+ *   sources/   MicroPython and library sources: git cache (shallow, mirrored, locked), its
+ *              housekeeping (temporaries, builds registered as users), local folders
+ *   toolchain/ the Toolchain interface and its Docker implementation: images, containers, mounts
  *   manifest/  the generated FROZEN_MANIFEST
- *   firmware/  mp build: steps, cache key, make, export and sidecar
+ *   firmware/  mp build as typed stages: resolve → fetch → plan → compile → export; the sidecar
+ *              schema, cache key, make invocations, C modules, dry run, clean
+ *   upstream/  what a MicroPython tree says of itself: its ESP boards, the toolchain it needs
  *   serial/    ports and which is the board, USB ids, the binding (real or emulated), Web Serial, monitor
- *   flash/     esptool-js session, delta flashing against per-device records, firmware images
- *   dev/       mp dev: watcher, syntax check, the session's state machine and the effects it drives
- *   util/      atomic writes, locks, cache paths, validation kit, byte sizes
- *   errors.ts  MpError and friends: permanent code, message, hint, plugin/file/step at fault
- *   events.ts  Steps and their events (core never writes to the terminal)
+ *   flash/     esptool-js session, delta flashing against per-device records, erase, firmware images
+ *   repl/      the board's raw REPL (as mpremote drives it) and copying files with it
+ *   dev/       mp dev: the state machine, the effects it drives, watcher, syntax check
+ *   util/      atomic writes, hashes, locks, cache paths, validation kit, byte sizes
+ *   errors.ts  MpError: a code from the catalog (errors-data.ts), message, hint, plugin/file/step
+ *   events.ts  Steps, the one step runner and its events (core never writes to the terminal)
  */
 
 export {

@@ -3,7 +3,7 @@
  *
  *   Resolve (resolve) → Fetch (sources) → Plan (toolchain, manifest) → Compile (compile) → Export (export)
  *
- * The CLI renders the steps (listr2, plain lines or JSON); `mp dev` runs the same steps with a warm
+ * The CLI renders the steps' events (a terminal view, plain lines or JSON); `mp dev` runs the same steps with a warm
  * container. A build whose inputs are unchanged stops after `manifest` with the last export.
  * Docker and git are parameters (`toolchain`, `sources`) with the real ones as defaults.
  *
