@@ -203,20 +203,22 @@ const OPEN_DEFAULTS = {
  * Give it to `SerialPortStream({ binding })` or to mp's Web Serial adapter.
  */
 export class EmulatorBinding implements BindingInterface<EmulatedPort> {
-  readonly #devices = new Map<string, EmulatedEsp>();
+  /** By index, not by path: a USB-Serial/JTAG device may come back under another name. */
+  readonly #devices: EmulatedEsp[] = [];
 
   constructor(devices: Iterable<EmulatedEsp> = []) {
     for (const device of devices) this.add(device);
   }
 
   add(device: EmulatedEsp): void {
-    if (this.#devices.has(device.path)) throw new Error(`Duplicate emulated port path ${device.path}`);
-    this.#devices.set(device.path, device);
+    if (this.#devices.some((d) => d.path === device.path))
+      throw new Error(`Duplicate emulated port path ${device.path}`);
+    this.#devices.push(device);
   }
 
   async list(): Promise<PortInfo[]> {
-    return [...this.#devices.values()]
-      .filter((device) => device.plugged)
+    return this.#devices
+      .filter((device) => device.listed)
       .map((device) => ({
         path: device.path,
         manufacturer: device.usb.manufacturer,
@@ -233,8 +235,8 @@ export class EmulatorBinding implements BindingInterface<EmulatedPort> {
     if (!Number.isInteger(options.baudRate) || options.baudRate <= 0) {
       throw new TypeError(`"baudRate" must be a positive integer, got ${options.baudRate}`);
     }
-    const device = this.#devices.get(options.path);
-    if (!device?.plugged) {
+    const device = this.#devices.find((d) => d.listed && d.path === options.path);
+    if (!device) {
       throw Object.assign(new Error(`Error: No such file or directory, cannot open ${options.path}`), {
         code: 'ENOENT',
       });

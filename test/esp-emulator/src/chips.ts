@@ -1,6 +1,6 @@
 import { COMMANDS } from './protocol.ts';
 
-export type ChipName = 'esp8266' | 'esp32';
+export type ChipName = 'esp8266' | 'esp32' | 'esp32s3' | 'esp32c3';
 
 /** The USB-serial bridge the emulated board carries, as `list()` reports it. */
 export interface UsbIdentity {
@@ -12,16 +12,30 @@ export interface UsbIdentity {
   pnpId: string | undefined;
 }
 
+/** Why the chip last started, as its ROM reports it in the boot banner. */
+export type ResetCause = 'power-on' | 'reset' | 'software' | 'usb';
+
 /**
  * What the emulator needs to know about a chip: the registers esptool-js reads to identify it
- * (targets/esp8266.js, targets/esp32.js), the ROM loader's dialect, and the boot messages.
+ * (targets/esp8266.js, esp32.js, esp32s3.js, esp32c3.js), the ROM loader's dialect, and the boot
+ * messages.
  */
 export interface ChipDefinition {
   name: ChipName;
   /** Name esptool-js uses (`CHIP_NAME`), also the key of its bundled flasher stub. */
-  displayName: 'ESP8266' | 'ESP32';
+  displayName: 'ESP8266' | 'ESP32' | 'ESP32-S3' | 'ESP32-C3';
   /** Value of CHIP_DETECT_MAGIC_REG (0x40001000). */
   magic: number;
+  /**
+   * What the ROM's GET_SECURITY_INFO (0x14) answers; absent: the ROM does not implement it
+   * (ESP8266, ESP32). esptool loader.py `get_security_info`: 32-bit flags, flash_crypt_cnt, 7 key
+   * purposes, then "32-bit word chip_id (ESP32-S3 and later)" and the API version. esptool-js
+   * `identifyChip` asks for it first and only falls back to the magic register when the ROM
+   * answers it as unsupported.
+   */
+  securityInfo?: { chipId: number; apiVersion: number };
+  /** The chip has a USB-Serial/JTAG peripheral (device option `usb: 'usb-serial-jtag'`). */
+  usbSerialJtag: boolean;
   /** Status bytes at the end of a ROM response (every stub uses 2). */
   romStatusBytes: 2 | 4;
   /** Value field of the ROM's SYNC replies (the stub replies 0). */
@@ -49,7 +63,7 @@ export interface ChipDefinition {
   defaultMac: string;
   /** Constant registers (eFuses, chip id, date registers) for a given MAC. */
   constantRegisters(mac: Uint8Array): Map<number, number>;
-  romBanner(kind: 'download' | 'flash', cause: 'power-on' | 'reset' | 'software'): string;
+  romBanner(kind: 'download' | 'flash', cause: ResetCause): string;
   /** What the ROM prints when there is no valid image at the app offset. */
   noFirmwareMessage: string;
 }
@@ -85,10 +99,22 @@ const STUB_COMMANDS = new Set<number>([
   COMMANDS.RUN_USER_CODE,
 ]);
 
+const ESP32_ROM_COMMANDS = new Set<number>([
+  ...COMMON_LOADER,
+  COMMANDS.SPI_SET_PARAMS,
+  COMMANDS.SPI_ATTACH,
+  COMMANDS.CHANGE_BAUDRATE,
+  COMMANDS.FLASH_DEFL_BEGIN,
+  COMMANDS.FLASH_DEFL_DATA,
+  COMMANDS.FLASH_DEFL_END,
+  COMMANDS.SPI_FLASH_MD5,
+]);
+
 const ESP8266: ChipDefinition = {
   name: 'esp8266',
   displayName: 'ESP8266',
   magic: 0xfff0c101,
+  usbSerialJtag: false,
   romStatusBytes: 2,
   romSyncValue: 0x20120707,
   romBaud: 74880,
@@ -139,19 +165,11 @@ const ESP32: ChipDefinition = {
   name: 'esp32',
   displayName: 'ESP32',
   magic: 0x00f01d83,
+  usbSerialJtag: false,
   romStatusBytes: 4,
   romSyncValue: 0x20120707,
   romBaud: 115200,
-  romCommands: new Set([
-    ...COMMON_LOADER,
-    COMMANDS.SPI_SET_PARAMS,
-    COMMANDS.SPI_ATTACH,
-    COMMANDS.CHANGE_BAUDRATE,
-    COMMANDS.FLASH_DEFL_BEGIN,
-    COMMANDS.FLASH_DEFL_DATA,
-    COMMANDS.FLASH_DEFL_END,
-    COMMANDS.SPI_FLASH_MD5,
-  ]),
+  romCommands: ESP32_ROM_COMMANDS,
   stubCommands: STUB_COMMANDS,
   romNeedsSpiAttach: true,
   xtalMHz: 40,
@@ -199,7 +217,155 @@ const ESP32: ChipDefinition = {
   noFirmwareMessage: 'flash read err, 1000\r\nets_main.c 371 \r\n',
 };
 
-export const CHIPS: Readonly<Record<ChipName, ChipDefinition>> = { esp8266: ESP8266, esp32: ESP32 };
+/** What the BLOCK1 MAC words hold on the S3, C3 and later: esptool-js `readMac` of targets/esp32s3.js. */
+function block1Mac(macEfuseReg: number, mac: Uint8Array): Array<[number, number]> {
+  return [
+    [macEfuseReg, ((mac[2]! << 24) | (mac[3]! << 16) | (mac[4]! << 8) | mac[5]!) >>> 0],
+    [macEfuseReg + 4, (mac[0]! << 8) | mac[1]!],
+  ];
+}
+
+/**
+ * ESP32-S3 as esptool defines it (targets/esp32s3.py; esptool-js targets/esp32s3.js):
+ * IMAGE_CHIP_ID 9, identified by GET_SECURITY_INFO (`USES_MAGIC_VALUE = False`; the magic register
+ * reads 0x9, esptool-js `magic2Chip`), BOOTLOADER_FLASH_OFFSET 0x0, SPI_REG_BASE 0x60002000 with
+ * USR2 at 0x20 and W0 at 0x58, UART_CLKDIV_REG 0x60000014, eFuses at 0x60007000. Its ROM answers
+ * with 4 status bytes like the ESP32's (esptool v3.3 ESP32S3ROM inherits ESP32ROM's
+ * `STATUS_BYTES_LENGTH = 4`).
+ */
+const ESP32S3: ChipDefinition = {
+  name: 'esp32s3',
+  displayName: 'ESP32-S3',
+  magic: 0x9,
+  securityInfo: { chipId: 9, apiVersion: 0 },
+  usbSerialJtag: true,
+  romStatusBytes: 4,
+  romSyncValue: 0x20120707,
+  romBaud: 115200,
+  romCommands: new Set([...ESP32_ROM_COMMANDS, COMMANDS.GET_SECURITY_INFO]),
+  stubCommands: STUB_COMMANDS,
+  romNeedsSpiAttach: true,
+  xtalMHz: 40,
+  xtalClkDivider: 1,
+  uartClkdivReg: 0x60000014,
+  spiRegBase: 0x60002000,
+  spiUsr2Offset: 0x20,
+  spiW0Offset: 0x58,
+  // esptool: BOOTLOADER_FLASH_OFFSET = 0x0 (MicroPython's firmware.bin starts with the bootloader).
+  appOffset: 0x0,
+  // MEMORY_MAP: DRAM 0x3FC88000-0x3FD00000, IRAM 0x40370000-0x403E0000.
+  ramRanges: [
+    [0x3fc88000, 0x3fd00000],
+    [0x40370000, 0x403e0000],
+  ],
+  // ESP32-S3-DevKitC-1's UART port: a CP2102N.
+  usb: {
+    vendorId: '10c4',
+    productId: 'ea60',
+    manufacturer: 'Silicon Labs',
+    serialNumber: '0002',
+    pnpId: 'usb-Silicon_Labs_CP2102N_USB_to_UART_Bridge_Controller_0002-if00-port0',
+  },
+  defaultMac: 'f4:12:fa:a1:b2:c3',
+  constantRegisters(mac) {
+    const block1 = 0x60007044;
+    // esptool-js esp32s3.js: package = word3 bits 23..21 (0: QFN56), minor revision = word5 bit 23
+    // and word3 bits 20..18, major = word5 bits 25..24; an ESP32-S3 (QFN56) revision v0.2.
+    return new Map([
+      [CHIP_DETECT_MAGIC_REG, 0x9],
+      ...block1Mac(block1, mac),
+      [block1 + 4 * 3, 2 << 18],
+      [block1 + 4 * 5, 0],
+    ]);
+  },
+  romBanner(kind, cause) {
+    const rst =
+      cause === 'usb'
+        ? 'rst:0x15 (USB_UART_CHIP_RESET)'
+        : cause === 'software'
+          ? 'rst:0x3 (RTC_SW_SYS_RST)'
+          : 'rst:0x1 (POWERON)';
+    const head = `ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\n${rst},`;
+    return kind === 'download'
+      ? `${head}boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n`
+      : `${head}boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n`;
+  },
+  noFirmwareMessage: 'invalid header: 0xffffffff\r\n',
+};
+
+/**
+ * ESP32-C3 as esptool defines it (targets/esp32c3.py; esptool-js targets/esp32c3.js):
+ * IMAGE_CHIP_ID 5, identified by GET_SECURITY_INFO (magic 0x1B31506F for revision v0.3),
+ * BOOTLOADER_FLASH_OFFSET 0x0, SPI_REG_BASE 0x60002000 (USR2 0x20, W0 0x58), eFuses at 0x60008800;
+ * ROM status bytes as the ESP32's (esptool v3.3 ESP32C3ROM inherits ESP32ROM).
+ */
+const ESP32C3: ChipDefinition = {
+  ...ESP32S3,
+  name: 'esp32c3',
+  displayName: 'ESP32-C3',
+  magic: 0x1b31506f,
+  securityInfo: { chipId: 5, apiVersion: 0 },
+  // MEMORY_MAP: DRAM 0x3FC80000-0x3FCE0000, IRAM 0x4037C000-0x403E0000.
+  ramRanges: [
+    [0x3fc80000, 0x3fce0000],
+    [0x4037c000, 0x403e0000],
+  ],
+  // ESP32-C3-DevKitM-1's UART port: a CP2102N.
+  usb: {
+    vendorId: '10c4',
+    productId: 'ea60',
+    manufacturer: 'Silicon Labs',
+    serialNumber: '0003',
+    pnpId: 'usb-Silicon_Labs_CP2102N_USB_to_UART_Bridge_Controller_0003-if00-port0',
+  },
+  defaultMac: '34:85:18:a1:b2:c3',
+  constantRegisters(mac) {
+    const block1 = 0x60008844;
+    // esptool-js esp32c3.js: package word3 bits 23..21 (0: QFN32), minor word5 bit 23 + word3
+    // bits 20..18, major word5 bits 25..24; an ESP32-C3 (QFN32) revision v0.3.
+    return new Map([
+      [CHIP_DETECT_MAGIC_REG, 0x1b31506f],
+      ...block1Mac(block1, mac),
+      [block1 + 4 * 3, 3 << 18],
+      [block1 + 4 * 5, 0],
+    ]);
+  },
+  romBanner(kind, cause) {
+    const rst =
+      cause === 'usb'
+        ? 'rst:0x15 (USB_UART_CHIP_RESET)'
+        : cause === 'software'
+          ? 'rst:0x3 (RTC_SW_SYS_RST)'
+          : 'rst:0x1 (POWERON)';
+    const head = `ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb 7 2021\r\n${rst},`;
+    return kind === 'download'
+      ? `${head}boot:0x4 (DOWNLOAD(USB/UART0/1))\r\nwaiting for download\r\n`
+      : `${head}boot:0xc (SPI_FAST_FLASH_BOOT)\r\n`;
+  },
+};
+
+export const CHIPS: Readonly<Record<ChipName, ChipDefinition>> = {
+  esp8266: ESP8266,
+  esp32: ESP32,
+  esp32s3: ESP32S3,
+  esp32c3: ESP32C3,
+};
+
+/**
+ * The USB-Serial/JTAG peripheral's USB identity (esp-iot-solution docs/en/usb/usb_overview/
+ * usb_device_const_COM.rst, "In the ESP ROM Code, the configuration of USB descriptors": ESP32-S3,
+ * C3, C6…: VID 0x303a, PID 0x1001, Serial = the MAC address). Linux names it ttyACM<n>.
+ */
+export function usbSerialJtagIdentity(mac: Uint8Array): UsbIdentity {
+  const serial = [...mac].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':');
+  return {
+    vendorId: '303a',
+    productId: '1001',
+    manufacturer: 'Espressif',
+    serialNumber: serial,
+    pnpId: `usb-Espressif_USB_JTAG_serial_debug_unit_${serial}-if00`,
+  };
+}
 
 export function chipDefinition(name: string): ChipDefinition {
   const chip = CHIPS[name.toLowerCase() as ChipName];

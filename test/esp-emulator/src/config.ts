@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChipName } from './chips.ts';
+import type { ChipName, UsbIdentity } from './chips.ts';
 import { chipDefinition } from './chips.ts';
 import type { EmulatedEsp, EmulatorStats } from './device.ts';
 import { DEFAULT_FLASH_SIZE } from './device.ts';
@@ -26,6 +26,11 @@ export interface EmulatorDeviceConfig {
   faults?: Omit<FaultRule, 'when'>[];
   enRiseMs?: number;
   appOffset?: number;
+  /** `'usb-serial-jtag'`: reached through the chip's USB-Serial/JTAG peripheral (see `EspDeviceOptions.usb`). */
+  usb?: Partial<UsbIdentity> | 'usb-serial-jtag';
+  reenumerateMs?: number;
+  /** Names taken on successive re-enumerations; the state file keeps the current one across processes. */
+  renames?: string[];
 }
 
 export interface EmulatorConfig {
@@ -39,6 +44,8 @@ export interface EmulatorState {
   faultsFired: number[];
   /** Whether the process still held the port when it saved (false after a clean release). */
   portOpen: boolean;
+  /** The name the port is listed under (or comes back under, mid re-enumeration). */
+  path: string;
 }
 
 export interface PersistentEmulator {
@@ -68,9 +75,16 @@ export function loadEmulatorConfig(configPath: string): PersistentEmulator {
     config.devices.map((device, index) => {
       const { flashFile, stateFile } = files[index]!;
       const state = readState(stateFile);
+      // A USB-Serial/JTAG port that came back under another name in an earlier process keeps it.
+      const path = state?.path ?? device.path;
+      const renames = device.renames ?? [];
+      const renamed = path === undefined ? -1 : renames.indexOf(path);
       return {
         chip: device.chip,
-        path: device.path,
+        path,
+        usb: device.usb,
+        reenumerateMs: device.reenumerateMs,
+        renames: renamed === -1 ? renames : renames.slice(renamed + 1),
         flashSize: device.flashSize,
         flash: existsSync(flashFile) ? new Uint8Array(readFileSync(flashFile)) : undefined,
         mac: device.mac,
@@ -89,6 +103,7 @@ export function loadEmulatorConfig(configPath: string): PersistentEmulator {
       stats: device.stats,
       faultsFired: [...device.faults.fired],
       portOpen: device.portOpen,
+      path: device.settledPath,
     };
     writeAtomic(stateFile, `${JSON.stringify(state, null, 2)}\n`);
   };
@@ -98,6 +113,8 @@ export function loadEmulatorConfig(configPath: string): PersistentEmulator {
     // A long-running process (mp dev) keeps the port open after flashing: save when the new firmware boots.
     device.on('boot', () => saveDevice(device, index));
     device.on('unplug', () => saveDevice(device, index));
+    device.on('off-bus', () => saveDevice(device, index));
+    device.on('on-bus', () => saveDevice(device, index));
   });
   lockPortsAcrossProcesses(
     emulator,
@@ -144,6 +161,7 @@ function lockPortsAcrossProcesses(emulator: EspEmulator, lockFiles: string[]): v
     const lock = lockFiles[index]!;
     device.on('close', () => release(lock));
     device.on('unplug', () => release(lock));
+    device.on('off-bus', () => release(lock));
   });
   process.once('exit', () => {
     for (const lock of [...held]) release(lock);
@@ -236,10 +254,14 @@ function validateConfig(config: EmulatorConfig, where: string): void {
   if (!config || !Array.isArray(config.devices) || config.devices.length === 0)
     fail('"devices" must be a non-empty array');
   config.devices.forEach((device, index) => {
+    let chip: ReturnType<typeof chipDefinition> | undefined;
     try {
-      chipDefinition(String(device.chip));
+      chip = chipDefinition(String(device.chip));
     } catch (error) {
       fail(`devices[${index}].chip: ${(error as Error).message}`);
+    }
+    if (device.usb === 'usb-serial-jtag' && !chip?.usbSerialJtag) {
+      fail(`devices[${index}].usb: the ${chip?.displayName} has no USB-Serial/JTAG peripheral`);
     }
     for (const [i, rule] of (device.faults ?? []).entries()) {
       if (!FAULT_ACTIONS.includes(rule.action)) {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { getStubJsonByChipName } from 'esptool-js';
-import type { ChipDefinition, ChipName, UsbIdentity } from './chips.ts';
-import { chipDefinition, parseMac } from './chips.ts';
+import type { ChipDefinition, ChipName, ResetCause, UsbIdentity } from './chips.ts';
+import { chipDefinition, parseMac, usbSerialJtagIdentity } from './chips.ts';
 import type { FaultRule, FiredFault } from './faults.ts';
 import { corruptFrame, FaultInjector } from './faults.ts';
 import { firmwareId, IMAGE_MAGIC } from './firmware.ts';
@@ -21,6 +21,7 @@ import {
   slipEncode,
   u32,
 } from './protocol.ts';
+import { UsbSerialJtagLines } from './usb-serial-jtag.ts';
 
 export const DEFAULT_FLASH_SIZE = 4 * 1024 * 1024;
 /** MicroPython's REPL UART speed. */
@@ -49,9 +50,24 @@ export interface EspDeviceOptions {
    * this window still count, as on real boards. Default 10 ms.
    */
   enRiseMs?: number;
-  /** Offset of the image the emulated app identifies (ESP8266: 0x0, ESP32: 0x1000). */
+  /** Offset of the image the emulated app identifies (ESP8266: 0x0, ESP32: 0x1000, S3/C3: 0x0). */
   appOffset?: number;
-  usb?: Partial<UsbIdentity>;
+  /**
+   * How the host reaches the chip. Default: the board's USB-serial bridge (CP210x, CH340) with the
+   * two-transistor auto-reset circuit; a partial identity overrides what `list()` reports for it.
+   * `'usb-serial-jtag'`: the chip's own USB-Serial/JTAG peripheral (ESP32-S3, C3), listed as
+   * 303a:1001 with the MAC as serial number, reset only by its own DTR/RTS sequence (see
+   * usb-serial-jtag.ts), and off the bus for `reenumerateMs` whenever the application starts after
+   * a reset.
+   */
+  usb?: Partial<UsbIdentity> | 'usb-serial-jtag';
+  /** USB-Serial/JTAG: how long the device is gone from the bus when it re-enumerates. Default 250 ms. */
+  reenumerateMs?: number;
+  /**
+   * USB-Serial/JTAG: the names the port comes back under on successive re-enumerations (Linux gives
+   * the next free /dev/ttyACM<n> while a program still holds the old one open). Default: the same name.
+   */
+  renames?: string[];
 }
 
 export type DeviceMode = 'unplugged' | 'reset' | 'download' | 'stub' | 'app' | 'no-firmware';
@@ -98,6 +114,8 @@ export interface EmulatorStats {
   /** Lines typed into the emulated REPL. */
   replLines: string[];
   unplugs: number;
+  /** Times the USB-Serial/JTAG device left the bus and came back (the application started after a reset). */
+  reenumerations: number;
   /** Exceptions inside the emulator itself (always empty unless the emulator has a bug). */
   internalErrors: string[];
 }
@@ -122,6 +140,7 @@ export function emptyStats(): EmulatorStats {
     faultsFired: [],
     replLines: [],
     unplugs: 0,
+    reenumerations: 0,
     internalErrors: [],
   };
 }
@@ -182,25 +201,36 @@ export function garble(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * One emulated board: an ESP8266 or ESP32 with its ROM serial bootloader, the esptool flasher stub,
- * SPI flash, the DTR/RTS auto-reset circuit and a MicroPython-like application.
+ * One emulated board: an ESP8266, ESP32, ESP32-S3 or ESP32-C3 with its ROM serial bootloader, the
+ * esptool flasher stub, SPI flash, the DTR/RTS auto-reset circuit (or the chip's USB-Serial/JTAG
+ * peripheral) and a MicroPython-like application.
  *
- * Events: `close` (the host closed its port), `unplug`, `replug`, `boot` (BootKind), `internal-error`.
+ * Events: `close` (the host closed its port), `unplug`, `replug`, `boot` (BootKind), `off-bus` and
+ * `on-bus` (USB-Serial/JTAG re-enumeration; `on-bus` gets the path it came back under),
+ * `internal-error`.
  */
 export class EmulatedEsp extends EventEmitter {
   readonly chip: ChipDefinition;
-  readonly path: string;
   readonly mac: Uint8Array;
   readonly flashMemory: FlashMemory;
   readonly faults: FaultInjector;
   readonly throttle: boolean;
   readonly usb: UsbIdentity;
+  /** Reached through the chip's USB-Serial/JTAG peripheral rather than a USB-serial bridge. */
+  readonly usbSerialJtag: boolean;
   readonly appOffset: number;
   readonly enRiseMs: number;
+  readonly reenumerateMs: number;
   readonly stats: EmulatorStats = emptyStats();
 
+  #path: string;
+  readonly #names: string[];
   #mode: DeviceMode = 'reset';
   #plugged = true;
+  /** USB-Serial/JTAG: false while the device re-enumerates (the chip keeps running). */
+  #onBus = true;
+  #busTimer: NodeJS.Timeout | null = null;
+  readonly #usbLines = new UsbSerialJtagLines();
   #link: HostLink | null = null;
   #dtr = false;
   #rts = false;
@@ -232,17 +262,48 @@ export class EmulatedEsp extends EventEmitter {
   constructor(options: EspDeviceOptions & { path: string }) {
     super();
     this.chip = chipDefinition(options.chip);
-    this.path = options.path;
+    this.#path = options.path;
     this.mac = parseMac(options.mac ?? this.chip.defaultMac);
     this.flashMemory = new FlashMemory(options.flashSize ?? DEFAULT_FLASH_SIZE, options.flash);
     this.faults = new FaultInjector(options.faults, options.faultsFired, this.stats.faultsFired);
     this.throttle = options.throttle ?? false;
-    this.usb = { ...this.chip.usb, ...options.usb };
+    this.usbSerialJtag = options.usb === 'usb-serial-jtag';
+    if (this.usbSerialJtag && !this.chip.usbSerialJtag) {
+      throw new Error(
+        `The ${this.chip.displayName} has no USB-Serial/JTAG peripheral (usb: 'usb-serial-jtag')`,
+      );
+    }
+    this.usb =
+      options.usb === 'usb-serial-jtag'
+        ? usbSerialJtagIdentity(this.mac)
+        : { ...this.chip.usb, ...options.usb };
     this.appOffset = options.appOffset ?? this.chip.appOffset;
     this.enRiseMs = options.enRiseMs ?? 10;
+    this.reenumerateMs = options.reenumerateMs ?? 250;
+    this.#names = [...(options.renames ?? [])];
     this.#constants = this.chip.constantRegisters(this.mac);
     this.#txBaud = this.chip.romBaud;
     this.#boot('power-on');
+  }
+
+  /** The port's name now (a USB-Serial/JTAG device may come back under another one). */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** The path the device is listed under, or will be once it is back on the bus. */
+  get settledPath(): string {
+    return this.#onBus ? this.#path : (this.#names[0] ?? this.#path);
+  }
+
+  /** Names still to come on re-enumerations (see `renames`). */
+  get pendingRenames(): readonly string[] {
+    return this.#names;
+  }
+
+  /** In `list()` and openable: plugged in and, for USB-Serial/JTAG, not re-enumerating. */
+  get listed(): boolean {
+    return this.#plugged && this.#onBus;
   }
 
   /** The flash content (live view; erased bytes are 0xFF). */
@@ -284,12 +345,10 @@ export class EmulatedEsp extends EventEmitter {
     this.#enterReset();
     this.#mode = 'unplugged';
     this.stats.unplugs++;
-    const link = this.#link;
-    this.#link = null;
-    this.#dtr = false;
-    this.#rts = false;
-    this.#enLow = false;
-    link?.deviceGone();
+    if (this.#busTimer) clearTimeout(this.#busTimer);
+    this.#busTimer = null;
+    this.#onBus = true;
+    this.#dropLink();
     this.emit('unplug');
   }
 
@@ -297,13 +356,52 @@ export class EmulatedEsp extends EventEmitter {
   replug(): void {
     if (this.#plugged) return;
     this.#plugged = true;
+    this.#usbLines.powerOn();
     this.#boot('power-on');
     this.emit('replug');
   }
 
+  #dropLink(): void {
+    const link = this.#link;
+    this.#link = null;
+    this.#dtr = false;
+    this.#rts = false;
+    this.#enLow = false;
+    link?.deviceGone();
+  }
+
+  /**
+   * The USB-Serial/JTAG device leaves the bus and comes back `reenumerateMs` later, possibly under
+   * the next name of `renames`; the chip keeps running and the flash is untouched. esptool: "Chips
+   * talking over their internal USB peripheral disappear from the bus during reset;
+   * post_release_delay=0.2 gives the device time to re-enumerate" (esptool/reset.py `HardReset`),
+   * and its ResetStrategy reopens ports that "drop and re-enumerate the serial device during a
+   * reset"; its docs on --after watchdog-reset: "may cause the port to re-enumerate on Linux (e.g.
+   * /dev/ttyACM0 -> /dev/ttyACM1)". The reset into the ROM loader keeps the device on the bus:
+   * esptool-js syncs over the same Web Serial port right after `UsbJtagSerialReset`, and a Web
+   * Serial port does not survive a re-enumeration.
+   */
+  #reenumerate(): void {
+    if (!this.#onBus) return;
+    this.#onBus = false;
+    this.stats.reenumerations++;
+    this.#dropLink();
+    this.emit('off-bus');
+    this.#busTimer = setTimeout(() => {
+      this.#busTimer = null;
+      if (!this.#plugged) return;
+      const next = this.#names.shift();
+      if (next !== undefined) this.#path = next;
+      this.#onBus = true;
+      this.emit('on-bus', this.#path);
+    }, this.reenumerateMs);
+    // A process that exits meanwhile leaves the device where it would come back (see config.ts).
+    this.#busTimer.unref();
+  }
+
   /** Called by the binding when a port opens. */
   attach(link: HostLink): void {
-    if (!this.#plugged) throw new Error(`${this.path} is not connected`);
+    if (!this.listed) throw new Error(`${this.path} is not connected`);
     if (this.#link) throw new Error(`Error Resource temporarily unavailable Cannot lock port ${this.path}`);
     this.#link = link;
   }
@@ -324,6 +422,19 @@ export class EmulatedEsp extends EventEmitter {
     this.#dtr = dtr;
     this.#rts = rts;
     if (!this.#plugged) return;
+    if (this.usbSerialJtag) {
+      const effect = this.#usbLines.set(dtr, rts);
+      if (effect.reset) {
+        // A reset request, not a held line: the chip restarts at once, whatever the lines do next.
+        this.stats.resets++;
+        this.#enterReset();
+        this.#bootTimer = setTimeout(() => {
+          this.#bootTimer = null;
+          this.#boot('usb', effect.download);
+        }, this.enRiseMs);
+      }
+      return;
+    }
     const enLow = rts && !dtr;
     if (enLow && !this.#enLow) {
       this.stats.resets++;
@@ -378,18 +489,22 @@ export class EmulatedEsp extends EventEmitter {
     this.#replLine = '';
   }
 
-  #boot(cause: 'power-on' | 'reset' | 'software'): void {
+  /** `download`: USB-Serial/JTAG's flag; otherwise GPIO0 as the auto-reset circuit drives it. */
+  #boot(cause: ResetCause, download = !this.usbSerialJtag && this.#dtr && !this.#rts): void {
     this.#enterReset();
-    const gpio0Low = this.#dtr && !this.#rts;
     this.#txBaud = this.chip.romBaud;
     this.#rxBaud = null;
-    if (gpio0Low) {
+    if (download) {
       this.#mode = 'download';
       this.stats.boots.push('download');
       this.#print(this.chip.romBanner('download', cause));
       this.emit('boot', 'download');
       return;
     }
+    // The application takes the USB-Serial/JTAG device over after a reset: it leaves the bus
+    // first, so what the ROM and the application print meanwhile reaches no host.
+    const toApplication = this.flash[this.appOffset] === IMAGE_MAGIC;
+    if (this.usbSerialJtag && cause !== 'power-on' && toApplication) this.#reenumerate();
     this.#print(this.chip.romBanner('flash', cause));
     this.#startApplication();
   }
@@ -601,6 +716,8 @@ export class EmulatedEsp extends EventEmitter {
         return this.#flashEnd(cmd, epoch);
       case COMMANDS.SPI_FLASH_MD5:
         return this.#reply(cmd, epoch, this.#md5(cmd));
+      case COMMANDS.GET_SECURITY_INFO:
+        return this.#reply(cmd, epoch, this.#securityInfo(cmd));
       case COMMANDS.CHANGE_BAUDRATE:
         return this.#changeBaudRate(cmd, epoch);
       case COMMANDS.ERASE_FLASH:
@@ -632,6 +749,21 @@ export class EmulatedEsp extends EventEmitter {
     }
     // The ROM answers every SYNC eight times.
     for (let i = 0; i < 8; i++) await this.#reply(cmd, epoch, { value: this.chip.romSyncValue });
+  }
+
+  /**
+   * GET_SECURITY_INFO of the S3 and later ROMs (esptool loader.py `get_security_info`): flags,
+   * flash_crypt_cnt, 7 key purposes, chip_id, API version; no secure boot, no flash encryption.
+   */
+  #securityInfo(cmd: CommandPacket): Reply {
+    if (cmd.data.length !== 0) return badLength;
+    const info = this.chip.securityInfo;
+    if (!info) return { rom: ROM_ERROR.INVALID_MESSAGE, stub: STUB_ERROR.CMD_NOT_IMPLEMENTED };
+    const data = new Uint8Array(20);
+    const view = new DataView(data.buffer);
+    view.setUint32(12, info.chipId, true);
+    view.setUint32(16, info.apiVersion, true);
+    return { data };
   }
 
   #readRegister(address: number): number {

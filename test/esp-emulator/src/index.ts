@@ -1,6 +1,7 @@
 /**
- * @mp/esp-emulator: emulated ESP8266 / ESP32 boards (ROM bootloader, esptool flasher stub, SPI flash,
- * auto-reset circuit, a MicroPython-like app) behind a serialport binding, for tests and benchmarks.
+ * @mp/esp-emulator: emulated ESP8266 / ESP32 / ESP32-S3 / ESP32-C3 boards (ROM bootloader, esptool
+ * flasher stub, SPI flash, auto-reset circuit or USB-Serial/JTAG, a MicroPython-like app) behind a
+ * serialport binding, for tests and benchmarks.
  */
 export { EmulatedPort, EmulatorBinding } from './binding.ts';
 export {
@@ -8,7 +9,9 @@ export {
   CHIPS,
   type ChipDefinition,
   type ChipName,
+  type ResetCause,
   type UsbIdentity,
+  usbSerialJtagIdentity,
 } from './chips.ts';
 export {
   type EmulatorConfig,
@@ -48,3 +51,4 @@ export {
   STUB_ERROR,
   slipEncode,
 } from './protocol.ts';
+export { type LineEffect, UsbSerialJtagLines } from './usb-serial-jtag.ts';

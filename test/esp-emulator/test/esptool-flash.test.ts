@@ -12,22 +12,41 @@ import {
   writeText,
 } from './helpers.ts';
 
-const EXPECTED: Record<ChipName, { description: string; features: string; crystal: string; mac: string }> = {
+const EXPECTED: Record<
+  ChipName,
+  { name: string; description: string; features: string; crystal: string; mac: string }
+> = {
   esp8266: {
+    name: 'ESP8266',
     description: 'Chip is ESP8266EX',
     features: 'Features: WiFi',
     crystal: 'Crystal is 26MHz',
     mac: 'MAC: 5c:cf:7f:a1:b2:c3',
   },
   esp32: {
+    name: 'ESP32',
     description: 'Chip is ESP32-D0WD-V3 (revision 3)',
     features: 'Features: Wi-Fi, BT, Dual Core, 240MHz, VRef calibration in efuse, Coding Scheme None',
     crystal: 'Crystal is 40MHz',
     mac: 'MAC: 24:0a:c4:a1:b2:c3',
   },
+  esp32s3: {
+    name: 'ESP32-S3',
+    description: 'Chip is ESP32-S3 (QFN56) (revision v0.2)',
+    features: 'Features: Wi-Fi,BLE',
+    crystal: 'Crystal is 40MHz',
+    mac: 'MAC: f4:12:fa:a1:b2:c3',
+  },
+  esp32c3: {
+    name: 'ESP32-C3',
+    description: 'Chip is ESP32-C3 (QFN32) (revision v0.3)',
+    features: 'Features: Wi-Fi,BLE',
+    crystal: 'Crystal is 40MHz',
+    mac: 'MAC: 34:85:18:a1:b2:c3',
+  },
 };
 
-describe.each<ChipName>(['esp8266', 'esp32'])(
+describe.each<ChipName>(['esp8266', 'esp32', 'esp32s3', 'esp32c3'])(
   'esptool-js flashing an emulated %s through the Web Serial adapter',
   (chip) => {
     it('detects the chip, uploads the stub, switches to 460800 baud, writes compressed, verifies MD5 and boots the new firmware', async () => {
@@ -49,7 +68,7 @@ describe.each<ChipName>(['esp8266', 'esp32'])(
           'Flash ID: 1640ef',
         ]),
       );
-      expect(loader.chip.CHIP_NAME).toBe(chip.toUpperCase());
+      expect(loader.chip.CHIP_NAME).toBe(EXPECTED[chip].name);
       expect(loader.IS_STUB).toBe(true);
       expect(device.mode).toBe('stub');
       expect(device.stats.stubStarts).toBe(1);
@@ -69,10 +88,12 @@ describe.each<ChipName>(['esp8266', 'esp32'])(
       expect(device.stats.bytesReceived).toBeGreaterThan(100_000);
       expect(device.stats.bytesReceived).toBeLessThan(image.length);
       expect(device.stats.garbledBytesReceived).toBe(0);
-      // esptool-js first asks for GET_SECURITY_INFO, which these ROMs do not implement
-      expect(device.stats.errorResponses).toEqual([
-        { command: 'GET_SECURITY_INFO', error: 0x05, stub: false },
-      ]);
+      // esptool-js first asks for GET_SECURITY_INFO, which the ESP8266 and ESP32 ROMs do not
+      // implement; the S3 and C3 ROMs answer it with their chip id.
+      expect(device.stats.commands.GET_SECURITY_INFO).toBe(1);
+      expect(device.stats.errorResponses).toEqual(
+        device.chip.securityInfo ? [] : [{ command: 'GET_SECURITY_INFO', error: 0x05, stub: false }],
+      );
       expect(device.stats.internalErrors).toEqual([]);
       await transport.disconnect();
 

@@ -5,7 +5,12 @@ import type { NodeWebSerialPort } from '../../../packages/core/src/serial/index.
 import { getWebSerialPort } from '../../../packages/core/src/serial/index.ts';
 import type { ChipName, EspEmulator } from '../src/index.ts';
 
-export const APP_OFFSET: Record<ChipName, number> = { esp8266: 0x0, esp32: 0x1000 };
+export const APP_OFFSET: Record<ChipName, number> = {
+  esp8266: 0x0,
+  esp32: 0x1000,
+  esp32s3: 0x0,
+  esp32c3: 0x0,
+};
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
