@@ -9,7 +9,17 @@ import { describe, expect, it } from 'vitest';
 const CORE_INDEX = new URL('../src/index.ts', import.meta.url).href;
 
 /** Loaded only by the code that needs them: containers, copies, serial ports, flashing, TS configs. */
-const LAZY = ['dockerode', 'tar-stream', 'esptool-js', 'serialport', '@serialport/stream', 'tsx', 'chokidar', 'js-yaml', 'tinyglobby'];
+const LAZY = [
+  'dockerode',
+  'tar-stream',
+  'esptool-js',
+  'serialport',
+  '@serialport/stream',
+  'tsx',
+  'chokidar',
+  'js-yaml',
+  'tinyglobby',
+];
 
 /** The URLs (files and builtins) a fresh Node process loads to import core's index. */
 function urlsLoadedByCoreImport(): string[] {
