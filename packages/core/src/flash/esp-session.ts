@@ -23,7 +23,17 @@ import {
   portOpenError,
   sessionError,
 } from './errors.ts';
+import {
+  bootloaderResetConstructors,
+  disableUsbJtagWatchdogs,
+  type RestartResult,
+  reenumeratesOnRestart,
+  resetIntoApplication,
+  restartIntoApplication,
+} from './reset.ts';
 import { padToWord } from './sectors.ts';
+
+export { resetIntoApplication } from './reset.ts';
 
 /** Bytes prepared for one compressed write: `size` bytes of flash content, deflated. */
 export interface DeflatedPayload {
@@ -165,6 +175,7 @@ export class EspSession {
   readonly #transport: CountingTransport;
   readonly #loader: ESPLoader;
   readonly #logger: Logger;
+  readonly #binding: BindingInterface | undefined;
   readonly #interrupted: Promise<never>;
   #closed = false;
   #released = false;
@@ -180,6 +191,7 @@ export class EspSession {
     this.path = options.path;
     this.port = port;
     this.#logger = options.logger ?? silentLogger;
+    this.#binding = options.binding;
     this.#signal = options.signal;
     const debug = (line: string) => {
       const text = line.trim();
@@ -191,6 +203,8 @@ export class EspSession {
       baudrate: options.baudRate ?? 460800,
       romBaudrate: ROM_BAUD,
       terminal: { clean: () => {}, writeLine: debug, write: debug },
+      // esptool-js still chooses USB-JTAG or classic from the USB ids; the sequences are reset.ts's.
+      resetConstructors: bootloaderResetConstructors(port),
     });
     // `writeDeflated` decides itself which blocks may be sent again.
     this.#loader.WRITE_BLOCK_ATTEMPTS = 1;
@@ -226,7 +240,7 @@ export class EspSession {
     const esptool = await loadEsptool();
     const binding = await resolveSerialBinding(options.binding);
     const port = await getWebSerialPort(options.path, { binding });
-    const session = new EspSession(port, options, esptool);
+    const session = new EspSession(port, { ...options, binding }, esptool);
     try {
       await session.#connect(options);
       return session;
@@ -272,6 +286,7 @@ export class EspSession {
     const description = await this.#run('reading the chip', () => loader.chip.getChipDescription(loader));
     const mac = await this.#run('reading the MAC address', () => loader.chip.readMac(loader));
     if (loader.chip.postConnect) await this.#run('connecting', () => loader.chip.postConnect!(loader));
+    await this.#run('connecting', () => disableUsbJtagWatchdogs(loader, this.port.getInfo()));
     await this.#run('loading the flasher stub', () => loader.runStub());
     if ((options.baudRate ?? 460800) !== ROM_BAUD) {
       await this.#run('changing the baud rate', () => loader.changeBaud());
@@ -398,10 +413,26 @@ export class EspSession {
     await this.#run('erasing the flash', () => this.#loader.eraseFlash());
   }
 
-  /** Restarts the board into its application (see `resetIntoApplication`). */
+  /**
+   * Restarts the board into its application (see `resetIntoApplication`), without waiting for a
+   * board on its own USB to come back: after an error, or when nothing was written.
+   */
   async resetToApp(): Promise<void> {
     if (this.lost || this.#closed) return;
-    await resetIntoApplication(this.port);
+    await resetIntoApplication(this.port, { lossExpected: reenumeratesOnRestart(this.port.getInfo()) });
+  }
+
+  /**
+   * Restarts the board into its application and tells where it is then: a board on the chip's own
+   * USB (ESP32-S3/C3 USB-Serial/JTAG) leaves the bus and may come back under another name.
+   */
+  async restart(options: { signal?: AbortSignal } = {}): Promise<RestartResult> {
+    if (this.lost || this.#closed) return { path: undefined, reenumerated: false };
+    return restartIntoApplication(this.port, {
+      binding: this.#binding,
+      signal: options.signal,
+      logger: this.#logger,
+    });
   }
 
   /**
@@ -429,16 +460,4 @@ export class EspSession {
     this.port.removeEventListener('disconnect', this.#onDisconnect);
     this.#signal?.removeEventListener('abort', this.#onAbort);
   }
-}
-
-/**
- * Restarts a board into its application. esptool-js's `after('hard_reset')` keeps DTR set after a
- * normal connect, which holds GPIO0 low so the chip comes back in the bootloader; here both lines
- * are driven: EN low with GPIO0 high, then EN high (boards with the usual auto-reset circuit, and
- * the USB-Serial/JTAG of newer chips, which maps RTS to reset the same way).
- */
-export async function resetIntoApplication(port: NodeWebSerialPort): Promise<void> {
-  await port.setSignals({ dataTerminalReady: false, requestToSend: true });
-  await sleep(100);
-  await port.setSignals({ dataTerminalReady: false, requestToSend: false });
 }

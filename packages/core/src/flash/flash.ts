@@ -11,8 +11,9 @@ import type { SerialMonitor } from '../serial/monitor.ts';
 import { formatBytes as formatSize } from '../util/format.ts';
 import { type DeviceSegmentState, type DeviceState, DeviceStateStore } from './device-state.ts';
 import { describeLoaderError, deviceLostHint } from './errors.ts';
-import { deflateForFlash, type EspDeviceInfo, EspSession, resetIntoApplication } from './esp-session.ts';
+import { deflateForFlash, type EspDeviceInfo, EspSession } from './esp-session.ts';
 import { checkFirmwareImage, type FirmwareImage } from './firmware.ts';
+import { type RestartResult, restartIntoApplication } from './reset.ts';
 import { changedRuns, hashSectors, padToWord, runBytes, SECTOR_SIZE, type SectorRun } from './sectors.ts';
 
 export interface FlashFirmwareOptions {
@@ -65,6 +66,11 @@ export interface FlashResult {
   wireBytes: number;
   sectorsWritten: number;
   sectorsTotal: number;
+  /**
+   * The port the board came back on after the restart, when that is not `port`: a chip on its own
+   * USB (ESP32-S3/C3 USB-Serial/JTAG) re-enumerates, e.g. /dev/ttyACM0 → /dev/ttyACM1.
+   */
+  portAfterRestart?: string;
 }
 
 interface PlannedSegment {
@@ -143,7 +149,7 @@ export class FlashJob {
       steps.push({
         id: 'reset',
         title: 'Restart into the new firmware',
-        run: explained(() => this.#reset()),
+        run: explained((step) => this.#reset(step)),
       });
     }
     this.steps = steps;
@@ -467,20 +473,37 @@ export class FlashJob {
     );
   }
 
-  async #reset(): Promise<void> {
+  async #reset(step: StepContext): Promise<void> {
     const session = this.session!;
     const monitor = this.options.monitor;
+    let restarted: RestartResult;
     if (monitor) {
       // Start reading before the reset, so the first lines the new firmware prints are seen.
       const port = await session.releasePort();
       await monitor.adopt(port);
-      await resetIntoApplication(port);
       this.session = undefined;
-      return;
+      restarted = await restartIntoApplication(port, {
+        binding: this.options.binding,
+        signal: step.signal,
+        logger: step.logger,
+      });
+    } else {
+      restarted = await session.restart({ signal: step.signal });
+      await session.close();
+      this.session = undefined;
     }
-    await session.resetToApp();
-    await session.close();
-    this.session = undefined;
+    this.#followRestart(step, restarted);
+  }
+
+  /** A board on its own USB re-enumerated: say where it is now. */
+  #followRestart(step: StepContext, restarted: RestartResult): void {
+    if (!restarted.reenumerated || !this.result) return;
+    if (restarted.path && restarted.path !== this.options.port) {
+      this.result.portAfterRestart = restarted.path;
+      step.title(`Restarted into the new firmware; the board is back on ${restarted.path}`);
+    } else if (!restarted.path) {
+      step.title('Restarted into the new firmware; the board has not come back on USB yet');
+    }
   }
 
   /**

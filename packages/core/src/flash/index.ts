@@ -1,6 +1,7 @@
 /**
- * Flashing a board over serial: the esptool-js session, delta writes against a per-device record,
- * the firmware image and its checks. Ports, bindings and the monitor are serial/'s.
+ * Flashing a board over serial: the esptool-js session, the reset sequences (auto-reset circuit,
+ * USB-Serial/JTAG), delta writes against a per-device record, the firmware image and its checks.
+ * Ports, bindings and the monitor are serial/'s.
  */
 export { type DeviceSegmentState, type DeviceState, DeviceStateStore, normaliseMac } from './device-state.ts';
 export { createEraseJob, type EraseJob, type EraseOptions, type EraseResult, eraseBoard } from './erase.ts';
@@ -20,7 +21,6 @@ export {
   type EspDeviceInfo,
   EspSession,
   ROM_BAUD,
-  resetIntoApplication,
 } from './esp-session.ts';
 export {
   checkFirmwareImage,
@@ -42,4 +42,19 @@ export {
   type FlashResult,
   flashFirmware,
 } from './flash.ts';
+export {
+  bootloaderResetConstructors,
+  classicBootloaderReset,
+  disableUsbJtagWatchdogs,
+  ESPRESSIF_USB_VENDOR_ID,
+  type ResetWiring,
+  type RestartOptions,
+  type RestartResult,
+  reenumeratesOnRestart,
+  resetIntoApplication,
+  resetWiring,
+  restartIntoApplication,
+  USB_JTAG_SERIAL_PRODUCT_ID,
+  usbJtagBootloaderReset,
+} from './reset.ts';
 export { changedRuns, hashSectors, padToWord, runBytes, SECTOR_SIZE, type SectorRun } from './sectors.ts';

@@ -8,13 +8,15 @@ export interface GetWebSerialPortOptions extends NodeWebSerialPortOptions {}
 
 /**
  * The Node counterpart of `navigator.serial.requestPort()`: an unopened port whose `getInfo()`
- * carries the USB ids the binding lists for `path`. Pass it to esptool-js's `Transport`, which opens it.
+ * carries the USB ids the binding lists for `path` (and `serialNumber` its serial number). Pass it to
+ * esptool-js's `Transport`, which opens it.
  */
 export async function getWebSerialPort(
   path: string,
   options: GetWebSerialPortOptions = {},
 ): Promise<NodeWebSerialPort> {
   let info = options.info;
+  let serialNumber = options.serialNumber;
   if (!info) {
     info = {};
     try {
@@ -24,11 +26,12 @@ export async function getWebSerialPort(
       const usbProductId = parseUsbId(match?.productId);
       if (usbVendorId !== undefined) info.usbVendorId = usbVendorId;
       if (usbProductId !== undefined) info.usbProductId = usbProductId;
+      serialNumber ??= match?.serialNumber;
     } catch {
       // USB ids only refine reset handling; a port that cannot be listed can still be opened.
     }
   }
-  return new NodeWebSerialPort(path, { binding: options.binding, info });
+  return new NodeWebSerialPort(path, { binding: options.binding, info, serialNumber });
 }
 
 export interface OpenWebSerialPortOptions extends GetWebSerialPortOptions, Partial<WebSerialOpenOptions> {}

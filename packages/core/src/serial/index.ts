@@ -32,15 +32,21 @@ export {
 } from './monitor.ts';
 export {
   type BoardPort,
+  type BoardPortWait,
   describePort,
+  findBoardPort,
   type ListBoardPortsOptions,
   listBoardPorts,
+  type PortIdentity,
+  portIdentity,
   type RememberedPort,
   readRememberedPort,
   rememberPort,
   type SelectedPort,
   type SelectPortOptions,
   selectPort,
+  type WaitForBoardPortOptions,
+  waitForBoardPort,
 } from './ports.ts';
 export { formatUsbId, KNOWN_USB_ADAPTERS, knownUsbAdapter, type UsbAdapter } from './usb-ids.ts';
 export { NodeWebSerialPort, type NodeWebSerialPortOptions } from './web-serial-port.ts';

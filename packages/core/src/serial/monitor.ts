@@ -3,17 +3,21 @@
  *
  * `SerialMonitor` is the programmatic part: it owns the port while attached, hands bytes to
  * listeners, and lets go of the port for a flash (`detach`) — or takes over the flasher's port
- * right before the board restarts (`adopt`), so the new firmware's first lines are not lost.
+ * right before the board restarts (`adopt`), so the new firmware's first lines are not lost. A board
+ * on the chip's own USB (ESP32-S3/C3 USB-Serial/JTAG) leaves the bus when it restarts: the monitor
+ * waits for it to come back, under whatever name, and reattaches.
  * `runSerialConsole` joins a monitor to a pair of streams (the CLI passes the terminal): raw
  * input, Ctrl-] to leave, the port always released.
  */
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MpError } from '../errors.ts';
 import { deviceLostError, isDeviceLost, portOpenError } from '../flash/errors.ts';
-import { resetIntoApplication } from '../flash/esp-session.ts';
+import { reenumeratesOnRestart, resetIntoApplication } from '../flash/reset.ts';
 import { resolveSerialBinding } from './binding.ts';
 import type { BindingInterface } from './binding-types.cts';
 import { getWebSerialPort } from './get-port.ts';
+import { type PortIdentity, portIdentity, waitForBoardPort } from './ports.ts';
 import type { NodeWebSerialPort } from './web-serial-port.ts';
 
 /** MicroPython's console speed on every ESP port. */
@@ -28,6 +32,11 @@ export interface SerialMonitorOptions {
   baudRate?: number;
   /** Default: `MP_SERIAL_BINDING`, else real hardware. */
   binding?: BindingInterface;
+  /**
+   * How long a board on its own USB may stay away after its port went (a restart re-enumerates
+   * it) before the monitor reports it lost. Default 5000 ms; 0: report at once.
+   */
+  reattachWithinMs?: number;
 }
 
 type Listener<T> = (value: T) => void;
@@ -42,20 +51,30 @@ type Listener<T> = (value: T) => void;
  * await monitor.detach();
  */
 export class SerialMonitor {
-  readonly path: string;
   readonly baudRate: number;
   readonly #binding: BindingInterface | undefined;
+  readonly #reattachWithinMs: number;
+  #path: string;
   #port: NodeWebSerialPort | undefined;
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   #reading: Promise<void> | undefined;
+  /** While the board is away after a restart: what ends the wait, and the wait itself. */
+  #reattach: { abort: AbortController; done: Promise<void> } | undefined;
   readonly #dataListeners = new Set<Listener<Uint8Array>>();
   readonly #lostListeners = new Set<Listener<MpError>>();
+  readonly #reattachListeners = new Set<Listener<string>>();
   #onDisconnect = () => this.#lose();
 
   constructor(options: SerialMonitorOptions) {
-    this.path = options.path;
+    this.#path = options.path;
     this.baudRate = options.baudRate ?? MONITOR_BAUD;
     this.#binding = options.binding;
+    this.#reattachWithinMs = options.reattachWithinMs ?? 5000;
+  }
+
+  /** The board's port: another one than it started with once the board came back under a new name. */
+  get path(): string {
+    return this.#path;
   }
 
   /** True while the monitor holds the port. */
@@ -69,36 +88,52 @@ export class SerialMonitor {
     return () => this.#dataListeners.delete(listener);
   }
 
-  /** The board went away while attached (the monitor is detached by then). */
+  /** The board went away while attached and did not come back (the monitor is detached by then). */
   onDeviceLost(listener: Listener<MpError>): () => void {
     this.#lostListeners.add(listener);
     return () => this.#lostListeners.delete(listener);
   }
 
+  /** The board came back after a restart and the monitor reads it again, on the port given. */
+  onReattach(listener: Listener<string>): () => void {
+    this.#reattachListeners.add(listener);
+    return () => this.#reattachListeners.delete(listener);
+  }
+
   /** Opens the port and starts reading. Busy, missing and forbidden ports are MpErrors with hints. */
   async attach(): Promise<void> {
+    if (this.#reattach) await this.#reattach.done;
     if (this.#port) return;
+    await this.#open(this.#path);
+  }
+
+  async #open(path: string): Promise<void> {
     const binding = await resolveSerialBinding(this.#binding);
-    const port = await getWebSerialPort(this.path, { binding });
+    const port = await getWebSerialPort(path, { binding });
     try {
       // Opening asserts DTR and RTS together, which leaves EN and GPIO0 alone on the usual
       // auto-reset circuit: the running program is not restarted.
       await port.open({ baudRate: this.baudRate });
     } catch (error) {
-      throw portOpenError(this.path, error);
+      throw portOpenError(path, error);
     }
     this.#start(port);
   }
 
   /** Takes over a port that is already open (the flasher's, right before it resets the board). */
   async adopt(port: NodeWebSerialPort): Promise<void> {
-    if (this.#port) await this.detach();
+    if (this.#port || this.#reattach) await this.detach();
     if (port.baudRate !== this.baudRate) await port.setBaudRate(this.baudRate);
     this.#start(port);
   }
 
   /** Stops reading and closes the port, so a flasher can open it. Safe to call when detached. */
   async detach(): Promise<void> {
+    const reattach = this.#reattach;
+    if (reattach) {
+      reattach.abort.abort();
+      await reattach.done;
+    }
     const port = this.#port;
     if (!port) return;
     this.#port = undefined;
@@ -125,10 +160,14 @@ export class SerialMonitor {
     }
   }
 
-  /** Restarts the application on the board (EN pulse with GPIO0 high). */
+  /**
+   * Restarts the application on the board (EN pulse with GPIO0 high; the USB-Serial/JTAG
+   * peripheral's reset request). A board on its own USB leaves the bus: the monitor reattaches.
+   */
   async resetDevice(): Promise<void> {
-    if (!this.#port) throw this.#detachedError();
-    await resetIntoApplication(this.#port);
+    const port = this.#port;
+    if (!port) throw this.#detachedError();
+    await resetIntoApplication(port, { lossExpected: reenumeratesOnRestart(port.getInfo()) });
   }
 
   #detachedError(): MpError {
@@ -141,6 +180,7 @@ export class SerialMonitor {
 
   #start(port: NodeWebSerialPort): void {
     this.#port = port;
+    this.#path = port.path;
     port.addEventListener('disconnect', this.#onDisconnect);
     const readable = port.readable;
     if (!readable) {
@@ -172,8 +212,55 @@ export class SerialMonitor {
     this.#port = undefined;
     port.removeEventListener('disconnect', this.#onDisconnect);
     void port.close().catch(() => {});
-    const error = deviceLostError(this.path, 'the serial monitor');
+    if (this.#reattachWithinMs > 0 && reenumeratesOnRestart(port.getInfo())) {
+      this.#awaitReturn(portIdentity(port));
+      return;
+    }
+    this.#reportLost();
+  }
+
+  #reportLost(): void {
+    const error = deviceLostError(this.#path, 'the serial monitor');
     for (const listener of this.#lostListeners) listener(error);
+  }
+
+  /**
+   * A chip on its own USB left the bus (it restarted, or its application reset it): wait for the
+   * same device (USB ids and serial number, the MAC on USB-Serial/JTAG) to be listed again and
+   * open it, retrying while the OS is still setting the new port up.
+   */
+  #awaitReturn(identity: PortIdentity): void {
+    const abort = new AbortController();
+    const deadline = performance.now() + this.#reattachWithinMs;
+    const done = (async () => {
+      const binding = await resolveSerialBinding(this.#binding);
+      while (!abort.signal.aborted) {
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) break;
+        const back = await waitForBoardPort(identity, {
+          binding,
+          signal: abort.signal,
+          goneWithinMs: 0,
+          left: true,
+          backWithinMs: remaining,
+        }).catch(() => undefined);
+        if (!back?.returned || abort.signal.aborted) break;
+        try {
+          await this.#open(back.port.path);
+        } catch {
+          // Still listed under the old name for a moment, or udev still setting the new one up.
+          await sleep(100);
+          continue;
+        }
+        if (abort.signal.aborted) break;
+        for (const listener of this.#reattachListeners) listener(back.port.path);
+        return;
+      }
+      if (!abort.signal.aborted) this.#reportLost();
+    })().finally(() => {
+      if (this.#reattach?.abort === abort) this.#reattach = undefined;
+    });
+    this.#reattach = { abort, done };
   }
 }
 

@@ -5,12 +5,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MpError } from '../errors.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CancelledError, MpError } from '../errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { resolveSerialBinding } from './binding.ts';
 import type { BindingInterface } from './binding-types.cts';
 import { listSerialPorts, parseUsbId, type SerialPortListing } from './list.ts';
 import { formatUsbId, knownUsbAdapter, type UsbAdapter } from './usb-ids.ts';
+import type { NodeWebSerialPort } from './web-serial-port.ts';
 
 /** A serial port with what mp knows about its USB adapter. */
 export interface BoardPort extends SerialPortListing {
@@ -114,11 +116,12 @@ export async function selectPort(options: SelectPortOptions = {}): Promise<Selec
   const candidates = all.filter((p) => p.adapter);
   const remembered = options.stateDir ? await readRememberedPort(options.stateDir) : undefined;
   if (remembered) {
-    // The same adapter may come back under another name (ttyUSB0 → ttyUSB1): its serial number says so.
+    // The same adapter may come back under another name (ttyUSB0 → ttyUSB1, or ttyACM0 → ttyACM1
+    // after a native-USB chip restarted): its serial number says so.
     const same =
       all.find((p) => p.path === remembered.path) ??
       (remembered.serialNumber
-        ? candidates.find((p) => p.serialNumber === remembered.serialNumber && p.usbId === remembered.usbId)
+        ? findBoardPort({ ...remembered, usbId: remembered.usbId ?? '' }, candidates)
         : undefined);
     if (same) {
       if (same.path !== remembered.path && options.stateDir) await rememberPort(options.stateDir, same);
@@ -157,4 +160,93 @@ export function describePort(port: BoardPort): string {
   else if (port.usbId) parts.push(port.usbId);
   if (port.serialNumber) parts.push(`serial ${port.serialNumber}`);
   return parts.join('  ');
+}
+
+/** How to recognise a board's port again, also under another name. */
+export interface PortIdentity {
+  path: string;
+  /** `303a:1001`; empty when unknown. */
+  usbId: string;
+  /** The USB serial number (the chip's MAC on USB-Serial/JTAG); absent when the device has none. */
+  serialNumber?: string | undefined;
+}
+
+/** The identity of an (open or unopened) port from `getWebSerialPort`. */
+export function portIdentity(port: NodeWebSerialPort): PortIdentity {
+  const info = port.getInfo();
+  return {
+    path: port.path,
+    usbId: formatUsbId(info.usbVendorId, info.usbProductId),
+    serialNumber: port.serialNumber,
+  };
+}
+
+/**
+ * The board's port among `ports`: the same USB ids and serial number under whatever name, else the
+ * same name with the same USB ids (a device without a serial number, or ids unknown).
+ */
+export function findBoardPort(identity: PortIdentity, ports: readonly BoardPort[]): BoardPort | undefined {
+  const sameIds = (p: BoardPort) => !identity.usbId || !p.usbId || p.usbId === identity.usbId;
+  if (identity.serialNumber) {
+    const bySerial = ports.find((p) => p.serialNumber === identity.serialNumber && sameIds(p));
+    if (bySerial) return bySerial;
+  }
+  return ports.find(
+    (p) => p.path === identity.path && sameIds(p) && !(identity.serialNumber && p.serialNumber),
+  );
+}
+
+export interface WaitForBoardPortOptions {
+  binding?: BindingInterface;
+  signal?: AbortSignal;
+  /** How long the port may stay listed before mp takes it that the board does not leave. */
+  goneWithinMs: number;
+  /** The board is known to have left (its open port failed): wait for it to be listed only. */
+  left?: boolean;
+  /** How long the board may then take to be listed again. */
+  backWithinMs: number;
+  /** Default 50 ms. */
+  pollMs?: number;
+}
+
+export type BoardPortWait =
+  | { returned: true; port: BoardPort; reenumerated: boolean }
+  | { returned: false; reenumerated: true };
+
+/**
+ * Follows a board whose USB device leaves the bus and comes back (a chip on its own USB after a
+ * restart): waits up to `goneWithinMs` for its port to go away (it stays: `reenumerated: false`;
+ * listed under another name: it has been and gone), then up to `backWithinMs` for it to be listed
+ * again, maybe under another name. The listing is what counts, not the open port: the OS may keep
+ * a dead port open long after the device left.
+ */
+export async function waitForBoardPort(
+  identity: PortIdentity,
+  options: WaitForBoardPortOptions,
+): Promise<BoardPortWait> {
+  const pollMs = options.pollMs ?? 50;
+  const list = async () => listBoardPorts({ binding: options.binding, all: true }).catch(() => []);
+  const wait = async () => {
+    if (options.signal?.aborted) throw new CancelledError('waiting for the board');
+    await sleep(pollMs, undefined, { signal: options.signal }).catch(() => {
+      throw new CancelledError('waiting for the board');
+    });
+  };
+  const goneBy = performance.now() + options.goneWithinMs;
+  for (;;) {
+    const port = findBoardPort(identity, await list());
+    if (port && (options.left || port.path !== identity.path)) {
+      return { returned: true, port, reenumerated: true };
+    }
+    if (!port) break;
+    if (performance.now() >= goneBy) return { returned: true, port, reenumerated: false };
+    await wait();
+  }
+  const backBy = performance.now() + options.backWithinMs;
+  for (;;) {
+    await wait();
+    const port = findBoardPort(identity, await list());
+    if (port) return { returned: true, port, reenumerated: true };
+    if (performance.now() >= backBy) return { returned: false, reenumerated: true };
+  }
 }

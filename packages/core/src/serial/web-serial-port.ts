@@ -21,6 +21,8 @@ export interface NodeWebSerialPortOptions {
   binding?: BindingInterface | undefined;
   /** What `getInfo()` reports (USB ids). `getWebSerialPort` fills it from the binding's port list. */
   info?: WebSerialPortInfo | undefined;
+  /** The USB device's serial number, if it has one (Web Serial does not tell; the listing does). */
+  serialNumber?: string | undefined;
 }
 
 type PortState = 'closed' | 'opening' | 'opened' | 'closing';
@@ -46,6 +48,8 @@ interface ControlLines {
  */
 export class NodeWebSerialPort extends EventTarget {
   readonly path: string;
+  /** The USB serial number from the port listing: finds the board again under another name. */
+  readonly serialNumber: string | undefined;
   readonly #binding: BindingInterface | undefined;
   readonly #info: WebSerialPortInfo;
   #state: PortState = 'closed';
@@ -64,6 +68,7 @@ export class NodeWebSerialPort extends EventTarget {
   constructor(path: string, options: NodeWebSerialPortOptions = {}) {
     super();
     this.path = path;
+    this.serialNumber = options.serialNumber;
     this.#binding = options.binding;
     this.#info = { ...options.info };
   }
