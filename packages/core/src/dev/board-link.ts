@@ -1,6 +1,9 @@
 /**
  * The board side of `mp dev`: which port it is on, the monitor kept on that port between flashes,
- * and noticing an unplugged board come back.
+ * and noticing an unplugged board come back. A board on the chip's own USB (ESP32-S3/C3
+ * USB-Serial/JTAG) leaves the bus whenever it restarts and may come back under another name: the
+ * flash says where (`portAfterRestart`), and a port that is gone by the next flash is looked up
+ * again (the remembered board by its serial number).
  */
 import type { StepObserver } from '../events.ts';
 import type { Project } from '../project.ts';
@@ -30,17 +33,24 @@ export class BoardLink {
   ): Promise<FlashResult> {
     const explicit = project.config.flash.port;
     try {
+      if (this.#port && !explicit && !(await this.#effects.listPorts()).includes(this.#port)) {
+        // It restarted on its own (its application reset it) and came back under another name.
+        this.forgetPort();
+      }
       this.#port ??= await this.#effects.selectPort({ explicit, stateDir: project.stateDir });
       if (this.#board?.port !== this.#port) {
         await this.#board?.close();
         this.#board = this.#effects.openBoard(this.#port, this.#onData);
       }
       run.onPort(this.#port);
-      return await this.#board.flash(firmware, {
+      const result = await this.#board.flash(firmware, {
         baudRate: project.config.flash.baud,
         signal: run.signal,
         observer: run.observer,
       });
+      // The next flash goes there; the monitor has followed the board already.
+      if (result.portAfterRestart && !explicit) this.#port = result.portAfterRestart;
+      return result;
     } catch (error) {
       // An unplugged board may come back under another name.
       if (!explicit) this.forgetPort();
