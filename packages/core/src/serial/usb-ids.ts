@@ -30,8 +30,12 @@ export const KNOWN_USB_ADAPTERS: readonly UsbAdapter[] = [
   { vendorId: 0x0403, productId: 0x6011, family: 'FTDI', name: 'FTDI FT4232' },
   { vendorId: 0x0403, productId: 0x6014, family: 'FTDI', name: 'FTDI FT232H' },
   { vendorId: 0x0403, productId: 0x6015, family: 'FTDI', name: 'FTDI FT-X' },
-  // Espressif: the chips' own USB (USB-Serial/JTAG on C3/S3/C6, USB-OTG CDC on S2/S3)
+  // Espressif: the chips' own USB. The ROM's descriptors (esp-iot-solution docs/en/usb/usb_overview/
+  // usb_device_const_COM.rst): USB-Serial/JTAG 303a:1001 on the S3, C3, C5, C6, C61, H2 and P4 (the
+  // serial number is the chip's MAC), USB-OTG 303a:0002 on the S2; applications with TinyUSB (USB-OTG
+  // CDC on S2/S3) use other product ids of the vendor. All of them re-enumerate when the chip restarts.
   { vendorId: 0x303a, productId: 0x1001, family: 'Espressif USB', name: 'Espressif USB-Serial/JTAG' },
+  { vendorId: 0x303a, productId: 0x0002, family: 'Espressif USB', name: 'Espressif USB-OTG (ESP32-S2 ROM)' },
   { vendorId: 0x303a, family: 'Espressif USB', name: 'Espressif USB' },
 ];
 
