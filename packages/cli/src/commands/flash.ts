@@ -57,7 +57,7 @@ export const run: CommandRun<typeof OPTIONS.flash> = async (input) => {
   }
   input.stderr.write(`${summary(result, (performance.now() - started) / 1000)}\n`);
   if (!monitor) return 0;
-  return consoleUntilExit(input, monitor, `${selected.path} at ${monitor.baudRate} baud`);
+  return consoleUntilExit(input, monitor, `${monitor.path} at ${monitor.baudRate} baud`);
 };
 
 async function firmwareToFlash(
