@@ -7,7 +7,6 @@
  * package (real hardware, or an injected binding such as the emulator).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { deflateSync } from 'node:zlib';
 import type { ESPLoader, Transport } from 'esptool-js';
 import { CancelledError, describeError, MpError } from '../errors.ts';
 import { type Logger, silentLogger } from '../events.ts';
@@ -31,21 +30,12 @@ import {
   resetIntoApplication,
   restartIntoApplication,
 } from './reset.ts';
+import type { DeflatedPayload } from './deflate.ts';
 import { padToWord } from './sectors.ts';
 
 export { resetIntoApplication } from './reset.ts';
 
-/** Bytes prepared for one compressed write: `size` bytes of flash content, deflated. */
-export interface DeflatedPayload {
-  size: number;
-  compressed: Uint8Array;
-}
-
-/** Pads to whole words as esptool does, then deflates at level 9 (what the stub inflates). */
-export function deflateForFlash(data: Uint8Array): DeflatedPayload {
-  const image = padToWord(data);
-  return { size: image.length, compressed: new Uint8Array(deflateSync(image, { level: 9 })) };
-}
+export { type DeflatedPayload, deflateForFlash } from './deflate.ts';
 
 /** The ROM loaders of every ESP chip start at this rate. */
 export const ROM_BAUD = 115200;
