@@ -23,6 +23,15 @@ function unpluggedError(path: string, operation: 'read' | 'write'): Error {
   });
 }
 
+/** The adapter's limit (`adapterMaxBaud`), refused the way a driver refuses a custom divisor. */
+function assertAdapterTakes(device: EmulatedEsp, baudRate: number): void {
+  if (baudRate > device.adapterMaxBaud) {
+    throw Object.assign(new Error(`EINVAL: Invalid argument, cannot set baud rate ${baudRate}`), {
+      code: 'EINVAL',
+    });
+  }
+}
+
 function wireTimeMs(bytes: number, baud: number): number {
   return (bytes * BITS_PER_BYTE * 1000) / baud;
 }
@@ -129,6 +138,7 @@ export class EmulatedPort implements BindingPortInterface, HostLink {
     if (!Number.isInteger(options.baudRate) || options.baudRate <= 0) {
       throw new TypeError(`"baudRate" must be a positive integer, got ${options.baudRate}`);
     }
+    assertAdapterTakes(this.device, options.baudRate);
     this.#baudRate = options.baudRate;
   }
 
@@ -241,6 +251,7 @@ export class EmulatorBinding implements BindingInterface<EmulatedPort> {
         code: 'ENOENT',
       });
     }
+    assertAdapterTakes(device, options.baudRate);
     const full = { ...OPEN_DEFAULTS, ...options } as Required<OpenOptions>;
     return new EmulatedPort(device, full);
   }

@@ -48,6 +48,15 @@ export interface ChipDefinition {
   stubCommands: ReadonlySet<number>;
   /** Whether the ROM needs SPI_ATTACH before it can touch flash (ESP32 does). */
   romNeedsSpiAttach: boolean;
+  /**
+   * The rate the flasher stub sets UART0 to when it starts, where it does: esp-flasher-stub
+   * src/main.c on the ESP32 (and S2, P4) boosts the CPU clock and reprograms the divider for
+   * `stub_lib_uart_rominit_get_baudrate()`, the rate the ROM's UART driver holds. That is 115200
+   * from the ROM's start; whether a CHANGE_BAUDRATE to the ROM or its autobaud update it is not
+   * documented, so the emulator takes the rate they leave behind to be 115200 either way. Undefined:
+   * the stub keeps the UART as the ROM left it (ESP8266: `stub_lib_clock_init` only for USB).
+   */
+  stubUartBaud?: number;
   xtalMHz: number;
   /** esptool-js XTAL_CLK_DIVIDER: UART clock = crystal * divider. */
   xtalClkDivider: number;
@@ -172,6 +181,7 @@ const ESP32: ChipDefinition = {
   romCommands: ESP32_ROM_COMMANDS,
   stubCommands: STUB_COMMANDS,
   romNeedsSpiAttach: true,
+  stubUartBaud: 115200,
   xtalMHz: 40,
   xtalClkDivider: 1,
   uartClkdivReg: 0x3ff40014,
@@ -202,9 +212,14 @@ const ESP32: ChipDefinition = {
       [efuse + 0x04, ((mac[2]! << 24) | (mac[3]! << 16) | (mac[4]! << 8) | mac[5]!) >>> 0],
       [efuse + 0x08, (mac[0]! << 8) | mac[1]!],
       [efuse + 0x0c, (1 << 15) | (1 << 13) | (1 << 9)],
-      [efuse + 0x10, 0x0a << 8],
+      // word 4 bits 0..7: CK8M_FREQ (64); with RTCCALICFG1's calibration value (bits 7..31: 1600)
+      // the crystal as the ROM measures it is 1600 * 15625 * 64 / 40 = 40 MHz exactly (esptool
+      // targets/esp32.py `get_rom_cal_crystal_freq`): this chip does not drift, and a ROM
+      // CHANGE_BAUDRATE gives the rate asked for.
+      [efuse + 0x10, (0x0a << 8) | 64],
       [efuse + 0x14, 1 << 20],
       [efuse + 0x18, 0],
+      [0x3ff5f06c, 1600 << 7],
       [0x3ff6607c, 0x96042000],
     ]);
   },

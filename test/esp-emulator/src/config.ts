@@ -22,6 +22,8 @@ export interface EmulatorDeviceConfig {
   stateFile?: string;
   mac?: string;
   throttle?: boolean;
+  adapterMaxBaud?: number;
+  linkMaxBaud?: number;
   /** Faults fire at most `times` in total across processes, so a rerun after an injected unplug completes. */
   faults?: Omit<FaultRule, 'when'>[];
   enRiseMs?: number;
@@ -89,6 +91,8 @@ export function loadEmulatorConfig(configPath: string): PersistentEmulator {
         flash: existsSync(flashFile) ? new Uint8Array(readFileSync(flashFile)) : undefined,
         mac: device.mac,
         throttle: device.throttle,
+        adapterMaxBaud: device.adapterMaxBaud,
+        linkMaxBaud: device.linkMaxBaud,
         faults: device.faults?.map((rule) => ({ ...rule })),
         faultsFired: state?.faultsFired,
         enRiseMs: device.enRiseMs,

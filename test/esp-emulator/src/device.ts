@@ -42,6 +42,16 @@ export interface EspDeviceOptions {
   mac?: string;
   /** Pace bytes at the baud rate (10 bits per byte) in both directions. Default off. */
   throttle?: boolean;
+  /**
+   * The fastest rate the USB-serial adapter can be set to: opening or switching the port faster
+   * fails, as serialport's `update()` does for a rate the driver refuses. Default: any.
+   */
+  adapterMaxBaud?: number;
+  /**
+   * The fastest rate the link carries: above it every byte arrives garbled, both ways (a long
+   * cable, a marginal adapter or level shifter). Default: any.
+   */
+  linkMaxBaud?: number;
   faults?: FaultRule[];
   /** How often each fault already fired (from-env keeps this across processes). */
   faultsFired?: number[];
@@ -215,6 +225,8 @@ export class EmulatedEsp extends EventEmitter {
   readonly flashMemory: FlashMemory;
   readonly faults: FaultInjector;
   readonly throttle: boolean;
+  readonly adapterMaxBaud: number;
+  readonly linkMaxBaud: number;
   readonly usb: UsbIdentity;
   /** Reached through the chip's USB-Serial/JTAG peripheral rather than a USB-serial bridge. */
   readonly usbSerialJtag: boolean;
@@ -267,6 +279,8 @@ export class EmulatedEsp extends EventEmitter {
     this.flashMemory = new FlashMemory(options.flashSize ?? DEFAULT_FLASH_SIZE, options.flash);
     this.faults = new FaultInjector(options.faults, options.faultsFired, this.stats.faultsFired);
     this.throttle = options.throttle ?? false;
+    this.adapterMaxBaud = options.adapterMaxBaud ?? Number.POSITIVE_INFINITY;
+    this.linkMaxBaud = options.linkMaxBaud ?? Number.POSITIVE_INFINITY;
     this.usbSerialJtag = options.usb === 'usb-serial-jtag';
     if (this.usbSerialJtag && !this.chip.usbSerialJtag) {
       throw new Error(
@@ -454,7 +468,7 @@ export class EmulatedEsp extends EventEmitter {
     const mode = this.#mode;
     if (mode !== 'download' && mode !== 'stub' && mode !== 'app') return;
     let data = bytes;
-    if (this.#rxBaud !== null && hostBaud !== this.#rxBaud) {
+    if ((this.#rxBaud !== null && hostBaud !== this.#rxBaud) || hostBaud > this.linkMaxBaud) {
       data = garble(bytes);
       this.stats.garbledBytesReceived += bytes.length;
     }
@@ -535,7 +549,7 @@ export class EmulatedEsp extends EventEmitter {
     this.stats.bytesSent += bytes.length;
     const link = this.#link;
     if (!link) return;
-    if (link.baudRate !== this.#txBaud) {
+    if (link.baudRate !== this.#txBaud || this.#txBaud > this.linkMaxBaud) {
       this.stats.garbledBytesSent += bytes.length;
       link.deliver(garble(bytes), this.#txBaud);
     } else {
@@ -729,8 +743,9 @@ export class EmulatedEsp extends EventEmitter {
       case COMMANDS.READ_FLASH:
         return this.#readFlash(cmd, epoch);
       case COMMANDS.RUN_USER_CODE:
-        // Does not answer: the stub jumps straight into the application.
-        this.#startApplication();
+        // Not answered, and nothing happens: esp-flasher-stub src/command_handler.c, `case
+        // ESP_RUN_USER_CODE`: "This command does not send response. TODO: Try to implement WDT
+        // reset to trigger system reset". (The legacy esptool stub did jump into the application.)
         return;
       default:
         return this.#replyUnsupported(cmd, epoch);
@@ -845,6 +860,11 @@ export class EmulatedEsp extends EventEmitter {
     this.#endFlashSession();
     this.#mode = 'stub';
     this.stats.stubStarts++;
+    if (this.chip.stubUartBaud !== undefined) {
+      // The stub reprograms UART0 before it greets (see ChipDefinition.stubUartBaud).
+      this.#txBaud = this.chip.stubUartBaud;
+      this.#rxBaud = this.chip.stubUartBaud;
+    }
     await this.#sendFrame(OHAI, 'OHAI', epoch);
   }
 
@@ -1019,18 +1039,11 @@ export class EmulatedEsp extends EventEmitter {
     this.#endFlashSession();
     await this.#reply(cmd, epoch);
     if (epoch !== this.#epoch) return;
-    if (!runUserCode) {
-      // "Reboot": the ROM resets the chip (GPIO0 decides again); the stub drops back to the ROM loader.
-      if (this.#inStub) {
-        this.#enterReset();
-        this.#mode = 'download';
-        this.#rxBaud = this.#txBaud;
-      } else {
-        this.#boot('software');
-      }
-    } else if (!this.#inStub) {
-      this.#startApplication();
-    }
+    // The stub stays whatever the flag says: esp-flasher-stub `s_flash_end` and `s_flash_defl_end`
+    // read it, then "TODO: Implement reboot". The ROM reboots (GPIO0 decides again) or runs the app.
+    if (this.#inStub) return;
+    if (!runUserCode) this.#boot('software');
+    else this.#startApplication();
   }
 
   /** The ESP32 ROM cannot reach the SPI flash before SPI_ATTACH; the stub attaches by itself. */
@@ -1058,15 +1071,31 @@ export class EmulatedEsp extends EventEmitter {
     return { data };
   }
 
+  /**
+   * CHANGE_BAUDRATE, answered at the old rate; the UART switches afterwards. The ESP32 ROM sets the
+   * divider from its own measure of the crystal (esptool targets/esp32.py `change_baud`), which on
+   * the emulated chip is exact (see its calibration registers). The stub (esp-flasher-stub
+   * `s_change_baudrate_post_process`, after the answer) switches 5 ms later (esp-stub-lib
+   * `stub_target_uart_rominit_set_baudrate`: `stub_lib_delay_us(5 * 1000)` first); on the ESP8266 it
+   * scales the divider in use as if that gave 115200 (src/target/esp8266/src/uart.c:
+   * `new_clk_div = clk_div * 115200 / baudrate`), so after an autobaud sync at another rate the
+   * new rate is the one asked for times current / 115200.
+   */
   async #changeBaudRate(cmd: CommandPacket, epoch: number): Promise<void> {
     if (cmd.data.length !== 8) return this.#reply(cmd, epoch, badLength);
-    const baud = u32(cmd.data, 0);
-    if (baud < 300 || baud > 5_000_000) {
+    const requested = u32(cmd.data, 0);
+    if (requested < 300 || requested > 5_000_000) {
       return this.#reply(cmd, epoch, { rom: ROM_ERROR.INVALID_PARAMETER, stub: STUB_ERROR.BAD_DATA_LEN });
     }
-    // Answered at the old rate; the UART switches afterwards.
+    const stub = this.#inStub;
+    const baud =
+      stub && this.chip.name === 'esp8266' ? Math.round((this.#txBaud * requested) / 115200) : requested;
     await this.#reply(cmd, epoch);
     if (epoch !== this.#epoch) return;
+    if (stub) {
+      await sleep(5);
+      if (epoch !== this.#epoch) return;
+    }
     this.#txBaud = baud;
     this.#rxBaud = baud;
     this.stats.baudChanges.push(baud);

@@ -241,6 +241,8 @@ describe('protocol dialects', () => {
   it('after CHANGE_BAUDRATE the device only understands the new rate', async () => {
     const { loader, transport, port, device } = await stubSession({ chip: 'esp32' });
     await loader.command(COMMANDS.CHANGE_BAUDRATE, u32s(921600, 115200));
+    // The stub switches 5 ms after its answer (esp-stub-lib `stub_target_uart_rominit_set_baudrate`).
+    await new Promise((resolve) => setTimeout(resolve, 10));
     await expect(loader.readReg(0x40001000, 200)).rejects.toThrow();
     expect(device.stats.garbledBytesReceived).toBeGreaterThan(0);
     await port.setBaudRate(921600);
