@@ -93,8 +93,13 @@ export function toolchainSpec(planned: Planned): ToolchainSpec {
   const { config } = planned.project;
   return {
     image: planned.image.id,
-    // Python would write __pycache__ into py/, tools/ and mpy-cross/ of the shared tree.
-    env: { HOME: '/tmp', PYTHONDONTWRITEBYTECODE: '1', ...target.toolchain.env },
+    env: {
+      // Python would write __pycache__ into py/, tools/ and mpy-cross/ of the shared tree.
+      HOME: '/tmp',
+      PYTHONDONTWRITEBYTECODE: '1',
+      ...reproducibleEnv(mp),
+      ...target.toolchain.env,
+    },
     hostUser: target.toolchain.runAsHostUser !== false,
     workdir: CONTAINER.micropython,
     owner: { project: config.projectDir, board: planned.board.id },
@@ -131,6 +136,21 @@ export function toolchainSpec(planned: Planned): ToolchainSpec {
       })),
     ],
   };
+}
+
+/**
+ * The build's only clock: SOURCE_DATE_EPOCH, the MicroPython commit's time. py/makeversionhdr.py
+ * dates the firmware (MICROPY_BUILD_DATE, the banner's "on 2026-04-06") from it, and GCC's
+ * __DATE__/__TIME__ too, so two builds of the same inputs are the same bytes whenever they run.
+ * With the container paths fixed (/mp/...), nothing else of the machine reaches the firmware.
+ */
+export function sourceDateEpoch(mp: FetchedMicroPython): number | undefined {
+  return mp.checkout?.committedAt ?? mp.local?.committedAt;
+}
+
+function reproducibleEnv(mp: FetchedMicroPython): Record<string, string> {
+  const epoch = sourceDateEpoch(mp);
+  return epoch === undefined ? {} : { SOURCE_DATE_EPOCH: String(epoch) };
 }
 
 /** A running container fits a build when only its owner differs. */

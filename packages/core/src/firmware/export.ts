@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { StepContext } from '../events.ts';
 import { hashOf, writeLastBuild } from './cache-key.ts';
-import type { Compiled } from './compile.ts';
+import { type Compiled, sourceDateEpoch } from './compile.ts';
 import { exportFileName } from './export-name.ts';
 import { type ExportFile, sha256Hex, uniqueName, writeExport } from './export-write.ts';
 import type { Fetched, FetchedLibrary, FetchedMicroPython } from './fetch.ts';
@@ -246,6 +246,7 @@ function micropythonProvenance(compiled: Compiled): ExportSidecar['micropython']
   return {
     ...micropythonRecord(mp),
     dirty: mp.local?.dirty ?? false,
+    sourceDateEpoch: sourceDateEpoch(mp) ?? null,
     submodules: Object.fromEntries(
       compiled.submodules.flatMap((path) => {
         const pin = pinned[path];

@@ -183,7 +183,8 @@ function buildDirKey(fetched: Fetched, image: ToolchainImageInfo): string {
 function cacheKey(drafted: Drafted, image: ToolchainImageInfo): string {
   const { board, boardListing, micropython: mp, project } = drafted;
   return hashOf({
-    format: 1,
+    // 2: builds are dated by SOURCE_DATE_EPOCH; firmware of format 1 carried the build day.
+    format: 2,
     mp: MP_VERSION,
     board: {
       id: board.id,

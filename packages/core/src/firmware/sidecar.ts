@@ -83,6 +83,11 @@ export interface ExportSidecar {
     dirty: boolean;
     /** Submodules fetched for the port, at the commits MicroPython pins: path → { git, sha }. */
     submodules: Record<string, { git: string; sha: string }>;
+    /**
+     * The commit's time, which the build used as SOURCE_DATE_EPOCH (seconds) and so as the
+     * firmware's build date; null for a folder that is no git checkout (then the date is the day's).
+     */
+    sourceDateEpoch?: number | null;
   };
   libraries: Array<{
     id: string;

@@ -154,21 +154,50 @@ export class GitSourceCache {
     const repo = this.repoDir(resolved.url);
     const treeDir = join(repo, 'trees', resolved.sha);
     const existing = await readCheckoutRecord(treeDir);
-    if (existing)
-      return { dir: treeDir, url: resolved.url, sha: resolved.sha, submodules: existing.submodules };
+    if (existing) return this.checkoutOf(repo, treeDir, resolved, existing);
     return withLock(
       join(repo, 'lock'),
       async () => {
         const again = await readCheckoutRecord(treeDir);
-        if (again)
-          return { dir: treeDir, url: resolved.url, sha: resolved.sha, submodules: again.submodules };
+        if (again) return this.checkoutOf(repo, treeDir, resolved, again);
         await sweepRepoTemps(repo);
         await this.fetchCommit(resolved, options);
-        await this.materialize(repo, resolved.sha, treeDir, resolved.url, options);
-        return { dir: treeDir, url: resolved.url, sha: resolved.sha, submodules: {} };
+        const record = await this.materialize(repo, resolved.sha, treeDir, resolved.url, options);
+        return this.checkoutOf(repo, treeDir, resolved, record);
       },
       { signal: options.signal, onWait: options.onWait },
     );
+  }
+
+  /** A checkout as builds see it; a record from before commit times were kept gets its time now. */
+  private async checkoutOf(
+    repo: string,
+    treeDir: string,
+    resolved: ResolvedRef,
+    record: CheckoutRecord,
+  ): Promise<GitCheckout> {
+    let committedAt = record.committedAt;
+    if (committedAt === undefined) {
+      committedAt = await this.commitTime(repo, resolved.sha);
+      // Written for the next build; losing this race to a writer adding a submodule costs nothing.
+      if (committedAt !== undefined) {
+        const current = (await readCheckoutRecord(treeDir)) ?? record;
+        await writeFileAtomic(
+          join(treeDir, CHECKOUT_RECORD),
+          `${JSON.stringify({ ...current, committedAt }, null, 2)}\n`,
+        ).catch(() => undefined);
+      }
+    }
+    return { dir: treeDir, url: resolved.url, sha: resolved.sha, committedAt, submodules: record.submodules };
+  }
+
+  /** The committer time of `sha` in the repository's bare clone (seconds since the epoch). */
+  private async commitTime(repo: string, sha: string): Promise<number | undefined> {
+    const out = await runGit(['--git-dir', join(repo, 'repo.git'), 'log', '-1', '--format=%ct', sha]).catch(
+      () => '',
+    );
+    const seconds = Number(out.trim());
+    return out.trim() && Number.isInteger(seconds) ? seconds : undefined;
   }
 
   /**
@@ -420,7 +449,7 @@ export class GitSourceCache {
     treeDir: string,
     url: string,
     options: GitOperationOptions,
-  ) {
+  ): Promise<CheckoutRecord> {
     const temp = join(
       repo,
       'trees',
@@ -432,11 +461,13 @@ export class GitSourceCache {
         url,
         sha,
         fetchedAt: new Date(this.now()).toISOString(),
+        committedAt: await this.commitTime(repo, sha),
         submodules: {},
       };
       await writeFileAtomic(join(temp, CHECKOUT_RECORD), `${JSON.stringify(record, null, 2)}\n`);
       await rm(treeDir, { recursive: true, force: true });
       await rename(temp, treeDir);
+      return record;
     } catch (error) {
       await rm(temp, { recursive: true, force: true });
       throw error;

@@ -52,6 +52,11 @@ export interface GitCheckout {
   dir: string;
   url: string;
   sha: string;
+  /**
+   * The commit's committer time, in seconds since the epoch: a build's SOURCE_DATE_EPOCH, so the
+   * firmware's build date is the commit's, not the clock's (absent only from fakes).
+   */
+  committedAt?: number;
   /** Submodules present in the tree: path → commit. */
   submodules: Record<string, { url: string; sha: string }>;
 }
@@ -68,6 +73,8 @@ export interface CheckoutRecord {
   url: string;
   sha: string;
   fetchedAt: string;
+  /** Committer time (seconds since the epoch); absent in records written before mp kept it. */
+  committedAt?: number;
   submodules: Record<string, { url: string; sha: string }>;
 }
 

@@ -14,6 +14,8 @@ export interface LocalSourceState {
   dir: string;
   /** HEAD commit when the folder is a git checkout. */
   sha?: string;
+  /** HEAD's committer time (seconds since the epoch): the build's SOURCE_DATE_EPOCH. */
+  committedAt?: number;
   /** Uncommitted changes (or not a git checkout at all). */
   dirty: boolean;
   /** Changes whenever the content that matters to a build changes. */
@@ -41,9 +43,11 @@ export async function inspectLocalSource(
   dir: string,
   options: { signal?: AbortSignal } = {},
 ): Promise<LocalSourceState> {
-  const head = await runGit(['-C', dir, 'rev-parse', '--verify', '--quiet', 'HEAD'], options).catch(() => '');
-  const sha = head.trim();
+  // `%H %ct`: the commit and its time in one git call (a folder without commits answers nothing).
+  const head = await runGit(['-C', dir, 'log', '-1', '--format=%H %ct', 'HEAD'], options).catch(() => '');
+  const [sha, time] = head.trim().split(' ');
   if (sha) {
+    const committedAt = Number(time);
     const topLevel = (await runGit(['-C', dir, 'rev-parse', '--show-toplevel'], options)).trim();
     const status = await runGit(
       ['-C', dir, 'status', '--porcelain=v1', '-z', '--untracked-files=all'],
@@ -58,7 +62,13 @@ export async function inspectLocalSource(
       const info = await stat(join(topLevel, path)).catch(() => undefined);
       hash.update(`${path}\0${info?.size ?? -1}\0${info?.mtimeMs ?? -1}\0`);
     }
-    return { dir, sha, dirty: status.length > 0, fingerprint: `git:${hash.digest('hex')}` };
+    return {
+      dir,
+      sha,
+      committedAt: Number.isInteger(committedAt) ? committedAt : undefined,
+      dirty: status.length > 0,
+      fingerprint: `git:${hash.digest('hex')}`,
+    };
   }
   return { dir, dirty: true, fingerprint: `files:${await fingerprintFiles(dir)}` };
 }
