@@ -135,8 +135,8 @@ async function boardManifest(
     const m = /set\s*\(\s*MICROPY_FROZEN_MANIFEST\s+([^)\s]+)\s*\)/.exec(await read(file));
     if (m)
       return m[1]!
-        .replace('${MICROPY_BOARD_DIR}', '$(BOARD_DIR)')
-        .replace('${MICROPY_PORT_DIR}', '$(PORT_DIR)');
+        .replace(/\$\{MICROPY_BOARD_DIR\}/, '$(BOARD_DIR)')
+        .replace(/\$\{MICROPY_PORT_DIR\}/, '$(PORT_DIR)');
   }
   return '$(PORT_DIR)/boards/manifest.py';
 }
