@@ -25,7 +25,9 @@ describe.each(['ESP8266', 'ESP32'] as const)('full flash of an %s', (chip) => {
     });
     const device = b.emulator.device();
     expect(device.stats.stubStarts).toBe(1);
-    expect(device.stats.baudChanges).toEqual([460800]);
+    // An ESP8266's ROM is synced at 460800 right away (its ROM has no CHANGE_BAUDRATE); an ESP32
+    // gets the stub over a link synced at 115200, which then switches.
+    expect(device.stats.baudChanges).toEqual(chip === 'ESP8266' ? [] : [460800]);
     expect(device.stats.commands.FLASH_DEFL_DATA).toBeGreaterThan(0);
     expect(device.stats.commands.SPI_FLASH_MD5).toBe(1);
     // Compressed: far fewer bytes on the wire than the image.

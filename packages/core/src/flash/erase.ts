@@ -44,7 +44,7 @@ export function createEraseJob(options: EraseOptions): EraseJob {
         id: 'connect',
         title: `Connect to the board on ${options.port}`,
         run: async (_job, step: StepContext) => {
-          session = await EspSession.connect({
+          session = await EspSession.open({
             path: options.port,
             binding: options.binding,
             expectChip: options.chip,

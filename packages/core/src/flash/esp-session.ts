@@ -1,7 +1,8 @@
 /**
  * One conversation with an ESP's serial bootloader through esptool-js: reset into the ROM loader,
- * identify the chip, load the flasher stub, raise the baud rate, then compressed writes, MD5
- * checks and an explicit reset into the application.
+ * identify the chip, load the flasher stub and raise the baud rate (or, for small changes to an
+ * ESP32, keep its ROM loader, which writes compressed data and computes MD5s itself), then
+ * compressed writes, MD5 checks and an explicit reset into the application.
  *
  * esptool-js drives a Web Serial port; ours is the core serial adapter over the `serialport`
  * package (real hardware, or an injected binding such as the emulator).
@@ -15,6 +16,7 @@ import { resolveSerialBinding } from '../serial/binding.ts';
 import { getWebSerialPort } from '../serial/get-port.ts';
 import type { BindingInterface } from '../serial/index.ts';
 import type { NodeWebSerialPort } from '../serial/web-serial-port.ts';
+import type { DeflatedPayload } from './deflate.ts';
 import {
   deviceLostError,
   isDamagedBlockRefusal,
@@ -23,6 +25,16 @@ import {
   sessionError,
 } from './errors.ts';
 import {
+  attachRomFlash,
+  changeBaudArguments,
+  ROM_WRITE_BLOCK,
+  romFlashDeflBegin,
+  romFlashes,
+  romMd5,
+  sendChangeBaud,
+  setFlashParameters,
+} from './loaders.ts';
+import {
   bootloaderResetConstructors,
   disableUsbJtagWatchdogs,
   type RestartResult,
@@ -30,23 +42,92 @@ import {
   resetIntoApplication,
   restartIntoApplication,
 } from './reset.ts';
-import type { DeflatedPayload } from './deflate.ts';
 import { padToWord } from './sectors.ts';
 
-export { resetIntoApplication } from './reset.ts';
-
 export { type DeflatedPayload, deflateForFlash } from './deflate.ts';
+export { resetIntoApplication } from './reset.ts';
 
 /** The ROM loaders of every ESP chip start at this rate. */
 export const ROM_BAUD = 115200;
+
+/**
+ * The fastest rate mp syncs a ROM loader at. "The sync packets can be sent at any baud rate, and
+ * the UART peripheral will detect this" (esptool docs, serial-protocol.rst, Initial
+ * Synchronisation, for the ESP8266 and for the ESP32 alike); for "very high" rates the same page
+ * finds CHANGE_BAUDRATE more reliable, so mp goes above this with CHANGE_BAUDRATE. The ESP8266 ROM
+ * has no CHANGE_BAUDRATE at all (esptool loader.py: `change_baud` is
+ * `@stub_and_esp32_function_only`): syncing fast is the only way to upload its stub faster.
+ */
+export const AUTOBAUD_MAX = 460800;
+
+/**
+ * The rate the port opens at and the ROM syncs at (see `autobaud`): fast for an ESP8266, and for an
+ * ESP32 that stays with its ROM. The ESP32 stub is uploaded over a link synced at 115200 only: it
+ * sets the UART to the rate the ROM's UART driver holds (see `#useStub`), which after an autobaud
+ * sync is not documented.
+ */
+function syncBaudRate(options: EspConnectOptions): number {
+  const fast =
+    options.autobaud !== false &&
+    (options.expectChip === 'ESP8266' ||
+      (options.loader === 'rom' && options.expectChip !== undefined && romFlashes(options.expectChip)));
+  return fast ? Math.min(options.baudRate ?? 460800, AUTOBAUD_MAX) : ROM_BAUD;
+}
+
+const CHIP_DETECT_MAGIC_REG = 0x40001000;
+
+/** What the user sees when no rate worked: a protocol error, so a flash job starts over once. */
+function baudRateError(path: string, error: BaudRateUnusable): MpError {
+  return new MpError({
+    code: 'DEVICE_PROTOCOL_ERROR',
+    message: `The board on ${path} stopped answering after switching to ${error.baudRate} baud`,
+    file: path,
+    hint: 'Flash at a lower rate: --baud 460800, or 115200 if that fails too; a shorter USB cable helps at high rates.',
+    cause: error.cause,
+  });
+}
+
+/**
+ * The chip took CHANGE_BAUDRATE but does not answer at the new rate (the adapter, cable or board
+ * cannot carry it): only a reset brings it back. `EspSession.open` then connects at the fallback.
+ */
+class BaudRateUnusable extends Error {
+  readonly baudRate: number;
+
+  constructor(baudRate: number, cause: unknown) {
+    super(`no answer at ${baudRate} baud`, { cause });
+    this.baudRate = baudRate;
+  }
+}
 
 export interface EspConnectOptions {
   /** Serial port path, e.g. `/dev/ttyUSB0`. */
   path: string;
   /** Default: `MP_SERIAL_BINDING`, else real hardware. */
   binding?: BindingInterface;
-  /** Baud rate once the stub runs (the board's, or --baud). Default 460800. */
+  /** Baud rate for the writes (the board's, or --baud). Default 460800. */
   baudRate?: number;
+  /**
+   * The rate to fall back to when the adapter refuses `baudRate` or the link does not carry it
+   * (the board's default under `--baud 1500000`). Default: none, the connection fails instead.
+   */
+  fallbackBaudRate?: number;
+  /**
+   * `stub` (default): load the flasher stub while connecting, as esptool does. `rom`: stay with the
+   * chip's ROM loader where it can write compressed data and compute MD5s itself (ESP32, see
+   * `romFlashes`; esptool `--no-stub`). An ESP8266 gets the stub either way.
+   */
+  loader?: 'stub' | 'rom';
+  /**
+   * Sync the ROM right at `baudRate` (at most `AUTOBAUD_MAX`) instead of at 115200, where that
+   * saves time (see `syncBaudRate`). Default true; `open` falls back to 115200 by itself.
+   */
+  autobaud?: boolean;
+  /**
+   * The flash size mp found on the board with this MAC before (its device record): taken instead
+   * of reading the flash chip's JEDEC id, which costs ten register commands.
+   */
+  knownFlashSize?: (mac: string) => Promise<string | undefined>;
   /** The chip the board plugin expects; another one is refused before anything is written. */
   expectChip?: EspChip;
   /** Board id, for messages. */
@@ -70,7 +151,7 @@ export interface EspDeviceInfo {
   /** Detected from the flash chip's JEDEC id, e.g. `4MB`; undefined when it could not be read. */
   flashSize: string | undefined;
   flashSizeBytes: number | undefined;
-  /** The baud rate in use after the stub started. */
+  /** The baud rate in use now. */
   baudRate: number;
 }
 
@@ -107,10 +188,24 @@ function defineCountingTransport(Base: typeof Transport) {
     readonly #log: (line: string) => void;
     readonly #path: string;
 
+    /** Wakes a `read` waiting for bytes (see the constructor). */
+    #wake: (() => void) | undefined;
+
     constructor(port: NodeWebSerialPort, log: (line: string) => void) {
       super(port as never, false);
       this.#log = log;
       this.#path = port.path;
+      // esptool-js's read loop appends to `buffer`; its `read` polls that every millisecond
+      // (`sleep(1)`), a timer tick of latency per answer. Seeing the appends lets `read` wait for them.
+      let buffer = (this as unknown as { buffer: Uint8Array }).buffer;
+      Object.defineProperty(this, 'buffer', {
+        get: () => buffer,
+        set: (value: Uint8Array) => {
+          const grew = value.length > buffer.length;
+          buffer = value;
+          if (grew) this.#wake?.();
+        },
+      });
     }
 
     override trace(message: string): void {
@@ -136,7 +231,19 @@ function defineCountingTransport(Base: typeof Transport) {
 
     override async read(timeout: number): Promise<Uint8Array> {
       if (this.lost) throw new DOMException('The device has been lost.', 'NetworkError');
-      return super.read(timeout);
+      if ((this as unknown as { buffer: Uint8Array }).buffer.length > 0) return super.read(timeout);
+      const arrived = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => settle(false), timeout);
+        const settle = (value: boolean) => {
+          clearTimeout(timer);
+          this.#wake = undefined;
+          resolve(value);
+        };
+        this.#wake = () => settle(true);
+      });
+      if (this.lost) throw new DOMException('The device has been lost.', 'NetworkError');
+      // Nothing came within the timeout: esptool-js's read fails the same way, without waiting again.
+      return super.read(arrived ? timeout : 0);
     }
 
     /** Ends esptool-js's read loop, leaving the port open (for a monitor) or ready to close. */
@@ -150,6 +257,50 @@ function defineCountingTransport(Base: typeof Transport) {
 }
 
 type CountingTransport = InstanceType<Esptool['CountingTransport']>;
+
+/**
+ * esptool-js identifies a chip by GET_SECURITY_INFO first and reads the magic register only when
+ * the ROM answers it as unsupported, which it then waits out (`drainInput`: 100 ms of silence). The
+ * ESP8266 and ESP32 ROMs never have that command (esptool-js targets: `USES_MAGIC_VALUE`, skipped by
+ * `romFromChipId`), so the magic register goes first here, and only another chip is asked for its
+ * security info, as before.
+ */
+function identifyByMagicFirst(loader: ESPLoader): void {
+  interface Identification {
+    identifyChip(): Promise<ESPLoader['chip']>;
+    chipFromMagicValue(): Promise<ESPLoader['chip']>;
+  }
+  const internals = loader as unknown as Identification;
+  const bySecurityInfo = internals.identifyChip.bind(loader);
+  internals.identifyChip = async () => {
+    const byMagic = await internals.chipFromMagicValue().catch(() => undefined);
+    return byMagic && MAGIC_ONLY_CHIPS.has(byMagic.CHIP_NAME) ? byMagic : bySecurityInfo();
+  };
+}
+
+const MAGIC_ONLY_CHIPS = new Set(['ESP8266', 'ESP32']);
+
+/**
+ * eFuse words do not change while mp talks to a chip, but esptool-js reads some several times
+ * (the ESP32's word 3 three times for its description) and `attachRomFlash` reads them again:
+ * each read is a round trip. The eFuse read registers of the ESP8266 (esptool esp8266.py
+ * `ESP_OTP_MAC0`…`3`, 0x3FF00050-0x3FF0005C) and the ESP32 (`EFUSE_RD_REG_BASE` 0x3FF5A000) are
+ * read once per session.
+ */
+function cacheEfuseReads(loader: ESPLoader): void {
+  const read = loader.readReg.bind(loader);
+  const known = new Map<number, number>();
+  const isEfuse = (addr: number) =>
+    (addr >= 0x3ff00050 && addr <= 0x3ff0005c) || (addr >= 0x3ff5a000 && addr < 0x3ff5a100);
+  loader.readReg = async (addr: number, timeout?: number) => {
+    if (!isEfuse(addr)) return read(addr, timeout);
+    const cached = known.get(addr);
+    if (cached !== undefined) return cached;
+    const value = await read(addr, timeout);
+    known.set(addr, value);
+    return value;
+  };
+}
 
 function flashSizeBytes(size: string | undefined): number | undefined {
   const m = size ? /^(\d+)(KB|MB)$/.exec(size) : null;
@@ -172,6 +323,9 @@ export class EspSession {
   #onDisconnect: () => void = () => {};
   #onAbort: () => void = () => {};
   readonly #signal: AbortSignal | undefined;
+  /** [wanted, fallback] rates for the flash work. */
+  #baudRates: [number, number | undefined] = [460800, undefined];
+  #loaderKind: 'rom' | 'stub' = 'rom';
 
   private constructor(
     port: NodeWebSerialPort,
@@ -191,13 +345,15 @@ export class EspSession {
     this.#loader = new ESPLoader({
       transport: this.#transport,
       baudrate: options.baudRate ?? 460800,
-      romBaudrate: ROM_BAUD,
+      romBaudrate: syncBaudRate(options),
       terminal: { clean: () => {}, writeLine: debug, write: debug },
       // esptool-js still chooses USB-JTAG or classic from the USB ids; the sequences are reset.ts's.
       resetConstructors: bootloaderResetConstructors(port),
     });
     // `writeDeflated` decides itself which blocks may be sent again.
     this.#loader.WRITE_BLOCK_ATTEMPTS = 1;
+    identifyByMagicFirst(this.#loader);
+    cacheEfuseReads(this.#loader);
     this.#interrupted = new Promise<never>((_, reject) => {
       this.#onDisconnect = () => {
         this.#transport.lost = true;
@@ -215,6 +371,11 @@ export class EspSession {
   /** Bytes sent to the board so far (SLIP frames, all commands). */
   get bytesSent(): number {
     return this.#transport.bytesSent;
+  }
+
+  /** Who answers now: the chip's ROM loader, or the flasher stub mp uploaded. */
+  get loader(): 'rom' | 'stub' {
+    return this.#loaderKind;
   }
 
   /** True once the USB device went away. */
@@ -237,6 +398,44 @@ export class EspSession {
     } catch (error) {
       await session.close();
       throw error;
+    }
+  }
+
+  /**
+   * `connect` with the fallbacks of a fast start: an ESP8266 that does not answer SYNCs at the fast
+   * rate (two resets) is synced at 115200 (see `autobaud`), and a chip that stops answering after
+   * switching to `baudRate` is reset and connected at `fallbackBaudRate`.
+   */
+  static async open(options: EspConnectOptions): Promise<EspSession> {
+    const logger = options.logger ?? silentLogger;
+    const sync = syncBaudRate(options);
+    if (sync !== ROM_BAUD) {
+      try {
+        const attempts = Math.min(2, options.connectAttempts ?? 7);
+        return await EspSession.#openAt({ ...options, connectAttempts: attempts });
+      } catch (error) {
+        if (!(error instanceof MpError && error.code === 'DEVICE_NO_ANSWER')) throw error;
+        logger.warn(`No answer from ${options.path} at ${sync} baud; trying at ${ROM_BAUD} baud.`);
+      }
+    }
+    return EspSession.#openAt({ ...options, autobaud: false });
+  }
+
+  static async #openAt(options: EspConnectOptions): Promise<EspSession> {
+    try {
+      return await EspSession.connect(options);
+    } catch (error) {
+      if (!(error instanceof BaudRateUnusable)) throw error;
+      const fallback = options.fallbackBaudRate;
+      if (fallback === undefined || fallback === error.baudRate) throw baudRateError(options.path, error);
+      (options.logger ?? silentLogger).warn(
+        `The board on ${options.path} does not answer at ${error.baudRate} baud; connecting again at ${fallback} baud.`,
+      );
+      try {
+        return await EspSession.connect({ ...options, baudRate: fallback, fallbackBaudRate: undefined });
+      } catch (again) {
+        throw again instanceof BaudRateUnusable ? baudRateError(options.path, again) : again;
+      }
     }
   }
 
@@ -277,27 +476,124 @@ export class EspSession {
     const mac = await this.#run('reading the MAC address', () => loader.chip.readMac(loader));
     if (loader.chip.postConnect) await this.#run('connecting', () => loader.chip.postConnect!(loader));
     await this.#run('connecting', () => disableUsbJtagWatchdogs(loader, this.port.getInfo()));
-    await this.#run('loading the flasher stub', () => loader.runStub());
-    if ((options.baudRate ?? 460800) !== ROM_BAUD) {
-      await this.#run('changing the baud rate', () => loader.changeBaud());
-    }
-    let flashSize: string | undefined;
-    try {
-      flashSize = await this.#run('reading the flash id', () => loader.detectFlashSize());
-    } catch (error) {
-      if (this.lost || (error instanceof MpError && error.code === 'CANCELLED')) throw error;
-      this.#logger.warn(
-        `Could not read the flash size of the ${chip} on ${this.path}; the image is not checked against it.`,
-      );
-    }
     this.info = {
       chip,
       description,
       mac,
-      flashSize,
-      flashSizeBytes: flashSizeBytes(flashSize),
+      flashSize: undefined,
+      flashSizeBytes: undefined,
       baudRate: this.#transport.baudrate,
     };
+    await this.#startLoader(options);
+  }
+
+  /**
+   * Gets the session ready for flash work at the requested rate: with the stub, esptool's way
+   * (upload, then CHANGE_BAUDRATE), or with the ROM where it can do the job (esptool `--no-stub`:
+   * CHANGE_BAUDRATE, SPI_ATTACH, SPI_SET_PARAMS). Then reads the flash size.
+   */
+  async #startLoader(options: EspConnectOptions): Promise<void> {
+    const loader = this.#loader;
+    this.#baudRates = [options.baudRate ?? 460800, options.fallbackBaudRate];
+    // A SYNC answered with 0 comes from a stub still running (no reset happened): use it.
+    const stubRunning = (loader as unknown as { syncStubDetected: boolean }).syncStubDetected;
+    if (options.loader !== 'rom' || !romFlashes(this.info.chip) || stubRunning) {
+      await this.#useStub();
+    } else {
+      await this.#raiseBaudRate();
+      await this.#run('attaching the flash', () => attachRomFlash(loader));
+    }
+    try {
+      const known = await options.knownFlashSize?.(this.info.mac);
+      const flashSize = known ?? (await this.#run('reading the flash id', () => loader.detectFlashSize()));
+      this.info.flashSize = flashSize;
+      this.info.flashSizeBytes = flashSizeBytes(flashSize);
+    } catch (error) {
+      if (this.lost || (error instanceof MpError && error.code === 'CANCELLED')) throw error;
+      this.#logger.warn(
+        `Could not read the flash size of the ${this.info.chip} on ${this.path}; the image is not checked against it.`,
+      );
+    }
+    const size = this.info.flashSizeBytes;
+    if (this.#loaderKind === 'rom' && size !== undefined) {
+      await this.#run('configuring the flash', () => setFlashParameters(loader, size));
+    }
+  }
+
+  /**
+   * Uploads and starts the flasher stub (unless it runs already), then raises the rate. The
+   * ESP8266's stub leaves the UART as the ROM's autobaud set it (esp-flasher-stub src/main.c:
+   * `stub_lib_clock_init` only for USB transports). The ESP32's sets it to the rate the ROM's UART
+   * driver holds (`stub_lib_uart_rominit_get_baudrate`): 115200 on a link synced there, which is
+   * why `syncBaudRate` syncs an ESP32 fast only when it stays with its ROM.
+   */
+  async #useStub(): Promise<void> {
+    if (this.#loaderKind === 'stub') return;
+    const loader = this.#loader;
+    await this.#run('loading the flasher stub', () => loader.runStub());
+    this.#loaderKind = 'stub';
+    await this.#raiseBaudRate();
+  }
+
+  /**
+   * From the link's rate to the wanted one; where the serial adapter refuses that, to the fallback.
+   * Throws `BaudRateUnusable` when the chip switched but does not answer at the new rate.
+   */
+  async #raiseBaudRate(): Promise<void> {
+    for (const rate of this.#baudRates) {
+      if (rate === undefined) continue;
+      if (rate === this.#transport.baudrate) return;
+      if (!(await this.#adapterTakes(rate))) {
+        this.#logger.warn(`The serial adapter of ${this.path} does not take ${rate} baud.`);
+        continue;
+      }
+      await this.#changeBaudRate(rate);
+      return;
+    }
+  }
+
+  /** Whether the host side can run at `rate`: set it and go back, before the chip is asked to. */
+  async #adapterTakes(rate: number): Promise<boolean> {
+    const current = this.#transport.baudrate;
+    try {
+      await this.port.setBaudRate(rate);
+      return true;
+    } catch (error) {
+      this.#logger.debug(`setting the port to ${rate} baud: ${describeError(error)}`);
+      return false;
+    } finally {
+      await this.port.setBaudRate(current).catch(() => {});
+    }
+  }
+
+  /** CHANGE_BAUDRATE to the loader running now, the host follows, and a register read proves the link. */
+  async #changeBaudRate(rate: number): Promise<void> {
+    const loader = this.#loader;
+    const current = this.#transport.baudrate;
+    const args = await this.#run('changing the baud rate', () =>
+      changeBaudArguments(loader, this.#loaderKind === 'stub', rate, current),
+    );
+    this.#logger.debug(
+      `changing the baud rate from ${current} to ${rate} (CHANGE_BAUDRATE ${args.join(', ')})`,
+    );
+    await this.#run('changing the baud rate', () => sendChangeBaud(loader, args));
+    await this.#transport.changeBaudrate(rate);
+    let last: unknown;
+    // The stub switches 5 ms after its answer (esp-stub-lib uart.c `rominit_set_baudrate`); the
+    // ROM's timing is not documented (esptool waits 50 ms): probe early, then again.
+    for (const wait of this.#loaderKind === 'stub' ? [6, 20, 50] : [1, 20, 50]) {
+      await sleep(wait);
+      this.#transport.flushInput();
+      try {
+        await this.#run('changing the baud rate', () => loader.readReg(CHIP_DETECT_MAGIC_REG, 100));
+        this.info.baudRate = rate;
+        return;
+      } catch (error) {
+        if (this.lost || (error instanceof MpError && error.code === 'CANCELLED')) throw error;
+        last = error;
+      }
+    }
+    throw new BaudRateUnusable(rate, last);
   }
 
   /** Runs one esptool-js call, failing at once when the device goes away or the user cancels. */
@@ -361,15 +657,24 @@ export class EspSession {
     const loader = this.#loader;
     const { size, compressed } = payload;
     const during = `the write at 0x${offset.toString(16)}`;
-    const blocks = await this.#run(during, () => loader.flashDeflBegin(size, compressed.length, offset));
-    const blockSize = loader.FLASH_WRITE_SIZE;
+    const inRom = this.#loaderKind === 'rom';
+    const blocks = await this.#run(during, () =>
+      inRom
+        ? romFlashDeflBegin(loader, size, compressed.length, offset)
+        : loader.flashDeflBegin(size, compressed.length, offset),
+    );
+    const blockSize = inRom ? ROM_WRITE_BLOCK : loader.FLASH_WRITE_SIZE;
     const ratio = size / compressed.length;
+    const blockTimeout = (block: Uint8Array) =>
+      Math.max(5000, loader.timeoutPerMb(loader.ERASE_WRITE_TIMEOUT_PER_MB, block.length * ratio * 2));
     let sent = 0;
     let timeout = 5000;
     for (let seq = 0; seq < blocks; seq++) {
       const block = compressed.subarray(seq * blockSize, (seq + 1) * blockSize);
       // The stub acknowledges a block on receipt and writes it while the next one arrives, so
-      // this block's answer may wait for the previous block's erase and write.
+      // this block's answer may wait for the previous block's erase and write; the ROM answers a
+      // block once it is written.
+      if (inRom) timeout = blockTimeout(block);
       for (let attempt = 1; ; attempt++) {
         try {
           await this.#run(during, () => loader.flashDeflBlock(block, seq, timeout));
@@ -383,16 +688,22 @@ export class EspSession {
           await sleep(loader.WRITE_BLOCK_RETRY_DELAY_MS);
         }
       }
-      timeout = Math.max(5000, loader.timeoutPerMb(loader.ERASE_WRITE_TIMEOUT_PER_MB, block.length * ratio));
+      timeout = blockTimeout(block);
       sent += block.length;
       onProgress?.(sent);
     }
-    await this.#run(during, () => loader.flashDeflFinish(false, timeout));
+    // To the ROM FLASH_DEFL_END would leave the loader and run the application (esptool
+    // `flash_defl_finish`: "skip sending flash_finish to ROM loader"); its last answer came after
+    // the last write. The stub's comes once the data it still holds is written.
+    if (!inRom) await this.#run(during, () => loader.flashDeflFinish(false, timeout));
   }
 
   /** MD5 (hex) of `size` bytes of flash at `offset`, computed by the board. */
   md5(offset: number, size: number): Promise<string> {
-    return this.#run('the MD5 check', () => this.#loader.flashMd5sum(offset, size));
+    const loader = this.#loader;
+    return this.#run('the MD5 check', () =>
+      this.#loaderKind === 'rom' ? romMd5(loader, offset, size) : loader.flashMd5sum(offset, size),
+    );
   }
 
   /**
@@ -400,6 +711,12 @@ export class EspSession {
    * `ESPLoader.eraseFlash`, which waits up to its CHIP_ERASE_TIMEOUT for a chip erase).
    */
   async eraseFlash(): Promise<void> {
+    if (this.#loaderKind !== 'stub') {
+      throw new MpError({
+        code: 'INTERNAL',
+        message: 'erasing the whole flash needs the flasher stub: connect with loader: "stub"',
+      });
+    }
     await this.#run('erasing the flash', () => this.#loader.eraseFlash());
   }
 

@@ -13,6 +13,7 @@ import { type DeviceSegmentState, type DeviceState, DeviceStateStore } from './d
 import { describeLoaderError, deviceLostHint } from './errors.ts';
 import { deflateForFlash, type EspDeviceInfo, EspSession } from './esp-session.ts';
 import { checkFirmwareImage, type FirmwareImage } from './firmware.ts';
+import { ROM_WRITE_LIMIT } from './loaders.ts';
 import { type RestartResult, restartIntoApplication } from './reset.ts';
 import { changedRuns, hashSectors, padToWord, runBytes, SECTOR_SIZE, type SectorRun } from './sectors.ts';
 
@@ -114,6 +115,8 @@ export class FlashJob {
   /** Bytes sent in sessions closed since (a reconnection after a protocol error). */
   #wireBytesBefore = 0;
   #mode: FlashResult['mode'] = 'delta';
+  /** A write too large for the ROM's 1 KiB blocks came up: sessions from then on load the stub. */
+  #wantStub = false;
   #fullReason: string | undefined;
   #fellBack = false;
 
@@ -209,12 +212,24 @@ export class FlashJob {
     );
   }
 
+  /**
+   * Connects with the loader the job needs: an ESP32's ROM writes small changes and checks MD5s
+   * itself (no stub upload at 115200 baud); a full write or a chip erase takes the stub. A rate
+   * above the board's that does not work falls back to the board's.
+   */
   #openSession(step: StepContext): Promise<EspSession> {
     const { firmware } = this.options;
-    return EspSession.connect({
+    const baudRate = this.options.baudRate ?? firmware.baud;
+    return EspSession.open({
       path: this.options.port,
       binding: this.options.binding,
-      baudRate: this.options.baudRate ?? firmware.baud,
+      baudRate,
+      ...(baudRate !== firmware.baud ? { fallbackBaudRate: firmware.baud } : {}),
+      loader: this.#wantStub || this.options.full || this.options.erase ? 'stub' : 'rom',
+      // --full and --erase read the flash chip's id again.
+      ...(this.options.full || this.options.erase
+        ? {}
+        : { knownFlashSize: async (mac: string) => (await this.#devices.read(mac))?.flashSize }),
       expectChip: firmware.chip,
       boardId: firmware.boardId,
       ...(this.#imageChip ? { image: { chip: this.#imageChip, file: firmware.file } } : {}),
@@ -352,8 +367,6 @@ export class FlashJob {
 
   /** Writes the planned runs; the record marks them unknown first, so an interruption is finished next time. */
   async #writeRuns(step: StepContext, segments: PlannedSegment[]): Promise<void> {
-    await this.#saveRecord(segments, 'pending');
-    this.#writeStarted = true;
     const payloads = segments.flatMap((segment) =>
       segment.runs.map((run) => ({
         segment,
@@ -363,6 +376,15 @@ export class FlashJob {
       })),
     );
     const total = payloads.reduce((n, p) => n + p.payload.compressed.length, 0);
+    if (this.session!.loader === 'rom' && total > ROM_WRITE_LIMIT) {
+      // Once per job: the ROM got the connection (the change was expected to be small); a fresh
+      // start loads the stub the way esptool does (see EspSession `#useStub`).
+      step.logger.debug(`${total} compressed bytes to write: connecting again with the flasher stub`);
+      this.#wantStub = true;
+      await this.#reconnect(step);
+    }
+    await this.#saveRecord(segments, 'pending');
+    this.#writeStarted = true;
     let done = 0;
     step.progress(0, total, 'bytes');
     for (const { segment, offset, run, payload } of payloads) {
