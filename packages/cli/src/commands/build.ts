@@ -67,6 +67,7 @@ function printResult(input: CommandInput, result: BuildResult, projectDir: strin
         type: 'result',
         ok: true,
         upToDate: result.upToDate,
+        fromCache: result.fromCache === true,
         firmware: result.firmware,
         sidecar: result.sidecarFile,
         sha256: sidecar.sha256,
@@ -85,6 +86,14 @@ function printResult(input: CommandInput, result: BuildResult, projectDir: strin
     input.stdout.write(
       `${style.green('✔')} Up to date: ${style.bold(name)} (nothing changed since it was built)\n`,
     );
+    return;
+  }
+  if (result.fromCache) {
+    const was = sidecar.fromCache;
+    input.stdout.write(
+      `${style.green('✔')} From the firmware cache: ${style.bold(name)} (built ${was ? `${was.builtAt.slice(0, 19).replace('T', ' ')} in ${formatSeconds(was.durationMs / 1000)}` : 'before'} from the same inputs; nothing compiled, no container) in ${formatSeconds(result.durationMs / 1000)}\n`,
+    );
+    input.stdout.write(`  ${style.dim(`provenance: ${shown(projectDir, result.sidecarFile)}`)}\n`);
     return;
   }
   input.stdout.write(

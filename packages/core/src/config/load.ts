@@ -249,6 +249,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
     },
     variant: o.variant ?? file.variant,
     files: (file.files ?? []).map((f) => resolve(projectDir, f)),
+    cache: { maxSize: file.cache?.maxSize },
     cModules: unique(
       [...(file.cModules ?? []), ...(o.cModules ?? [])].map((dir) => resolve(projectDir, dir)),
     ),

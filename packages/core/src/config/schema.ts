@@ -6,6 +6,9 @@ import * as v from 'valibot';
 import { dict, expected, isRecord, strict, text, texts, wholeNumber } from '../util/validate.ts';
 import type { PluginOption } from './types.ts';
 
+/** A size on disk: `2GB`, `500MB`, `1.5GiB`, `64k` (units of 1000, or 1024 with an `i`). */
+export const BYTE_SIZE = /^\s*\d+(\.\d+)?\s*([kmgt]i?)?b?\s*$/i;
+
 /** A make variable name: what make accepts on its command line as `NAME=value`. */
 export const MAKE_VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -131,4 +134,20 @@ export const configSchema = strict({
    * board this way instead of being frozen. Each goes to `/` under its own name.
    */
   files: v.optional(texts()),
+  /**
+   * mp's firmware cache, which keeps each build's firmware under a hash of its inputs so that an
+   * earlier state (a revert, another branch, an earlier config) is answered without compiling.
+   * `maxSize` bounds it on disk, the least recently used firmware going first: `'2GB'` (the
+   * default), `'500MB'`, or a number of bytes.
+   */
+  cache: v.optional(
+    strict({
+      maxSize: v.optional(
+        v.union(
+          [wholeNumber(0), v.pipe(v.string(), v.regex(BYTE_SIZE))],
+          expected('a size such as "2GB" or "500MB", or a number of bytes'),
+        ),
+      ),
+    }),
+  ),
 });

@@ -65,4 +65,6 @@ export interface ResolvedConfig {
   cModules: string[];
   /** Absolute paths of the files `mp put` copies to the board when given none (config `files`). */
   files: string[];
+  /** The firmware cache's bound as the config writes it (`cache.maxSize`); see firmware/firmware-cache.ts. */
+  cache: { maxSize?: string | number };
 }

@@ -12,6 +12,7 @@ import { type Compiled, sourceDateEpoch } from './compile.ts';
 import { exportFileName } from './export-name.ts';
 import { type ExportFile, sha256Hex, uniqueName, writeExport } from './export-write.ts';
 import type { Fetched, FetchedLibrary, FetchedMicroPython } from './fetch.ts';
+import { DEFAULT_FIRMWARE_CACHE_BYTES, storeFirmware } from './firmware-cache.ts';
 import { displayPath } from './resolve.ts';
 import {
   EXPORT_SCHEMA,
@@ -25,6 +26,8 @@ import {
 export interface BuildResult {
   /** Nothing changed since the last build: no container was started; the last export is the answer. */
   upToDate: boolean;
+  /** Built before from the same inputs: exported from the firmware cache, no container started. */
+  fromCache?: boolean;
   firmware: string;
   sidecarFile: string;
   sidecar: ExportSidecar;
@@ -42,6 +45,10 @@ export interface ExportDeps {
   now: () => Date;
   startedAt: number;
   logFile: string;
+  /** mp's user cache: the firmware cache keeps what this build compiled. None: it is not kept. */
+  cacheDir?: string;
+  /** The firmware cache's bound (config `cache.maxSize`). */
+  cacheMaxBytes?: number;
 }
 
 export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Promise<Exported> {
@@ -94,9 +101,13 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
     sha256: firmwareSha,
     builtAt: outcome.sidecar.builtAt,
   });
-  deps.step.title(`Exported ${displayPath(project, outcome.firmware)}`);
+  if (!compiled.cached && deps.cacheDir) await keepInFirmwareCache(compiled, outcome.sidecar, deps);
+  deps.step.title(
+    `Exported ${displayPath(project, outcome.firmware)}${compiled.cached ? ' from the firmware cache' : ''}`,
+  );
   const result: BuildResult = {
     upToDate: false,
+    fromCache: Boolean(compiled.cached),
     firmware: outcome.firmware,
     sidecarFile: outcome.sidecarFile,
     sidecar: outcome.sidecar,
@@ -104,6 +115,30 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
     durationMs: outcome.sidecar.durationMs,
   };
   return { ...compiled, result };
+}
+
+/** The flash artifacts of a compiled build, into the firmware cache (a failure there fails no build). */
+async function keepInFirmwareCache(compiled: Compiled, sidecar: ExportSidecar, deps: ExportDeps) {
+  const { board, target } = compiled;
+  const names = new Set([board.firmware, ...(target.flash?.segments.map((s) => s.artifact) ?? [])]);
+  const artifacts = Object.fromEntries([...names].map((n) => [n, compiled.artifacts[n]!]));
+  try {
+    await storeFirmware(
+      deps.cacheDir!,
+      compiled.firmwareKey,
+      {
+        artifacts,
+        submodules: compiled.submodules,
+        builtAt: sidecar.builtAt,
+        durationMs: sidecar.durationMs,
+      },
+      deps.cacheMaxBytes ?? DEFAULT_FIRMWARE_CACHE_BYTES,
+    );
+  } catch (error) {
+    deps.step.logger.warn(
+      `The firmware was not kept in mp's firmware cache (${error instanceof Error ? error.message : String(error)}); the next build of these inputs compiles again.`,
+    );
+  }
 }
 
 /** The firmware's file name in `export/` for a build finishing at `now` (before making it unique). */
@@ -208,6 +243,10 @@ function sidecarFor(compiled: Compiled, facts: SidecarFacts): ExportSidecar {
     exportedFiles: facts.exportedFiles,
     manifestSha256: hashOf(compiled.manifest),
     cacheKey: compiled.cacheKey,
+    firmwareKey: compiled.firmwareKey,
+    fromCache: compiled.cached
+      ? { builtAt: compiled.cached.entry.builtAt, durationMs: compiled.cached.entry.durationMs }
+      : null,
     durationMs: facts.durationMs,
     builtAt: facts.now.toISOString(),
     mp: { version: MP_VERSION },

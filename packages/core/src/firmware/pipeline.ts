@@ -27,6 +27,7 @@ import { userCacheDir } from '../util/paths.ts';
 import { type Compiled, compileFirmware, mountedPaths } from './compile.ts';
 import { type BuildResult, type Exported, exportFirmware } from './export.ts';
 import { type Fetched, type FetchedLibrary, fetchSources } from './fetch.ts';
+import { parseByteSize } from './firmware-cache.ts';
 import type { PathMapping } from './make.ts';
 import { type Drafted, draftPlan, type Planned, planBuild, prepareToolchain } from './plan.ts';
 import { displayPath, type Resolved, resolveBuild, type SourceCache } from './resolve.ts';
@@ -48,6 +49,11 @@ export interface BuildOptions {
    * what the plan holds (the toolchain, the board's files) depends on the tree.
    */
   manifestOnly?: boolean;
+  /**
+   * Ask mp's firmware cache for firmware built before from the same inputs, and keep this build's
+   * there (default true). `mp verify` turns it off: it must compile to compare.
+   */
+  firmwareCache?: boolean;
   /**
    * mp dev: a running toolchain container to compile in. It is left running; if its mounts or image
    * no longer fit (another MicroPython version), a new one is started and put in `ctx.container`.
@@ -213,7 +219,8 @@ function buildSteps({ sources, toolchain, held }: StageDeps): Step<BuildContext>
     stage(held, 'manifest', 'Frozen manifest', async (c, step) => {
       c.drafted = draftPlan(need(c.fetched, 'sources'));
       const { force } = c.options;
-      const deps = { step, force, startedAt: c.startedAt, logFile: c.logFile };
+      const cacheDir = c.options.firmwareCache === false ? undefined : c.cacheDir;
+      const deps = { step, force, startedAt: c.startedAt, logFile: c.logFile, cacheDir };
       c.planned = await planBuild(c.drafted, need(c.image, 'toolchain'), deps);
     }),
     {
@@ -234,11 +241,13 @@ function buildSteps({ sources, toolchain, held }: StageDeps): Step<BuildContext>
         // Removing the container overlaps the export; dispose() waits for it.
         held.stopContainer();
       }),
-      skip: (c) => (c.upToDate ? 'up to date' : false),
+      skip: (c) => (c.upToDate ? 'up to date' : c.planned?.cached ? 'from the firmware cache' : false),
     },
     {
       ...stage(held, 'export', 'Export', async (c, step) => {
-        c.exported = await exportFirmware(need(c.compiled, 'compile'), {
+        c.exported = await exportFirmware(c.compiled ?? fromFirmwareCache(need(c.planned, 'manifest')), {
+          cacheDir: c.options.firmwareCache === false ? undefined : c.cacheDir,
+          cacheMaxBytes: parseByteSize(c.project.config.cache.maxSize),
           step,
           now: c.options.now ?? (() => new Date()),
           startedAt: c.startedAt,
@@ -310,6 +319,12 @@ class BuildResources {
     this.releaseLock = undefined;
     await this.log.close();
   }
+}
+
+/** What export needs of a compile, from the firmware cache's files instead. */
+function fromFirmwareCache(planned: Planned): Compiled {
+  const cached = need(planned.cached, 'compile');
+  return { ...planned, submodules: cached.entry.submodules, artifacts: cached.artifacts };
 }
 
 /** A stage's input, which the step before it put there; missing only when steps run out of order. */

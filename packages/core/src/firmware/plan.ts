@@ -17,6 +17,7 @@ import { hashOf, readLastBuild } from './cache-key.ts';
 import type { BuildResult } from './export.ts';
 import { sha256Hex } from './export-write.ts';
 import { type Fetched, libraryOrigin } from './fetch.ts';
+import { type CachedFirmware, findCachedFirmware } from './firmware-cache.ts';
 import { CONTAINER, containerLibraryDir } from './make.ts';
 import { displayPath } from './resolve.ts';
 import { type ExportSidecar, MP_VERSION } from './sidecar.ts';
@@ -43,8 +44,12 @@ export interface Planned extends Drafted {
   buildDir: string;
   /** Equal keys mean equal inputs (see cache-key.ts). */
   cacheKey: string;
+  /** The inputs that decide the firmware's bytes (the cache key but for where it is exported). */
+  firmwareKey: string;
   /** Nothing changed since the last export, which is the answer: compile and export are skipped. */
   upToDate?: BuildResult;
+  /** Built before from the same inputs: the firmware cache's files are exported, nothing compiles. */
+  cached?: CachedFirmware;
 }
 
 export function toolchainChoice(fetched: Fetched): ToolchainChoice {
@@ -96,6 +101,8 @@ export interface PlanDeps {
   /** For the result when the build is up to date. */
   startedAt: number;
   logFile: string;
+  /** mp's user cache, whose firmware cache may answer the build; none: it is not asked. */
+  cacheDir?: string;
 }
 
 /** The `manifest` step: the build directory with the manifest in it, unless the last export is the answer. */
@@ -106,11 +113,23 @@ export async function planBuild(
 ): Promise<Planned> {
   const { project, board } = drafted;
   const buildDir = join(project.stateDir, 'build', board.id, buildDirKey(drafted, image));
-  const planned: Planned = { ...drafted, image, buildDir, cacheKey: cacheKey(drafted, image) };
+  const planned: Planned = {
+    ...drafted,
+    image,
+    buildDir,
+    cacheKey: cacheKey(drafted, image),
+    firmwareKey: firmwareKey(drafted, image),
+  };
   const upToDate = deps.force ? undefined : await lastExportIfCurrent(planned, deps);
   if (upToDate) {
     deps.step.title(`Up to date: ${displayPath(project, upToDate.firmware)}`);
     return { ...planned, upToDate };
+  }
+  const cached =
+    deps.force || !deps.cacheDir ? undefined : await findCachedFirmware(deps.cacheDir, planned.firmwareKey);
+  if (cached) {
+    deps.step.title(`From the firmware cache: built ${cached.entry.builtAt} from the same inputs`);
+    return { ...planned, cached };
   }
   const file = join(buildDir, 'manifest.py');
   await mkdir(buildDir, { recursive: true });
@@ -181,8 +200,26 @@ function buildDirKey(fetched: Fetched, image: ToolchainImageInfo): string {
 }
 
 function cacheKey(drafted: Drafted, image: ToolchainImageInfo): string {
+  return hashOf(cacheInputs(drafted, image));
+}
+
+/**
+ * The firmware cache's key: every input of the cache key but the export directory, which only
+ * says where the files go, so another project building the same inputs finds them too.
+ */
+export function firmwareKey(drafted: Drafted, image: ToolchainImageInfo): string {
+  const { exportDir: _where, ...inputs } = cacheInputs(drafted, image);
+  // The manifest's comments name host folders; what it freezes is in its other lines.
+  const manifest = drafted.manifest
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('#'))
+    .join('\n');
+  return hashOf({ firmware: 1, ...inputs, manifest: hashOf(manifest) });
+}
+
+function cacheInputs(drafted: Drafted, image: ToolchainImageInfo) {
   const { board, boardListing, micropython: mp, project } = drafted;
-  return hashOf({
+  return {
     // 2: builds are dated by SOURCE_DATE_EPOCH; firmware of format 1 carried the build day.
     format: 2,
     mp: MP_VERSION,
@@ -217,5 +254,5 @@ function cacheKey(drafted: Drafted, image: ToolchainImageInfo): string {
     manifest: hashOf(drafted.manifest),
     image: image.id,
     exportDir: project.config.exportDir,
-  });
+  };
 }

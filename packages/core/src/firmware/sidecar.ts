@@ -130,6 +130,13 @@ export interface ExportSidecar {
   manifestSha256: string;
   /** Build cache key: equal keys mean equal inputs. */
   cacheKey: string;
+  /** The firmware cache's key: the inputs that decide the firmware's bytes. */
+  firmwareKey?: string;
+  /**
+   * Not compiled: the firmware cache held this firmware, built at `builtAt` (taking `durationMs`)
+   * from the same inputs. Null when this build compiled it.
+   */
+  fromCache?: { builtAt: string; durationMs: number } | null;
   /** Wall time from the start of `mp build` to the export. */
   durationMs: number;
   builtAt: string;
