@@ -37,6 +37,14 @@ function loadPako(): Pako {
 }
 
 /**
+ * Loads and exercises pako once (about 25 ms the first time), so the first real stream costs what
+ * the others do: `FlashJob` calls it while the board resets into its loader.
+ */
+export function warmUpDeflate(): void {
+  loadPako().deflate(new Uint8Array(256).fill(0x55), { level: 9 });
+}
+
+/**
  * Pads to whole words as esptool does, then deflates at level 9 with pako and with Node's zlib,
  * keeping the smaller stream.
  * @example const { size, compressed } = deflateForFlash(image); // size: image.length rounded up to 4
