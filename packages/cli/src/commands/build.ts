@@ -50,7 +50,13 @@ export const run: CommandRun<typeof OPTIONS.build> = async (input) => {
     await build.dispose();
   }
   const result = build.ctx.result!;
-  printResult(input, result, project.config.projectDir);
+  const { container } = build.ctx;
+  printResult(
+    input,
+    result,
+    project.config.projectDir,
+    !container ? 'none' : container.reused ? 'reused' : 'started',
+  );
   return 0;
 };
 
@@ -59,7 +65,15 @@ function shown(projectDir: string, path: string): string {
   return rel && !rel.startsWith('..') ? rel : path;
 }
 
-function printResult(input: CommandInput, result: BuildResult, projectDir: string): void {
+/** How the build got its toolchain container: none (nothing compiled), one left warm, or a new one. */
+type ContainerUse = 'none' | 'reused' | 'started';
+
+function printResult(
+  input: CommandInput,
+  result: BuildResult,
+  projectDir: string,
+  container: ContainerUse,
+): void {
   const { sidecar } = result;
   if (input.json) {
     input.stdout.write(
@@ -68,6 +82,7 @@ function printResult(input: CommandInput, result: BuildResult, projectDir: strin
         ok: true,
         upToDate: result.upToDate,
         fromCache: result.fromCache === true,
+        container,
         firmware: result.firmware,
         sidecar: result.sidecarFile,
         sha256: sidecar.sha256,

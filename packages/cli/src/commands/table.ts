@@ -233,6 +233,12 @@ export const OPTIONS = {
       description: 'Also remove mp’s user-wide cache (source clones, device records) and every mp volume',
     },
   },
+  stop: {
+    all: {
+      type: 'boolean',
+      description: 'Every warm toolchain container of mp on the engine, not only this project’s',
+    },
+  },
   doctor: {},
   new: {
     dir: {
@@ -334,6 +340,16 @@ export const COMMANDS: CommandSpec[] = [
     project: true,
     options: OPTIONS.clean,
     load: () => import('./clean.ts'),
+  }),
+  command({
+    name: 'stop',
+    summary: 'Remove the toolchain containers builds left warm (they end by themselves when idle)',
+    usage: 'mp stop [--all]',
+    details:
+      'After a build the toolchain container stays up for the next one (MP_CONTAINER_LEASE, default 10 minutes\nof idle time; none when CI is set), then removes itself. mp stop (and mp clean) remove it now.',
+    project: true,
+    options: OPTIONS.stop,
+    load: () => import('./stop.ts'),
   }),
   command({
     name: 'doctor',

@@ -1,8 +1,9 @@
 /**
  * `mp clean`: removes what builds leave behind for a project: its build folders under
  * `.mp/build` (the next build is a cold one) and the Docker volumes copy mode made for it; with
- * `all`, also mp's user-wide cache (source clones, remote answers, device records) and every mp
- * volume. Exports, the remembered port and the records that protect edited export files stay.
+ * `all`, also mp's user-wide cache (source clones, remote answers, device records, the firmware
+ * cache) and every mp volume; toolchain containers left warm under a lease (of the project, or with
+ * `all` every one) are removed first. Exports, the remembered port and the records that protect edited export files stay.
  * Temporaries that killed builds left (in export/ and in the cache) go too.
  *
  * Nothing a running build uses is removed, and nothing at all is removed when one is in the way:
@@ -24,6 +25,7 @@ import type { Toolchain } from '../toolchain/toolchain.ts';
 import { describeOwner, tryAcquireLock } from '../util/lock.ts';
 import { userCacheDir } from '../util/paths.ts';
 import { sweepExportTemps } from './export-write.ts';
+import { stopContainers } from './stop.ts';
 
 export interface CleanOptions {
   project: Project;
@@ -55,6 +57,11 @@ export async function cleanProject(options: CleanOptions): Promise<CleanResult> 
   try {
     boards = await holdBoards(buildRoot, held);
     if (options.all) cache = await holdCache(cacheDir, held);
+
+    // Containers builds left warm under a lease go first: they mount the folders and volumes below.
+    const stopped = await stopContainers({ ...options, toolchain: options.toolchain });
+    for (const id of stopped.stopped) result.removed.push({ what: `container ${id.slice(0, 12)}` });
+    result.notes.push(...stopped.notes);
 
     for (const board of boards) {
       const dir = join(buildRoot, board);

@@ -45,14 +45,24 @@ export interface CompileDeps {
   keepContainer?: boolean;
   /** The container compiling, as soon as there is one; `owned` when this compile started it. */
   onContainer(container: ToolchainContainer, owned: boolean): void;
+  /**
+   * Idle seconds a container may outlive this build (`MP_CONTAINER_LEASE`): one an earlier build
+   * left running is taken, or the one started here is left for the next build. 0: neither.
+   */
+  lease?: number;
 }
 
 export async function compileFirmware(planned: Planned, deps: CompileDeps): Promise<Compiled> {
   const { step } = deps;
   const spec = toolchainSpec(planned);
   const warm = deps.warm && !deps.warm.stopped && sameSpec(deps.warm.spec, spec) ? deps.warm : undefined;
-  if (!warm) step.title(`Compile: starting ${planned.image.ref}`);
-  const container = warm ?? (await deps.toolchain.start(spec, { signal: step.signal }));
+  const lease = warm || deps.keepContainer ? 0 : (deps.lease ?? 0);
+  let container = warm ?? (lease > 0 ? await leasedContainer(deps.toolchain, spec, lease) : undefined);
+  if (container?.reused) step.title(`Compile: in the running ${planned.image.ref} container`);
+  if (!container) {
+    step.title(`Compile: starting ${planned.image.ref}`);
+    container = await deps.toolchain.start(spec, { signal: step.signal, lease });
+  }
   deps.onContainer(container, !warm);
   // Ctrl-C: a container of our own is killed and removed at once; one that outlives the build (mp
   // dev's warm container) only loses the processes of the command running in it.
@@ -87,6 +97,15 @@ export async function compileFirmware(planned: Planned, deps: CompileDeps): Prom
   return compiled;
 }
 
+/** A container of this spec an earlier build left under its lease; none when the engine cannot say. */
+async function leasedContainer(
+  toolchain: Toolchain,
+  spec: ToolchainSpec,
+  lease: number,
+): Promise<ToolchainContainer | undefined> {
+  return toolchain.reuse?.(spec, { lease }).catch(() => undefined);
+}
+
 /** The container a build compiles in; `mp dev` compares it with its warm container. */
 export function toolchainSpec(planned: Planned): ToolchainSpec {
   const { micropython: mp, target, buildDir } = planned;
@@ -103,6 +122,7 @@ export function toolchainSpec(planned: Planned): ToolchainSpec {
     hostUser: target.toolchain.runAsHostUser !== false,
     workdir: CONTAINER.micropython,
     owner: { project: config.projectDir, board: planned.board.id },
+    leaseMount: CONTAINER.build,
     mounts: [
       // The tree is shared by every build of that commit (and may be the user's own checkout): make
       // writes only into BUILD. Before v1.20 mpy-cross put its binary into its source folder.

@@ -39,6 +39,17 @@ export {
   withBuildOptions,
 } from './fetch.ts';
 export {
+  type CachedFirmware,
+  DEFAULT_FIRMWARE_CACHE_BYTES,
+  type FirmwareCacheEntry,
+  findCachedFirmware,
+  firmwareCacheDir,
+  firmwareCacheSize,
+  parseByteSize,
+  storeFirmware,
+  trimFirmwareCache,
+} from './firmware-cache.ts';
+export {
   analyzeMakeFailure,
   CONTAINER,
   CONTAINER_PATHS,
@@ -78,4 +89,5 @@ export {
   type LatestExportIndex,
   MP_VERSION,
 } from './sidecar.ts';
+export { type StopOptions, type StopResult, stopContainers } from './stop.ts';
 export { chooseSubmodules, submodulesUnusedBy } from './submodules.ts';

@@ -21,6 +21,7 @@ import { registerCacheUse, sweepCacheTemps } from '../sources/cache-housekeeping
 import { GitSourceCache, refTtlFromEnv } from '../sources/git-cache.ts';
 import { dockerToolchain } from '../toolchain/docker.ts';
 import type { ToolchainImageInfo } from '../toolchain/image.ts';
+import { leaseSecondsFromEnv } from '../toolchain/lease.ts';
 import type { Toolchain, ToolchainContainer } from '../toolchain/toolchain.ts';
 import { acquireLock } from '../util/lock.ts';
 import { userCacheDir } from '../util/paths.ts';
@@ -61,6 +62,11 @@ export interface BuildOptions {
   container?: ToolchainContainer;
   /** mp dev: leave the container this build starts running (in `ctx.container`) for the next build. */
   keepContainer?: boolean;
+  /**
+   * Idle seconds the toolchain container may outlive this build, for the next one to compile in at
+   * once (see toolchain/lease.ts). Default `MP_CONTAINER_LEASE`, else 10 minutes (none under CI).
+   */
+  lease?: number;
   /** Where images and containers come from; default the Docker engine of `env`. */
   toolchain?: Toolchain;
   /** Where sources come from; default mp's git cache in `cacheDir`. */
@@ -233,6 +239,7 @@ function buildSteps({ sources, toolchain, held }: StageDeps): Step<BuildContext>
           logFile: c.logFile,
           warm: c.options.container,
           keepContainer: c.options.keepContainer,
+          lease: c.options.lease ?? leaseSecondsFromEnv(c.options.env ?? process.env),
           onContainer: (container, owned) => {
             c.container = container;
             held.compilingIn(container, owned);
@@ -305,8 +312,12 @@ class BuildResources {
     this.owned = owned && !this.options.keepContainer ? container : undefined;
   }
 
+  /** Removes a container of this build's own; one under a lease is left for the next build. */
   stopContainer(): void {
-    this.stopping ??= this.owned?.stop().catch(() => undefined);
+    const owned = this.owned;
+    this.stopping ??= (owned?.leased && !owned.stopped ? owned.release?.() : owned?.stop())?.catch(
+      () => undefined,
+    );
   }
 
   async release(): Promise<void> {

@@ -9,6 +9,9 @@
  *  - `stop()` force-removes it (SIGKILL to everything inside) on success, failure and Ctrl-C;
  *  - containers are labelled with their owner (`mp.owner=<host>:<pid>`), and every start sweeps away
  *    labelled containers whose owner process on this host is gone (a belt to the braces above).
+ *
+ * A container meant to outlive its command (`mp build` leaving it warm for the next one) is not
+ * started here but in lease.ts: its main process is a watchdog that ends it when the lease expires.
  */
 import { hostname } from 'node:os';
 import { PassThrough } from 'node:stream';
@@ -95,6 +98,8 @@ export async function removeOrphanContainers(
   for (const info of list) {
     const labels = info.Labels ?? {};
     const pid = Number(labels['mp.owner.pid']);
+    // A leased container outlives its starter on purpose, and ends itself (lease.ts).
+    if (labels['mp.lease'] !== undefined) continue;
     if (labels['mp.owner.host'] !== host || !Number.isInteger(pid) || isAlive(pid)) continue;
     await docker
       .getContainer(info.Id)

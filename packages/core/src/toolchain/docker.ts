@@ -13,6 +13,7 @@ import { copyFileOut, type MountMode, mountModeFor, syncIntoContainer } from './
 import { connectDocker } from './engine.ts';
 import { pingEngine } from './engine-http.ts';
 import { ensureImage } from './image.ts';
+import { LeasedContainer, type LeaseOptions, leaseAvailable, removeLeasedContainers } from './lease.ts';
 import type {
   CopyInOptions,
   ExecOptions,
@@ -32,13 +33,25 @@ export interface DockerToolchainOptions {
 export function dockerToolchain(options: DockerToolchainOptions = {}): Toolchain {
   const env = options.env ?? process.env;
   return {
+    async reuse(spec, { lease }) {
+      const leased = leaseFor(spec, mountModeFor(env), env, lease);
+      if (!leased) return undefined;
+      const found = await LeasedContainer.find(dockerSpec(spec, 'bind'), leased, { env });
+      return found && new DockerToolchainContainer(found, spec, false);
+    },
+    removeContainers: (project) => removeLeasedContainers(project, env),
     async prepare(request, progress = {}) {
       // A clear "engine not reachable" before anything else asks it.
       await pingEngine(env);
       return ensureImage(request, { ...progress, env, docker: options.docker });
     },
-    async start(spec, { signal } = {}) {
+    async start(spec, { signal, lease } = {}) {
       const mode = mountModeFor(env);
+      const leased = leaseFor(spec, mode, env, lease);
+      if (leased) {
+        const container = await LeasedContainer.start(dockerSpec(spec, mode), leased, { env, signal });
+        return new DockerToolchainContainer(container, spec, false);
+      }
       const container = await DockerContainer.start(dockerSpec(spec, mode), {
         signal,
         docker: options.docker,
@@ -47,6 +60,22 @@ export function dockerToolchain(options: DockerToolchainOptions = {}): Toolchain
     },
     removeVolumes: (project) => removeVolumes(project, options.docker),
   };
+}
+
+/**
+ * How a container of `spec` is leased, if it can be: a lease asked for, the build folder
+ * bind-mounted (the lease file is written from here), an engine spoken to over plain HTTP.
+ */
+function leaseFor(
+  spec: ToolchainSpec,
+  mode: MountMode,
+  env: NodeJS.ProcessEnv,
+  seconds: number | undefined,
+): LeaseOptions | undefined {
+  if (!seconds || seconds <= 0 || mode !== 'bind' || !spec.leaseMount || !leaseAvailable(env))
+    return undefined;
+  const mount = spec.mounts.find((m) => m.container === spec.leaseMount && !m.readOnly);
+  return mount ? { seconds, folder: { host: mount.host, container: mount.container } } : undefined;
 }
 
 /** The engine's view of a spec: bind mounts or volumes, the host user's uid:gid, labels. */
@@ -90,10 +119,10 @@ function volumeMount(mount: ToolchainMount, project: string): ContainerMount {
 class DockerToolchainContainer implements ToolchainContainer {
   readonly spec: ToolchainSpec;
   readonly copies: boolean;
-  private readonly container: DockerContainer;
+  private readonly container: DockerContainer | LeasedContainer;
   private owning: Promise<void> | undefined;
 
-  constructor(container: DockerContainer, spec: ToolchainSpec, copies: boolean) {
+  constructor(container: DockerContainer | LeasedContainer, spec: ToolchainSpec, copies: boolean) {
     this.container = container;
     this.spec = spec;
     this.copies = copies;
@@ -107,12 +136,24 @@ class DockerToolchainContainer implements ToolchainContainer {
     return this.container.stopped;
   }
 
+  get leased(): boolean {
+    return this.container instanceof LeasedContainer;
+  }
+
+  get reused(): boolean {
+    return this.container instanceof LeasedContainer && this.container.reused;
+  }
+
+  async release(): Promise<void> {
+    if (this.container instanceof LeasedContainer) await this.container.release();
+  }
+
   exec(script: string, options?: ExecOptions): Promise<ExecResult> {
     return this.container.exec(script, options);
   }
 
   async copyIn(hostDir: string, containerDir: string, options: CopyInOptions = {}) {
-    if (!this.copies) return { copied: 0, removed: 0 };
+    if (!this.copies || !(this.container instanceof DockerContainer)) return { copied: 0, removed: 0 };
     await this.ownVolumes();
     return syncIntoContainer(this.container, hostDir, containerDir, {
       ...options,
@@ -121,7 +162,7 @@ class DockerToolchainContainer implements ToolchainContainer {
   }
 
   async copyOut(containerPath: string, hostPath: string): Promise<boolean> {
-    if (!this.copies) return existsSync(hostPath);
+    if (!this.copies || !(this.container instanceof DockerContainer)) return existsSync(hostPath);
     return copyFileOut(this.container, containerPath, hostPath);
   }
 
@@ -132,10 +173,11 @@ class DockerToolchainContainer implements ToolchainContainer {
   /** Fresh volumes belong to root; the commands run as the host user. */
   private ownVolumes(): Promise<void> {
     const { user, mounts } = this.container.spec;
-    if (!user) return Promise.resolve();
+    if (!user || !(this.container instanceof DockerContainer)) return Promise.resolve();
+    const container = this.container;
     this.owning ??= (async () => {
       const roots = mounts.map((m) => `'${m.container}'`).join(' ');
-      const { exitCode } = await this.container.exec(`chown ${user} ${roots}`, { user: '0' });
+      const { exitCode } = await container.exec(`chown ${user} ${roots}`, { user: '0' });
       if (exitCode !== 0) this.owning = undefined;
     })();
     return this.owning;

@@ -12,6 +12,7 @@ export {
 } from './container.ts';
 export { type MountMode, mountModeFor } from './copy.ts';
 export { type DockerToolchainOptions, dockerSpec, dockerToolchain, volumeName } from './docker.ts';
+export { type EngineApi, EngineApiError, engineApi } from './engine-api.ts';
 export { type EngineAddress, engineAddress, inspectImageId, pingEngine } from './engine-http.ts';
 export {
   dockerfileImageTag,
@@ -22,6 +23,17 @@ export {
   type ToolchainImageInfo,
   toolchainImageRef,
 } from './image.ts';
+export {
+  DEFAULT_LEASE_SECONDS,
+  LEASE_LABEL,
+  LeasedContainer,
+  type LeaseOptions,
+  leaseAvailable,
+  leaseSecondsFromEnv,
+  removeLeasedContainers,
+  SPEC_LABEL,
+  WATCHDOG,
+} from './lease.ts';
 export type {
   CopyInOptions,
   ExecOptions,

@@ -44,6 +44,11 @@ export interface ToolchainSpec {
   hostUser?: boolean;
   /** The project and board it builds: `mp clean` and the tests find containers and volumes by them. */
   owner: { project: string; board: string };
+  /**
+   * The container path of a writable mount (the build folder) where a leased container keeps its
+   * lease file; without one a container is never leased.
+   */
+  leaseMount?: string;
 }
 
 export interface ExecOptions {
@@ -96,13 +101,27 @@ export interface ToolchainContainer {
   copyOut(containerPath: string, hostPath: string): Promise<boolean>;
   /** Kills and removes the container (idempotent; safe to call from an abort handler). */
   stop(): Promise<void>;
+  /** Started or found under a lease: it may outlive this process (see lease.ts). */
+  readonly leased?: boolean;
+  /** Found running, started by an earlier process. */
+  readonly reused?: boolean;
+  /** A leased container: stop renewing it; it lives on for its lease, for the next build to take. */
+  release?(): Promise<void>;
 }
 
 /** Where builds compile: images, containers, and the volumes copies leave behind. */
 export interface Toolchain {
   /** The image present on the engine (used, pulled, or built from the board's Dockerfile). */
   prepare(request: ImageRequest, options?: ImageProgressOptions): Promise<ToolchainImageInfo>;
-  start(spec: ToolchainSpec, options?: { signal?: AbortSignal }): Promise<ToolchainContainer>;
+  /** With `lease` (seconds), the container may outlive this process by that idle time, when the engine allows. */
+  start(spec: ToolchainSpec, options?: { signal?: AbortSignal; lease?: number }): Promise<ToolchainContainer>;
+  /**
+   * A container started with this spec by an earlier process and still under its lease, taken for
+   * this one (renewed while held); undefined when there is none.
+   */
+  reuse?(spec: ToolchainSpec, options: { lease: number }): Promise<ToolchainContainer | undefined>;
+  /** Removes leased containers at once, of `project` or all of them (`mp stop`, `mp clean`); their ids. */
+  removeContainers?(project: string | undefined): Promise<string[]>;
   /**
    * Removes the volumes copies made for `project` (every project's when undefined). What could not
    * be removed, or checked at all, is said in `notes`.
