@@ -10,9 +10,17 @@ import { registerCoreResolver } from '../plugin/core-resolver.ts';
 import type { Plugin } from '../plugin/types.ts';
 import { isRecord, problems, typeName } from '../util/validate.ts';
 import { configSchema } from './schema.ts';
-import type { ConfigOverrides, MpConfig, PluginOption, ResolvedConfig } from './types.ts';
+import type {
+  ConfigOverrides,
+  EngineChoice,
+  LibraryChoice,
+  MpConfig,
+  PluginOption,
+  ResolvedConfig,
+  ResolvedEngine,
+} from './types.ts';
 
-export { MAKE_VARIABLE } from './schema.ts';
+export { MAKE_VARIABLE, TARGET_NAME } from './schema.ts';
 
 export const CONFIG_FILE_NAMES = [
   'mp.config.ts',
@@ -215,14 +223,15 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
   }
   const file: MpConfig = configFile ? validateConfig(await importConfigFile(configFile), configFile) : {};
   const o = options.overrides ?? {};
-  const libraries = (o.libraries ?? file.libraries ?? DEFAULTS.libraries).map((lib) =>
-    typeof lib === 'string'
-      ? { id: lib }
-      : { ...lib, path: lib.path ? resolve(projectDir, lib.path) : undefined },
-  );
+  const libraries = resolveLibraries(o.libraries ?? file.libraries ?? DEFAULTS.libraries, projectDir);
+  const envMicropython = {
+    git: env.MP_MICROPYTHON_GIT,
+    path: env.MP_MICROPYTHON_PATH,
+    ...refOrPath(env.MP_MICROPYTHON_REF, env),
+  };
   const micropython = micropythonSource([
     { ...file.micropython },
-    { git: env.MP_MICROPYTHON_GIT, path: env.MP_MICROPYTHON_PATH, ...refOrPath(env.MP_MICROPYTHON_REF, env) },
+    envMicropython,
     refOrPath(o.micropythonRef, env),
   ]);
   return {
@@ -257,6 +266,59 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
       fetch: unique([...(file.submodules?.fetch ?? []), ...(o.submodules?.fetch ?? [])].map(submodulePath)),
       skip: unique([...(file.submodules?.skip ?? []), ...(o.submodules?.skip ?? [])].map(submodulePath)),
     },
+    targets: Object.entries(file.targets ?? {}).map(([name, t]) => {
+      const mp = micropythonSource([
+        { ...file.micropython },
+        { ...t.micropython },
+        envMicropython,
+        refOrPath(o.micropythonRef, env),
+      ]);
+      return {
+        name,
+        board: o.board ?? t.board ?? file.board ?? DEFAULTS.board,
+        variant: o.variant ?? t.variant ?? file.variant,
+        make: {
+          ...Object.fromEntries(
+            Object.entries({ ...file.make, ...t.make }).map(([k, v]) => [k, makeValue(v)]),
+          ),
+          ...o.make,
+        },
+        libraries: resolveLibraries(
+          o.libraries ?? t.libraries ?? file.libraries ?? DEFAULTS.libraries,
+          projectDir,
+        ),
+        micropython: { ...mp, path: mp.path ? resolve(projectDir, mp.path) : undefined },
+        image: o.image ?? t.image ?? file.image,
+      };
+    }),
+    parallel: o.parallel ?? file.parallel,
+    engines: (file.engines ?? []).map((e) => resolveEngine(e, projectDir, env)),
+  };
+}
+
+function resolveLibraries(list: readonly LibraryChoice[], projectDir: string): ResolvedConfig['libraries'] {
+  return list.map((lib) =>
+    typeof lib === 'string'
+      ? { id: lib }
+      : { ...lib, path: lib.path ? resolve(projectDir, lib.path) : undefined },
+  );
+}
+
+/** `'ssh://ci@build1'` is an address, `'build1'` a Docker context; TLS folders are relative to the project. */
+function resolveEngine(choice: EngineChoice, projectDir: string, env: NodeJS.ProcessEnv): ResolvedEngine {
+  if (typeof choice === 'string')
+    return choice.includes('://') ? { name: choice, host: choice } : { name: choice, context: choice };
+  const certPath = choice.certPath
+    ? resolve(projectDir, choice.certPath.replace(/^~(?=\/|$)/, env.HOME ?? '~'))
+    : undefined;
+  return {
+    name: choice.name ?? choice.host ?? choice.context!,
+    host: choice.host,
+    context: choice.context,
+    certPath,
+    tlsVerify: choice.tlsVerify ?? (certPath ? true : undefined),
+    parallel: choice.parallel,
+    mounts: choice.mounts,
   };
 }
 

@@ -3,7 +3,18 @@
  * the check their file gets cannot drift apart.
  */
 import * as v from 'valibot';
-import { dict, expected, isRecord, strict, text, texts, wholeNumber } from '../util/validate.ts';
+import {
+  dict,
+  expected,
+  flag,
+  isRecord,
+  matching,
+  oneOf,
+  strict,
+  text,
+  texts,
+  wholeNumber,
+} from '../util/validate.ts';
 import type { PluginOption } from './types.ts';
 
 /** A size on disk: `2GB`, `500MB`, `1.5GiB`, `64k` (units of 1000, or 1024 with an `i`). */
@@ -58,6 +69,70 @@ const make = dict(
   'an object of make variables',
 );
 
+/** A target's name: it names a build folder (`.mp/build/target-<name>`) and a part of export file names. */
+export const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+const micropythonSource = strict({
+  /** Tag, branch or sha. Default: the newest stable release tag (`vX.Y.Z`). */
+  ref: v.optional(text()),
+  /** Repository URL. Default `https://github.com/micropython/micropython.git`. */
+  git: v.optional(text()),
+  /** A local MicroPython checkout used as is (no clone). */
+  path: v.optional(text()),
+});
+
+/** One entry of `targets`: what differs from the top level, which gives every other key. */
+const target = strict(
+  {
+    /** Board plugin id. Default: the top-level `board`. */
+    board: v.optional(text()),
+    /** The board variant. Default: the top-level `variant`. */
+    variant: v.optional(text()),
+    /** Make variables, merged over the top-level `make` (a target's value wins). */
+    make: v.optional(make),
+    /** Libraries to freeze, instead of the top-level list. */
+    libraries: v.optional(v.array(libraryChoice, expected('a list'))),
+    /** MicroPython for this target, layered over the top-level `micropython` (a ref replaces a path). */
+    micropython: v.optional(micropythonSource),
+    /** Toolchain image override. Default: the top-level `image`. */
+    image: v.optional(text()),
+  },
+  '{ board?, variant?, make?, libraries?, micropython?, image? }',
+);
+
+/** A Docker engine builds go to: its address, or an object with its TLS material and slots. */
+const engine = v.lazy((input) =>
+  typeof input === 'string'
+    ? text('a DOCKER_HOST address or a Docker context name')
+    : strict(
+        {
+          /** `unix:///var/run/docker.sock`, `tcp://host:2376`, `ssh://user@host`: what DOCKER_HOST takes. */
+          host: v.optional(text()),
+          /** A Docker context (`docker context ls`) instead of `host`. */
+          context: v.optional(text()),
+          /** Folder with ca.pem, cert.pem and key.pem, as DOCKER_CERT_PATH (relative to the project). */
+          certPath: v.optional(text()),
+          /** Verify the engine's certificate, as DOCKER_TLS_VERIFY=1. Default: true when `certPath` is given. */
+          tlsVerify: v.optional(flag()),
+          /** How many targets build there at once. Default: the top-level `parallel`, else the engine's cores and memory. */
+          parallel: v.optional(wholeNumber(1)),
+          /** `copy` sources into volumes, or `bind` mount them (MP_DOCKER_MOUNTS). Default: bind for engines on this machine. */
+          mounts: v.optional(oneOf(['bind', 'copy'] as const)),
+          /** The engine's name in the output. Default: its address or context. */
+          name: v.optional(text()),
+        },
+        'an address, a context name, or { host | context, certPath?, tlsVerify?, parallel?, mounts?, name? }',
+      ),
+);
+
+const engineChoice = v.pipe(
+  engine,
+  v.check(
+    (e) => typeof e === 'string' || (e.host === undefined) !== (e.context === undefined),
+    'needs `host` (an address) or `context` (a Docker context name), one of them',
+  ),
+);
+
 export const configSchema = strict({
   /** Board plugin id. Default `esp8266-d1mini`. */
   board: v.optional(text()),
@@ -65,16 +140,7 @@ export const configSchema = strict({
   libraries: v.optional(v.array(libraryChoice, expected('a list'))),
   /** Folder of the project's own Python modules to freeze, relative to the project. Default `modules`. */
   modules: v.optional(text()),
-  micropython: v.optional(
-    strict({
-      /** Tag, branch or sha. Default: the newest stable release tag (`vX.Y.Z`). */
-      ref: v.optional(text()),
-      /** Repository URL. Default `https://github.com/micropython/micropython.git`. */
-      git: v.optional(text()),
-      /** A local MicroPython checkout used as is (no clone). */
-      path: v.optional(text()),
-    }),
-  ),
+  micropython: v.optional(micropythonSource),
   /**
    * Plugin objects passed directly, besides the discovered packages. Each is checked as a plugin
    * when the registry takes it (plugin/validate.ts), so only the list is checked here.
@@ -150,4 +216,26 @@ export const configSchema = strict({
       ),
     }),
   ),
+  /**
+   * Named builds of this project, for `mp build --all` and `mp build --target NAME`, e.g.
+   * `{ d1mini: { board: 'esp8266-d1mini' }, 'd1mini-1m': { board: 'esp8266-d1mini', variant: 'FLASH_1M' } }`.
+   * Each key a target leaves out comes from the top level.
+   */
+  targets: v.optional(
+    dict(
+      matching(
+        TARGET_NAME,
+        'is not a target name (letters, digits, `.`, `_` and `-`, not starting with `.`, `_` or `-`)',
+      ),
+      target,
+      'an object of targets by name',
+    ),
+  ),
+  /** How many targets build at once on each engine. Default: from the engine's cores and memory. */
+  parallel: v.optional(wholeNumber(1)),
+  /**
+   * Docker engines targets are spread over, by free slots. Default: the one DOCKER_HOST names.
+   * `['unix:///var/run/docker.sock', 'ssh://ci@build1', { host: 'tcp://build2:2376', certPath: 'certs/build2' }, 'my-context']`
+   */
+  engines: v.optional(v.array(engineChoice, expected('a list of engines'))),
 });

@@ -19,6 +19,36 @@ export type LibraryChoice = NonNullable<MpConfig['libraries']>[number];
 /** Which MicroPython submodules a build fetches, on top of what `make submodules` of the port lists. */
 export type SubmoduleChoice = NonNullable<MpConfig['submodules']>;
 
+/** An engine as the config names it (`engines`): an address, a context name, or an object. */
+export type EngineChoice = NonNullable<MpConfig['engines']>[number];
+
+/** One of `targets`, resolved: its own keys over the top level's, under the environment and flags. */
+export interface ResolvedTarget {
+  name: string;
+  board: string;
+  variant?: string;
+  make: Record<string, string>;
+  libraries: ResolvedConfig['libraries'];
+  micropython: ResolvedConfig['micropython'];
+  image?: string;
+}
+
+/** An engine of `engines`, resolved: where it is and how to reach it, as DOCKER_* variables take it. */
+export interface ResolvedEngine {
+  /** For the output: the config's `name`, else the context name or the address. */
+  name: string;
+  /** DOCKER_HOST; absent for the default engine of the environment. */
+  host?: string;
+  /** A Docker context to read the address and TLS material from (`docker context ls`). */
+  context?: string;
+  /** Absolute DOCKER_CERT_PATH. */
+  certPath?: string;
+  tlsVerify?: boolean;
+  /** Slots of this engine; absent: the top-level `parallel`, else its cores and memory. */
+  parallel?: number;
+  mounts?: 'bind' | 'copy';
+}
+
 /** Flags from the command line that override config keys. */
 export interface ConfigOverrides {
   board?: string;
@@ -37,6 +67,8 @@ export interface ConfigOverrides {
   submodules?: SubmoduleChoice;
   /** `--c-module DIR`: added to the file's `cModules`. */
   cModules?: string[];
+  /** `--parallel N`: targets at once per engine. */
+  parallel?: number;
 }
 
 /** Config after defaults, file and flags are merged, with paths made absolute. */
@@ -67,4 +99,15 @@ export interface ResolvedConfig {
   files: string[];
   /** The firmware cache's bound as the config writes it (`cache.maxSize`); see firmware/firmware-cache.ts. */
   cache: { maxSize?: string | number };
+  /** Config `targets` in config order (`mp build --all`); empty when there are none. */
+  targets: ResolvedTarget[];
+  /** Targets at once per engine (config `parallel`, `--parallel`); absent: from each engine's cores and memory. */
+  parallel?: number;
+  /** Config `engines`; empty: the one engine DOCKER_HOST names. */
+  engines: ResolvedEngine[];
+  /**
+   * The target this config builds (set by targets/ for each of `targets`): its build folder is
+   * `.mp/build/target-<name>` and its name is part of the export's file name.
+   */
+  target?: string;
 }
