@@ -22,6 +22,15 @@ export interface LastBuild {
   builtAt: string;
 }
 
+/**
+ * A build's folder under `.mp/build`: its board's, or `target-<name>` for one of the config's
+ * `targets`, so two targets of one board (another variant, say) each have their own lock, log,
+ * build folders and last build, and build side by side.
+ */
+export function buildFolderName(config: { target?: string }, boardId: string): string {
+  return config.target ? `target-${config.target}` : boardId;
+}
+
 export function lastBuildFile(stateDir: string, boardId: string): string {
   return join(stateDir, 'build', boardId, 'last-build.json');
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, rm, stat, utimes } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { CancelledError, MpError } from '../errors.ts';
 import type { StepContext } from '../events.ts';
 import { versionAtLeast } from '../plugin/version.ts';
@@ -92,7 +92,7 @@ export async function compileFirmware(planned: Planned, deps: CompileDeps): Prom
     step.signal.removeEventListener('abort', onAbort);
   }
   await utimes(planned.buildDir, new Date(), new Date()).catch(() => undefined);
-  await pruneBuildDirs(join(planned.project.stateDir, 'build', planned.board.id), planned.buildDir);
+  await pruneBuildDirs(dirname(planned.buildDir), planned.buildDir);
   step.title(`Compiled ${planned.board.id} in ${planned.image.ref}`);
   return compiled;
 }
@@ -139,7 +139,9 @@ export function toolchainSpec(planned: Planned): ToolchainSpec {
         host: l.dir,
         container: containerLibraryDir(l.id),
         readOnly: true,
-        volume: { kind: 'lib', key: l.id },
+        // By folder (a commit's tree), as the other sources: targets freezing two commits of one
+        // library build side by side on an engine that copies.
+        volume: { kind: 'lib', key: l.dir },
       })),
       {
         host: config.modulesDir,

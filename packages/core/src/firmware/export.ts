@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { StepContext } from '../events.ts';
-import { hashOf, writeLastBuild } from './cache-key.ts';
+import { buildFolderName, hashOf, writeLastBuild } from './cache-key.ts';
 import { type Compiled, sourceDateEpoch } from './compile.ts';
 import { exportFileName } from './export-name.ts';
 import { type ExportFile, sha256Hex, uniqueName, writeExport } from './export-write.ts';
@@ -94,7 +94,7 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
       );
     }
   }
-  await writeLastBuild(project.stateDir, board.id, {
+  await writeLastBuild(project.stateDir, buildFolderName(config, board.id), {
     key: compiled.cacheKey,
     firmware: outcome.firmware,
     sidecarFile: outcome.sidecarFile,
@@ -152,7 +152,8 @@ export function exportNameFor(fetched: Fetched, now: Date): string {
       sha: mp.local && !mp.local.sha ? undefined : mp.sha,
       dirty: mp.local?.dirty && Boolean(mp.local.sha),
     },
-    fragments: fetched.libraries.map((l) => l.plugin.nameFragment),
+    // A target's name too: two targets of one board must not differ only by a `-2`.
+    fragments: [...fetched.libraries.map((l) => l.plugin.nameFragment), fetched.project.config.target ?? ''],
     date: now,
     extension: fetched.board.firmwareExtension ?? '.bin',
   });

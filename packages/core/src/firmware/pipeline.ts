@@ -25,6 +25,7 @@ import { leaseSecondsFromEnv } from '../toolchain/lease.ts';
 import type { Toolchain, ToolchainContainer } from '../toolchain/toolchain.ts';
 import { acquireLock } from '../util/lock.ts';
 import { userCacheDir } from '../util/paths.ts';
+import { buildFolderName } from './cache-key.ts';
 import { type Compiled, compileFirmware, mountedPaths } from './compile.ts';
 import { type BuildResult, type Exported, exportFirmware } from './export.ts';
 import { type Fetched, type FetchedLibrary, fetchSources } from './fetch.ts';
@@ -121,7 +122,13 @@ class BuildState implements BuildContext {
     this.options = options;
     this.project = options.project;
     this.cacheDir = cacheDir;
-    this.logFile = join(options.project.stateDir, 'build', options.project.config.board, 'build.log');
+    const { config } = options.project;
+    this.logFile = join(
+      options.project.stateDir,
+      'build',
+      buildFolderName(config, config.board),
+      'build.log',
+    );
   }
 
   get board() {
@@ -377,7 +384,7 @@ function buildLog(file: string, enabled: boolean) {
  */
 function takeBoardLock(project: Project, step: StepContext): Promise<() => Promise<void>> {
   const board = project.config.board;
-  return acquireLock(join(project.stateDir, 'build', board, 'lock'), {
+  return acquireLock(join(project.stateDir, 'build', buildFolderName(project.config, board), 'lock'), {
     signal: step.signal,
     onWait: (owner) => step.title(`Waiting for another build of ${board} (${owner})`),
   });

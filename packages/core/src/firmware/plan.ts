@@ -13,7 +13,7 @@ import { generateFrozenManifest } from '../manifest/frozen-manifest.ts';
 import type { ToolchainImageInfo } from '../toolchain/image.ts';
 import type { Toolchain } from '../toolchain/toolchain.ts';
 import { cmodulesCmake } from './c-modules.ts';
-import { hashOf, readLastBuild } from './cache-key.ts';
+import { buildFolderName, hashOf, readLastBuild } from './cache-key.ts';
 import type { BuildResult } from './export.ts';
 import { sha256Hex } from './export-write.ts';
 import { type Fetched, libraryOrigin } from './fetch.ts';
@@ -112,7 +112,8 @@ export async function planBuild(
   deps: PlanDeps,
 ): Promise<Planned> {
   const { project, board } = drafted;
-  const buildDir = join(project.stateDir, 'build', board.id, buildDirKey(drafted, image));
+  const folder = buildFolderName(project.config, board.id);
+  const buildDir = join(project.stateDir, 'build', folder, buildDirKey(drafted, image));
   const planned: Planned = {
     ...drafted,
     image,
@@ -147,7 +148,8 @@ async function writeIfChanged(file: string, text: string): Promise<void> {
 
 /** The last export, when it was built from the same inputs and is still there, intact. */
 async function lastExportIfCurrent(planned: Planned, deps: PlanDeps): Promise<BuildResult | undefined> {
-  const last = await readLastBuild(planned.project.stateDir, planned.board.id);
+  const { project } = planned;
+  const last = await readLastBuild(project.stateDir, buildFolderName(project.config, planned.board.id));
   if (!last || last.key !== planned.cacheKey || !existsSync(last.firmware) || !existsSync(last.sidecarFile))
     return undefined;
   if (sha256Hex(await readFile(last.firmware)) !== last.sha256) return undefined;
