@@ -54,11 +54,11 @@ export function dockerToolchain(options: DockerToolchainOptions = {}): Toolchain
       }
       const container = await DockerContainer.start(dockerSpec(spec, mode), {
         signal,
-        docker: options.docker,
+        docker: options.docker ?? (await connectDocker(env)),
       });
       return new DockerToolchainContainer(container, spec, mode === 'copy');
     },
-    removeVolumes: (project) => removeVolumes(project, options.docker),
+    removeVolumes: (project) => removeVolumes(project, options.docker, env),
   };
 }
 
@@ -187,11 +187,12 @@ class DockerToolchainContainer implements ToolchainContainer {
 async function removeVolumes(
   project: string | undefined,
   docker?: Dockerode,
+  env?: NodeJS.ProcessEnv,
 ): Promise<{ removed: string[]; notes: string[] }> {
   const out = { removed: [] as string[], notes: [] as string[] };
   let volumes: Array<{ Name: string }>;
   try {
-    docker ??= await connectDocker();
+    docker ??= await connectDocker(env);
     const label = project ? ['mp.volume', `mp.project=${project}`] : ['mp.volume'];
     volumes = (await docker.listVolumes({ filters: JSON.stringify({ label }) })).Volumes ?? [];
   } catch (error) {

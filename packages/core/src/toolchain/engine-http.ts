@@ -63,14 +63,16 @@ function engineGet(
 export async function pingEngine(env: NodeJS.ProcessEnv = process.env, timeoutMs = 5000): Promise<void> {
   const address = engineAddress(env);
   if (address.needsDockerode) {
-    await (await connectDocker()).ping().catch((error: unknown) => Promise.reject(dockerUnavailable(error)));
+    await (await connectDocker(env))
+      .ping()
+      .catch((error: unknown) => Promise.reject(dockerUnavailable(error, env)));
     return;
   }
   const answer = await engineGet(address, '/_ping', timeoutMs).catch((error) =>
-    Promise.reject(dockerUnavailable(error)),
+    Promise.reject(dockerUnavailable(error, env)),
   );
   if (answer.status !== 200)
-    throw dockerUnavailable(new Error(`HTTP ${answer.status}: ${answer.body.trim()}`));
+    throw dockerUnavailable(new Error(`HTTP ${answer.status}: ${answer.body.trim()}`), env);
 }
 
 /** The id of a local image (`sha256:…`), or undefined when the engine does not have it. */
@@ -81,17 +83,17 @@ export async function inspectImageId(
   const address = engineAddress(env);
   if (address.needsDockerode) {
     try {
-      return (await (await connectDocker()).getImage(ref).inspect()).Id;
+      return (await (await connectDocker(env)).getImage(ref).inspect()).Id;
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode === 404) return undefined;
-      throw dockerUnavailable(error);
+      throw dockerUnavailable(error, env);
     }
   }
   const answer = await engineGet(address, `/images/${encodeURI(ref)}/json`, 10_000).catch((error) =>
-    Promise.reject(dockerUnavailable(error)),
+    Promise.reject(dockerUnavailable(error, env)),
   );
   if (answer.status === 404) return undefined;
   if (answer.status !== 200)
-    throw dockerUnavailable(new Error(`HTTP ${answer.status}: ${answer.body.trim()}`));
+    throw dockerUnavailable(new Error(`HTTP ${answer.status}: ${answer.body.trim()}`), env);
   return (JSON.parse(answer.body) as { Id: string }).Id;
 }

@@ -3,6 +3,8 @@
  * npipe://) and DOCKER_TLS_VERIFY/DOCKER_CERT_PATH itself, so a remote engine works the same
  * as the local one.
  */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { MpError } from '../errors.ts';
 
@@ -18,10 +20,54 @@ function loadDockerode(): Promise<typeof Docker> {
   return dockerode;
 }
 
-/** A client for the engine `DOCKER_HOST` names (dockerode is loaded by the first call). */
-export async function connectDocker(): Promise<Docker> {
+/**
+ * A client for the engine `DOCKER_HOST` of `env` names (dockerode is loaded by the first call).
+ * dockerode itself reads only `process.env`: for another environment (one of several engines),
+ * the same variables are read from `env` into its options.
+ */
+export async function connectDocker(env: NodeJS.ProcessEnv = process.env): Promise<Docker> {
   const Dockerode = await loadDockerode();
-  return new Dockerode();
+  return new Dockerode(env === process.env ? undefined : await dockerodeOptions(env));
+}
+
+/**
+ * What dockerode reads from DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (ca.pem, cert.pem,
+ * key.pem; `~/.docker` when only verification is asked for, as Docker's client does), from `env`.
+ * Every connection key is set, so nothing of `process.env` leaks into another engine's client.
+ */
+export async function dockerodeOptions(env: NodeJS.ProcessEnv): Promise<Docker.DockerOptions> {
+  const host = parseDockerHost(env);
+  const none = { socketPath: undefined, host: undefined, port: undefined, username: undefined };
+  if (host.socketPath) return { ...none, socketPath: host.socketPath, protocol: 'http' };
+  if (host.scheme === 'ssh') {
+    const url = new URL(host.url);
+    return {
+      ...none,
+      protocol: 'ssh',
+      host: url.hostname,
+      port: url.port || 22,
+      username: decodeURIComponent(url.username) || undefined,
+      sshOptions: { agent: env.SSH_AUTH_SOCK },
+    };
+  }
+  const options: Docker.DockerOptions = {
+    ...none,
+    protocol: host.tls || host.url.startsWith('https:') ? 'https' : 'http',
+    host: host.host,
+    port: host.port,
+    ca: undefined,
+    cert: undefined,
+    key: undefined,
+  };
+  const certPath =
+    env.DOCKER_CERT_PATH || (env.DOCKER_TLS_VERIFY ? join(env.HOME ?? homedir(), '.docker') : '');
+  if (certPath) {
+    const { readFile } = await import('node:fs/promises');
+    [options.ca, options.cert, options.key] = await Promise.all(
+      ['ca.pem', 'cert.pem', 'key.pem'].map((name) => readFile(join(certPath, name))),
+    );
+  }
+  return options;
 }
 
 /** Where the engine is expected, for messages. */
@@ -95,13 +141,13 @@ export async function dockerEngineVersion(docker?: Docker, timeoutMs = 5000): Pr
   }
 }
 
-export function dockerUnavailable(error: unknown): MpError {
+export function dockerUnavailable(error: unknown, env: NodeJS.ProcessEnv = process.env): MpError {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as NodeJS.ErrnoException)?.code;
   const denied = code === 'EACCES' || /EACCES|permission denied/i.test(message);
   return new MpError({
     code: 'DOCKER_UNAVAILABLE',
-    message: `The Docker engine is not reachable at ${dockerEndpoint()}: ${message}`,
+    message: `The Docker engine is not reachable at ${dockerEndpoint(env)}: ${message}`,
     hint: denied
       ? 'Your user may not use the Docker socket: add it to the docker group (`sudo usermod -aG docker $USER`) and log in again.'
       : 'Start the Docker engine (Docker Desktop, or `sudo systemctl start docker` / `sudo dockerd &`), or set DOCKER_HOST to a running engine. `mp doctor` checks it.',

@@ -105,7 +105,7 @@ export async function ensureImage(
   const present = await inspectImageId(ref, options.env);
   if (present) return { ref, id: present, obtained: 'present' };
   if (options.signal?.aborted) throw new CancelledError('toolchain');
-  const docker = options.docker ?? (await connectDocker());
+  const docker = options.docker ?? (await connectDocker(options.env));
 
   const builtLocally = !request.ref;
   let pullError: unknown;
