@@ -287,6 +287,37 @@ export const ERRORS = {
     'The watch-build-flash loop hit an error outside a build or a flash.',
     'Read the message and start mp dev again.',
   ),
+  // ── many targets, several engines ──
+  TARGETS_NONE: entry(
+    'No targets',
+    'The config has no `targets`, so `mp build --all`/`--target` has nothing to build.',
+    'Add `targets: { name: { board, variant?, … } }` to mp.config (README "Many targets").',
+  ),
+  TARGET_UNKNOWN: entry(
+    'No such target',
+    '`--target` names a target the config does not have.',
+    'Run `mp targets` for the names.',
+  ),
+  TARGETS_FAILED: entry(
+    'Targets failed',
+    'One or more targets did not build; the others are exported.',
+    'Read each failed target’s error in the summary; its full log is in .mp/build/target-<name>/build.log.',
+  ),
+  ENGINE_CONTEXT_UNKNOWN: entry(
+    'Docker context not found',
+    'An entry of `engines` names a Docker context that does not exist or has no Docker endpoint.',
+    '`docker context ls` lists them; or write the address (tcp://…, ssh://…).',
+  ),
+  ENGINE_FAILED: entry(
+    'Docker engine failed',
+    'An engine of `engines` stopped answering (before or during a build); its targets went to the others.',
+    'Check that engine with `docker info`; the other engines go on without it.',
+  ),
+  NO_ENGINE: entry(
+    'No engine left',
+    'No engine of `engines` answers, so the targets cannot build anywhere.',
+    'Start one of the engines, or fix `engines` in mp.config; `mp doctor` checks DOCKER_HOST.',
+  ),
   // ── firmware files ──
   FIRMWARE_NOT_FOUND: entry(
     'No firmware',

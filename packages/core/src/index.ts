@@ -15,6 +15,7 @@
  *   flash/     esptool-js session, delta flashing against per-device records, erase, firmware images
  *   repl/      the board's raw REPL (as mpremote drives it) and copying files with it
  *   dev/       mp dev: the state machine, the effects it drives, watcher, syntax check
+ *   targets/   many targets at once (`mp build --all`): scheduling over engines, export/index.json
  *   util/      atomic writes, hashes, locks, cache paths, validation kit, byte sizes
  *   errors.ts  MpError: a code from the catalog (errors-data.ts), message, hint, plugin/file/step
  *   events.ts  Steps, the one step runner and its events (core never writes to the terminal)
@@ -28,6 +29,7 @@ export {
   loadConfig,
   MAKE_VARIABLE,
   parseMirrorEnv,
+  TARGET_NAME,
   validateConfig,
 } from './config/load.ts';
 export type * from './config/types.ts';
@@ -70,6 +72,7 @@ export { type OpenProjectOptions, openProject, type Project } from './project.ts
 export * from './repl/index.ts';
 export * from './serial/index.ts';
 export * from './sources/index.ts';
+export * from './targets/index.ts';
 export * from './toolchain/engine.ts';
 export * from './toolchain/index.ts';
 export * from './upstream/board-plugin.ts';
