@@ -173,6 +173,21 @@ export const OPTIONS = {
         'Show the whole build plan (toolchain and why, make command, manifest, export name); no Docker, no writes',
     },
     force: { type: 'boolean', description: 'Build even if nothing changed since the last build' },
+    all: {
+      type: 'boolean',
+      description: 'Build every target of the config (`targets`), side by side over the engines',
+    },
+    target: {
+      type: 'string',
+      multiple: true,
+      description: 'Build this target of the config; repeat (or a,b) for several (see `mp targets`)',
+      arg: 'name',
+    },
+    parallel: {
+      type: 'string',
+      description: 'With --all/--target: targets at once per engine (default: its cores and memory)',
+      arg: 'n',
+    },
   },
   flash: {
     board: BUILD_OPTIONS.board,
@@ -227,6 +242,7 @@ export const OPTIONS = {
     },
   },
   libs: {},
+  targets: {},
   clean: {
     all: {
       type: 'boolean',
@@ -330,6 +346,14 @@ export const COMMANDS: CommandSpec[] = [
     project: true,
     options: OPTIONS.libs,
     load: () => import('./libs.ts'),
+  }),
+  command({
+    name: 'targets',
+    summary: 'List the targets of the config (`mp build --all` builds them) and its engines',
+    usage: 'mp targets',
+    project: true,
+    options: OPTIONS.targets,
+    load: () => import('./targets.ts'),
   }),
   command({
     name: 'clean',
