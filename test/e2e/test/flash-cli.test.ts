@@ -148,6 +148,19 @@ describe('mp flash <file> (delta)', () => {
   });
 });
 
+describe('mp flash --baud', () => {
+  it("falls back to the board's 460800 when the link does not carry the rate asked for", async () => {
+    const fw = makeTestFirmware('ESP32');
+    const f = flashFixture('ESP32', [{ chip: 'esp32', linkMaxBaud: 921600 }]);
+    f.project.write('fw.bin', fw.image);
+    const run = await f.mp(['flash', 'fw.bin', '--baud', '1500000']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('does not answer at 1500000 baud; connecting again at 460800 baud');
+    expect(run.stderr).toContain('460800 baud)');
+    expect(f.flashed(fw)).toEqual(fw.image);
+  });
+});
+
 describe('mp flash errors', () => {
   it('refuses a file that is not a firmware image before opening the port; --force flashes it', async () => {
     const f = flashFixture('ESP8266', [{ chip: 'esp8266' }]);
