@@ -9,6 +9,7 @@ import { dirname, join, posix } from 'node:path';
 import { CancelledError, MpError } from '../errors.ts';
 import type { StepContext } from '../events.ts';
 import { versionAtLeast } from '../plugin/version.ts';
+import { CCACHE_DIR, ccacheHostDir } from '../toolchain/ccache.ts';
 import type { Toolchain, ToolchainContainer, ToolchainSpec } from '../toolchain/toolchain.ts';
 import { stableJson } from './cache-key.ts';
 import type { FetchedMicroPython } from './fetch.ts';
@@ -50,18 +51,22 @@ export interface CompileDeps {
    * left running is taken, or the one started here is left for the next build. 0: neither.
    */
   lease?: number;
+  /** Compile through ccache, its cache kept per board and toolchain image in `cacheDir` (MP_CCACHE). */
+  ccache?: boolean;
 }
 
 export async function compileFirmware(planned: Planned, deps: CompileDeps): Promise<Compiled> {
   const { step } = deps;
-  const spec = toolchainSpec(planned);
+  const spec = toolchainSpec(planned, {
+    ccacheDir: deps.ccache ? ccacheHostDir(deps.cacheDir, planned.board.id, planned.image.id) : undefined,
+  });
   const warm = deps.warm && !deps.warm.stopped && sameSpec(deps.warm.spec, spec) ? deps.warm : undefined;
   const lease = warm || deps.keepContainer ? 0 : (deps.lease ?? 0);
   let container = warm ?? (lease > 0 ? await leasedContainer(deps.toolchain, spec, lease) : undefined);
   if (container?.reused) step.title(`Compile: in the running ${planned.image.ref} container`);
   if (!container) {
     step.title(`Compile: starting ${planned.image.ref}`);
-    container = await deps.toolchain.start(spec, { signal: step.signal, lease });
+    container = await deps.toolchain.start(spec, { signal: step.signal, lease, onTitle: step.title });
   }
   deps.onContainer(container, !warm);
   // Ctrl-C: a container of our own is killed and removed at once; one that outlives the build (mp
@@ -107,9 +112,12 @@ async function leasedContainer(
 }
 
 /** The container a build compiles in; `mp dev` compares it with its warm container. */
-export function toolchainSpec(planned: Planned): ToolchainSpec {
+export function toolchainSpec(planned: Planned, options: { ccacheDir?: string } = {}): ToolchainSpec {
   const { micropython: mp, target, buildDir } = planned;
   const { config } = planned.project;
+  // ccache writes its cache as the commands' user: only for builds that run as the host user.
+  const ccache =
+    options.ccacheDir && target.toolchain.runAsHostUser !== false ? options.ccacheDir : undefined;
   return {
     image: planned.image.id,
     env: {
@@ -117,8 +125,10 @@ export function toolchainSpec(planned: Planned): ToolchainSpec {
       HOME: '/tmp',
       PYTHONDONTWRITEBYTECODE: '1',
       ...reproducibleEnv(mp),
+      ...(ccache ? ccacheEnv(planned) : {}),
       ...target.toolchain.env,
     },
+    ccache: ccache ? { dir: ccache } : undefined,
     hostUser: target.toolchain.runAsHostUser !== false,
     workdir: CONTAINER.micropython,
     owner: { project: config.projectDir, board: planned.board.id },
@@ -168,6 +178,15 @@ export function toolchainSpec(planned: Planned): ToolchainSpec {
  */
 export function sourceDateEpoch(mp: FetchedMicroPython): number | undefined {
   return mp.checkout?.committedAt ?? mp.local?.committedAt;
+}
+
+/** Where ccache keeps its cache; ESP-IDF (esp32) runs ccache itself when asked to. */
+function ccacheEnv(planned: Planned): Record<string, string> {
+  return {
+    CCACHE_DIR,
+    CCACHE_MAXSIZE: '1G',
+    ...(planned.board.port === 'esp32' ? { IDF_CCACHE_ENABLE: '1' } : {}),
+  };
 }
 
 function reproducibleEnv(mp: FetchedMicroPython): Record<string, string> {
@@ -231,7 +250,9 @@ async function runMake(
   );
   const lines: string[] = [];
   let stage = 'port';
-  const { exitCode } = await container.exec(makeScript({ board, target, jobs, buildMpyCross }), {
+  // The make ports get compiler shims; ESP-IDF's CMake build has its own ccache support.
+  const ccache = Boolean(container.spec.ccache) && board.port !== 'esp32';
+  const { exitCode } = await container.exec(makeScript({ board, target, jobs, buildMpyCross, ccache }), {
     onLine: (line) => {
       if (line.startsWith(STAGE_MARKER)) {
         stage = line.slice(STAGE_MARKER.length).trim();

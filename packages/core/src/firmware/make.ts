@@ -5,6 +5,7 @@
  */
 import { posix } from 'node:path';
 import type { BoardPlugin, BoardTarget } from '../plugin/types.ts';
+import { ccacheShimScript } from '../toolchain/ccache.ts';
 
 /** Where things are mounted in the toolchain container. */
 export const CONTAINER = {
@@ -38,6 +39,8 @@ export interface MakeInvocation {
   jobs: number;
   /** Build mpy-cross (skipped when the binary exists and the sources cannot have changed). */
   buildMpyCross: boolean;
+  /** Compile through ccache when the container has it (toolchain/ccache.ts). */
+  ccache?: boolean;
 }
 
 /** `BOARD=… BOARD_VARIANT=… BUILD=… FROZEN_MANIFEST=…` for the port's make. */
@@ -67,6 +70,8 @@ export function makeScript(invocation: MakeInvocation): string {
   const { board, target, jobs } = invocation;
   const lines = ['set -e'];
   if (target.toolchain.shellPrelude) lines.push(target.toolchain.shellPrelude);
+  // After the prelude, which may put the compilers on PATH.
+  if (invocation.ccache) lines.push(ccacheShimScript());
   lines.push(`cd ${CONTAINER.micropython}`);
   const mpyCross = `${CONTAINER_PATHS.mpyCrossBuild}/mpy-cross`;
   if (board.mpyCross !== false) {

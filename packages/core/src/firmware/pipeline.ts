@@ -19,6 +19,7 @@ import type { BoardPlugin, BoardTarget } from '../plugin/types.ts';
 import type { Project } from '../project.ts';
 import { registerCacheUse, sweepCacheTemps } from '../sources/cache-housekeeping.ts';
 import { GitSourceCache, refTtlFromEnv } from '../sources/git-cache.ts';
+import { ccacheFromEnv } from '../toolchain/ccache.ts';
 import { dockerToolchain } from '../toolchain/docker.ts';
 import type { ToolchainImageInfo } from '../toolchain/image.ts';
 import { leaseSecondsFromEnv } from '../toolchain/lease.ts';
@@ -247,6 +248,7 @@ function buildSteps({ sources, toolchain, held }: StageDeps): Step<BuildContext>
           warm: c.options.container,
           keepContainer: c.options.keepContainer,
           lease: c.options.lease ?? leaseSecondsFromEnv(c.options.env ?? process.env),
+          ccache: ccacheFromEnv(c.options.env ?? process.env),
           onContainer: (container, owned) => {
             c.container = container;
             held.compilingIn(container, owned);

@@ -6,8 +6,17 @@
  */
 
 import { existsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type Dockerode from 'dockerode';
 import { sha256Hex } from '../util/hash.ts';
+import {
+  CCACHE_DIR,
+  CCACHE_TOOL_DIR,
+  CCACHE_TOOL_VOLUME,
+  ccacheToolReady,
+  ensureCcacheDir,
+  ensureCcacheTool,
+} from './ccache.ts';
 import { type ContainerMount, DockerContainer, type DockerContainerSpec } from './container.ts';
 import { copyFileOut, type MountMode, mountModeFor, syncIntoContainer } from './copy.ts';
 import { connectDocker } from './engine.ts';
@@ -36,7 +45,8 @@ export function dockerToolchain(options: DockerToolchainOptions = {}): Toolchain
     async reuse(spec, { lease }) {
       const leased = leaseFor(spec, mountModeFor(env), env, lease);
       if (!leased) return undefined;
-      const found = await LeasedContainer.find(dockerSpec(spec, 'bind'), leased, { env });
+      const tool = spec.ccache ? await ccacheToolReady(env) : false;
+      const found = await LeasedContainer.find(dockerSpec(spec, 'bind', tool), leased, { env });
       return found && new DockerToolchainContainer(found, spec, false);
     },
     removeContainers: (project) => removeLeasedContainers(project, env),
@@ -45,14 +55,19 @@ export function dockerToolchain(options: DockerToolchainOptions = {}): Toolchain
       await pingEngine(env);
       return ensureImage(request, { ...progress, env, docker: options.docker });
     },
-    async start(spec, { signal, lease } = {}) {
+    async start(spec, { signal, lease, onTitle } = {}) {
       const mode = mountModeFor(env);
+      let tool = false;
+      if (spec.ccache) {
+        if (mode === 'bind') await ensureCcacheDir(spec.ccache.dir);
+        tool = await ensureCcacheTool(dirname(spec.ccache.dir), { env, onTitle });
+      }
       const leased = leaseFor(spec, mode, env, lease);
       if (leased) {
-        const container = await LeasedContainer.start(dockerSpec(spec, mode), leased, { env, signal });
+        const container = await LeasedContainer.start(dockerSpec(spec, mode, tool), leased, { env, signal });
         return new DockerToolchainContainer(container, spec, false);
       }
-      const container = await DockerContainer.start(dockerSpec(spec, mode), {
+      const container = await DockerContainer.start(dockerSpec(spec, mode, tool), {
         signal,
         docker: options.docker ?? (await connectDocker(env)),
       });
@@ -79,8 +94,22 @@ function leaseFor(
 }
 
 /** The engine's view of a spec: bind mounts or volumes, the host user's uid:gid, labels. */
-export function dockerSpec(spec: ToolchainSpec, mode: MountMode): DockerContainerSpec {
+export function dockerSpec(spec: ToolchainSpec, mode: MountMode, ccacheTool = false): DockerContainerSpec {
   const runAsHost = spec.hostUser !== false && typeof process.getuid === 'function';
+  const ccache: ContainerMount[] = [];
+  if (spec.ccache) {
+    const key = basename(spec.ccache.dir);
+    ccache.push(
+      mode === 'copy'
+        ? {
+            volume: `mp-ccache-${key}`,
+            container: CCACHE_DIR,
+            labels: { 'mp.volume': '1', 'mp.ccache': key },
+          }
+        : { host: spec.ccache.dir, container: CCACHE_DIR },
+    );
+    if (ccacheTool) ccache.push({ volume: CCACHE_TOOL_VOLUME, container: CCACHE_TOOL_DIR, readOnly: true });
+  }
   return {
     image: spec.image,
     env: spec.env,
@@ -89,10 +118,11 @@ export function dockerSpec(spec: ToolchainSpec, mode: MountMode): DockerContaine
     labels: { 'mp.project': spec.owner.project, 'mp.board': spec.owner.board },
     mounts:
       mode === 'copy'
-        ? spec.mounts.map((m) => volumeMount(m, spec.owner.project))
+        ? spec.mounts.map((m) => volumeMount(m, spec.owner.project)).concat(ccache)
         : spec.mounts
             .filter((m) => !m.optional || existsSync(m.host))
-            .map((m) => ({ host: m.host, container: m.container, readOnly: m.readOnly })),
+            .map((m): ContainerMount => ({ host: m.host, container: m.container, readOnly: m.readOnly }))
+            .concat(ccache),
   };
 }
 

@@ -168,10 +168,17 @@ export class LeasedContainer {
         StopSignal: 'SIGKILL',
         HostConfig: {
           AutoRemove: true,
-          Mounts: spec.mounts.map((m) => {
-            if ('volume' in m) throw new Error('leased containers bind-mount their folders');
-            return { Type: 'bind', Source: m.host, Target: m.container, ReadOnly: m.readOnly ?? false };
-          }),
+          Mounts: spec.mounts.map((m) =>
+            'volume' in m
+              ? {
+                  Type: 'volume',
+                  Source: m.volume,
+                  Target: m.container,
+                  ReadOnly: m.readOnly ?? false,
+                  VolumeOptions: { Labels: m.labels ?? {} },
+                }
+              : { Type: 'bind', Source: m.host, Target: m.container, ReadOnly: m.readOnly ?? false },
+          ),
         },
       }));
     } catch (error) {

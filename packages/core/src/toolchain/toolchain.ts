@@ -49,6 +49,11 @@ export interface ToolchainSpec {
    * lease file; without one a container is never leased.
    */
   leaseMount?: string;
+  /**
+   * Compile through ccache, its cache in `dir` (one per board and toolchain image, in mp's cache):
+   * mounted at /mp/ccache, with ccache itself at /mp/ccache-tool (see ccache.ts).
+   */
+  ccache?: { dir: string };
 }
 
 export interface ExecOptions {
@@ -114,7 +119,10 @@ export interface Toolchain {
   /** The image present on the engine (used, pulled, or built from the board's Dockerfile). */
   prepare(request: ImageRequest, options?: ImageProgressOptions): Promise<ToolchainImageInfo>;
   /** With `lease` (seconds), the container may outlive this process by that idle time, when the engine allows. */
-  start(spec: ToolchainSpec, options?: { signal?: AbortSignal; lease?: number }): Promise<ToolchainContainer>;
+  start(
+    spec: ToolchainSpec,
+    options?: { signal?: AbortSignal; lease?: number; onTitle?: (title: string) => void },
+  ): Promise<ToolchainContainer>;
   /**
    * A container started with this spec by an earlier process and still under its lease, taken for
    * this one (renewed while held); undefined when there is none.
