@@ -140,6 +140,31 @@ export async function runSteps<C>(
   }
 }
 
+/** A pipeline that owns resources: its steps, and what releases them (ports, containers). */
+export interface StepJob<J> {
+  steps: Step<J>[];
+  dispose(): Promise<void>;
+}
+
+/**
+ * Runs a job's steps to the end without a UI (programmatic use, `mp dev`, tests) and disposes it
+ * whatever happens; returns the job so its result can be read.
+ */
+export async function runJob<J extends StepJob<J>>(
+  job: J,
+  options: { signal?: AbortSignal; observer?: StepObserver } = {},
+): Promise<J> {
+  try {
+    await runSteps(job.steps, job, {
+      signal: options.signal ?? new AbortController().signal,
+      observer: options.observer,
+    });
+  } finally {
+    await job.dispose();
+  }
+  return job;
+}
+
 /** Records which step an MpError came from, unless it already says. */
 export function tagStep(error: unknown, stepId: string): void {
   if (error && typeof error === 'object' && 'code' in error && 'step' in error) {

@@ -4,7 +4,7 @@
  * is restarted afterwards; with nothing in flash, its ROM has nothing to boot until flashed.
  */
 import { MpError } from '../errors.ts';
-import { runSteps, type Step, type StepContext, type StepObserver } from '../events.ts';
+import { runJob, type Step, type StepContext, type StepObserver } from '../events.ts';
 import type { EspChip } from '../plugin/types.ts';
 import type { BindingInterface } from '../serial/index.ts';
 import { DeviceStateStore } from './device-state.ts';
@@ -90,14 +90,5 @@ export function createEraseJob(options: EraseOptions): EraseJob {
 export async function eraseBoard(
   options: EraseOptions & { signal?: AbortSignal; observer?: StepObserver },
 ): Promise<EraseResult> {
-  const job = createEraseJob(options);
-  try {
-    await runSteps(job.steps, job, {
-      signal: options.signal ?? new AbortController().signal,
-      observer: options.observer,
-    });
-  } finally {
-    await job.dispose();
-  }
-  return job.result!;
+  return (await runJob(createEraseJob(options), options)).result!;
 }

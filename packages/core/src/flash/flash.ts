@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { MpError } from '../errors.ts';
-import { runSteps, type Step, type StepContext, type StepObserver } from '../events.ts';
+import { runJob, type Step, type StepContext, type StepObserver } from '../events.ts';
 import type { BindingInterface } from '../serial/index.ts';
 import type { SerialMonitor } from '../serial/monitor.ts';
 import { formatBytes as formatSize } from '../util/format.ts';
@@ -611,14 +611,5 @@ export function createFlashJob(options: FlashFirmwareOptions): FlashJob {
 export async function flashFirmware(
   options: FlashFirmwareOptions & { signal?: AbortSignal; observer?: StepObserver },
 ): Promise<FlashResult> {
-  const job = createFlashJob(options);
-  try {
-    await runSteps(job.steps, job, {
-      signal: options.signal ?? new AbortController().signal,
-      observer: options.observer,
-    });
-  } finally {
-    await job.dispose();
-  }
-  return job.result!;
+  return (await runJob(createFlashJob(options), options)).result!;
 }
