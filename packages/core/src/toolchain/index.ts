@@ -1,5 +1,16 @@
 /** The toolchain builds compile in: the interface, its Docker implementation, images and containers. */
 export {
+  CCACHE_BIN,
+  CCACHE_DIR,
+  CCACHE_DOCKERFILE,
+  CCACHE_TOOL_DIR,
+  CCACHE_TOOL_VOLUME,
+  ccacheFromEnv,
+  ccacheHostDir,
+  ccacheToolReady,
+  ensureCcacheTool,
+} from './ccache.ts';
+export {
   type ContainerMount,
   DockerContainer,
   type DockerContainerSpec,
