@@ -247,6 +247,16 @@ export const ERRORS = {
     'A path could not be removed.',
     'Check its permissions, or remove it by hand.',
   ),
+  VERIFY_NO_SIDECAR: entry(
+    'No provenance to verify',
+    '`mp verify` was given a file without a readable mp export sidecar (`<firmware>.json`).',
+    'Name a firmware that mp build exported, with its sidecar beside it, or the sidecar itself.',
+  ),
+  VERIFY_DIFFERENT: entry(
+    'Rebuild differs',
+    '`mp verify` rebuilt the firmware from its provenance and got other bytes.',
+    'Read the inputs listed as different; with none listed, the build is not reproducible: report it with both files.',
+  ),
   COMPILE_FAILED: entry(
     'Compile failed',
     'make failed in the toolchain container.',

@@ -113,7 +113,7 @@ describe('the firmware cache answers any earlier input state without a container
     const key = readJson(first.result.sidecar).firmwareKey;
     const file = join(fixtures.cacheDir, 'firmware', key, 'firmware.bin');
     const data = readFileSync(file);
-    data[100] ^= 0xff;
+    data[100] = data[100]! ^ 0xff;
     writeFileSync(file, data);
     project.write('modules/app.py', 'DAMAGED = 2\n');
     await build(project);

@@ -7,11 +7,12 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { TempProject } from '@mp/test-utils';
+import { runMp, type TempProject } from '@mp/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BuildFixtures,
   buildProject,
+  jsonLines,
   jsonResult,
   mpBuild,
   readJson,
@@ -104,5 +105,78 @@ describe('reproducible builds: two clean builds of the same inputs at different 
       sha,
       sourceDateEpoch: Date.parse(COMMIT_DATE) / 1000,
     });
+  });
+});
+
+describe('mp verify <firmware>: rebuild from the provenance, same bytes or which input differs', () => {
+  let project: TempProject;
+  let firmware: string;
+
+  beforeAll(async () => {
+    project = dated({ 'modules/app.py': 'VERIFIED = 1\n', 'modules/lib/util.py': 'X = 1\n' });
+    const run = await buildOnDay(project, 0);
+    expect(run.code, run.output).toBe(0);
+    firmware = jsonResult(run).firmware;
+  }, 600_000);
+
+  const verify = (file: string, args: string[] = []) =>
+    runMp(['verify', file, '--cwd', project.dir, ...args], { env: fixtures.env, timeoutMs: 240_000 });
+
+  it('says identical for a firmware whose inputs are unchanged, rebuilt from scratch', async () => {
+    const run = await verify(firmware);
+    expect(run.code, run.output).toBe(0);
+    expect(run.stdout).toMatch(/✔ Identical: export\/\S+\.bin is what its provenance builds/);
+    // The sidecar works as the argument too; --json carries the comparison.
+    const json = await verify(`${firmware}.json`, ['--json']);
+    expect(json.code, json.output).toBe(0);
+    expect(jsonResult(json)).toMatchObject({ ok: true, identical: true, differences: [] });
+    // It compiled (no firmware cache, no build folder of the project's).
+    expect(json.stdout).toContain('"id":"compile","status":"ok"');
+  });
+
+  it('names the module that changed since the build', async () => {
+    project.write('modules/app.py', 'VERIFIED = 2\n');
+    try {
+      const run = await verify(firmware, ['--json']);
+      expect(run.code).toBe(1);
+      const event = jsonLines(run.stdout).find((e) => e.type === 'verify');
+      expect(event).toMatchObject({
+        identical: false,
+        notReproducible: false,
+        differences: [{ input: 'module app.py', recorded: expect.any(String), now: expect.any(String) }],
+      });
+      expect(jsonResult(run).error.code).toBe('VERIFY_DIFFERENT');
+      const plain = await verify(firmware);
+      expect(plain.code).toBe(1);
+      expect(plain.stderr).toMatch(
+        /Rebuilding export\/\S+\.bin from its provenance gives sha256 [0-9a-f]{64}, not/,
+      );
+      expect(plain.stderr).toMatch(/module app\.py: recorded [0-9a-f]{64}, now [0-9a-f]{64}/);
+    } finally {
+      project.write('modules/app.py', 'VERIFIED = 1\n');
+    }
+  });
+
+  it('says when the firmware file itself was changed after the build', async () => {
+    const copy = project.path('export', 'copy.bin');
+    const data = readFileSync(firmware);
+    data[data.length - 1] = data[data.length - 1]! ^ 0xff;
+    writeFileSync(copy, data);
+    writeFileSync(
+      `${copy}.json`,
+      readFileSync(`${firmware}.json`, 'utf8').replace(/"firmware": "[^"]+"/, '"firmware": "copy.bin"'),
+    );
+    const run = await verify(copy, ['--json']);
+    expect(run.code).toBe(1);
+    const event = jsonLines(run.stdout).find((e) => e.type === 'verify');
+    expect(event?.differences).toEqual([
+      { input: 'firmware file copy.bin', recorded: expect.any(String), now: expect.any(String) },
+    ]);
+  });
+
+  it('refuses a file without a sidecar', async () => {
+    const run = await verify(project.path('modules/app.py'));
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('VERIFY_NO_SIDECAR');
   });
 });

@@ -255,6 +255,7 @@ export const OPTIONS = {
       description: 'Every warm toolchain container of mp on the engine, not only this project’s',
     },
   },
+  verify: {},
   doctor: {},
   new: {
     dir: {
@@ -374,6 +375,17 @@ export const COMMANDS: CommandSpec[] = [
     project: true,
     options: OPTIONS.stop,
     load: () => import('./stop.ts'),
+  }),
+  command({
+    name: 'verify',
+    summary: 'Rebuild a firmware from its sidecar’s provenance and check it is the same bytes',
+    usage: 'mp verify <firmware|sidecar>',
+    details:
+      'Builds again from scratch, in a scratch folder, from what the sidecar records (board, MicroPython and\nlibrary commits, options, toolchain image, your modules as they are now); says identical, or which input differs.',
+    project: true,
+    arguments: ['<firmware>'],
+    options: OPTIONS.verify,
+    load: () => import('./verify.ts'),
   }),
   command({
     name: 'doctor',

@@ -91,3 +91,11 @@ export {
 } from './sidecar.ts';
 export { type StopOptions, type StopResult, stopContainers } from './stop.ts';
 export { chooseSubmodules, submodulesUnusedBy } from './submodules.ts';
+export {
+  compareInputs,
+  createVerification,
+  type InputDifference,
+  type Verification,
+  type VerifyOptions,
+  type VerifyResult,
+} from './verify.ts';
