@@ -209,6 +209,7 @@ function sourceSteps({ sources, held }: StageDeps): Step<BuildContext>[] {
     }),
     stage(held, 'sources', 'Fetch sources', async (c, step) => {
       c.fetched = await fetchSources(need(c.resolved, 'resolve'), { sources, step });
+      held.sweepCache(c.cacheDir);
     }),
   ];
 }
@@ -288,6 +289,7 @@ class BuildResources {
   private releaseCacheUse: (() => Promise<void>) | undefined;
   private owned: ToolchainContainer | undefined;
   private stopping: Promise<void> | undefined;
+  private sweeping: Promise<void> | undefined;
 
   constructor(logFile: string, options: BuildOptions) {
     this.options = options;
@@ -313,8 +315,19 @@ class BuildResources {
       signal: step.signal,
       onWait: (owner) => step.title(`Waiting for ${owner} (it is cleaning mp's cache)`),
     });
-    // What killed builds left in the cache (repositories being fetched into are skipped).
-    await sweepCacheTemps(c.cacheDir).catch(() => undefined);
+  }
+
+  /**
+   * Sweeps what killed builds left in the cache (repositories being fetched into are skipped),
+   * beside the rest of the build: it is some 30 ms of locking and listing, which a build that
+   * finds everything cached should not wait for. Started once the sources are fetched, so it never
+   * holds a repository's lock a fetch waits for; finished before the build lets go of the cache.
+   */
+  sweepCache(cacheDir: string): void {
+    this.sweeping ??= sweepCacheTemps(cacheDir).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   compilingIn(container: ToolchainContainer, owned: boolean): void {
@@ -332,6 +345,7 @@ class BuildResources {
   async release(): Promise<void> {
     this.stopContainer();
     await this.stopping;
+    await this.sweeping;
     // After the container: it bind-mounts the cache's trees.
     await this.releaseCacheUse?.().catch(() => undefined);
     this.releaseCacheUse = undefined;
