@@ -290,6 +290,7 @@ class BuildResources {
   private owned: ToolchainContainer | undefined;
   private stopping: Promise<void> | undefined;
   private sweeping: Promise<void> | undefined;
+  private cacheDir: string | undefined;
 
   constructor(logFile: string, options: BuildOptions) {
     this.options = options;
@@ -310,6 +311,7 @@ class BuildResources {
   async take(c: BuildContext, step: StepContext): Promise<void> {
     const { project } = c;
     if (!this.options.manifestOnly) this.releaseLock = await takeBoardLock(project, step);
+    this.cacheDir = c.cacheDir;
     this.releaseCacheUse = await registerCacheUse(c.cacheDir, {
       project: project.config.projectDir,
       signal: step.signal,
@@ -345,6 +347,8 @@ class BuildResources {
   async release(): Promise<void> {
     this.stopContainer();
     await this.stopping;
+    // A build that failed before its sources were fetched sweeps now.
+    if (this.releaseCacheUse && this.cacheDir) this.sweepCache(this.cacheDir);
     await this.sweeping;
     // After the container: it bind-mounts the cache's trees.
     await this.releaseCacheUse?.().catch(() => undefined);
