@@ -7,6 +7,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { runMp, type TempProject } from '@mp/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -135,6 +136,18 @@ describe('a leased toolchain container', () => {
     // The next build is not troubled by what the killed one left (its lock, a half-made build folder).
     p.write('modules/slow.py', 'FAST = 1\n');
     expect((await build(p)).container).toBe('started');
+  }, 120_000);
+
+  it('is not taken when a folder it mounts was removed and made again (it would see the old one)', async () => {
+    const p = project({ 'modules/app.py': 'WHICH = "old folder"\n' });
+    expect((await build(p)).container).toBe('started');
+    rmSync(p.path('modules'), { recursive: true });
+    p.write('modules/app.py', 'WHICH = "new folder"\n');
+    const next = await build(p);
+    expect(next.container).toBe('started');
+    expect(readFileSync(next.firmware).toString('latin1')).toContain('WHICH = "new folder"');
+    // The stale one was removed on the way.
+    expect(projectContainers(p)).toHaveLength(1);
   }, 120_000);
 
   it('mp stop and mp clean remove it at once', async () => {

@@ -35,6 +35,7 @@ import type { ExecOptions, ExecResult } from './toolchain.ts';
 /** Every leased container carries it, with the lease's length at its start as the value. */
 export const LEASE_LABEL = 'mp.lease';
 export const SPEC_LABEL = 'mp.spec';
+const MOUNTS_LABEL = 'mp.mounts';
 const ENTRYPOINT_LABEL = 'mp.entrypoint';
 export const DEFAULT_LEASE_SECONDS = 600;
 /** A container whose lease has less left than this is not taken: its watchdog may exit meanwhile. */
@@ -74,6 +75,20 @@ export interface LeaseOptions {
 /** Whether a spec can be leased on the engine of `env`: the engine speaks plain HTTP. */
 export function leaseAvailable(env: NodeJS.ProcessEnv = process.env): boolean {
   return !engineAddress(env).needsDockerode;
+}
+
+/**
+ * The folders a container's bind mounts hold, by device and inode: a bind mount keeps the folder
+ * it was made with, so one deleted and made again on the host is no longer what the container sees.
+ */
+async function mountsIdentity(spec: DockerContainerSpec): Promise<string> {
+  const ids: string[] = [];
+  for (const m of spec.mounts) {
+    if ('volume' in m) continue;
+    const info = await stat(m.host).catch(() => undefined);
+    ids.push(`${m.container}=${info ? `${info.dev}:${info.ino}` : 'none'}`);
+  }
+  return hashOf(ids).slice(0, 24);
 }
 
 /** The label that finds a container again: everything it was started with. */
@@ -159,6 +174,7 @@ export class LeasedContainer {
           'mp.started': new Date().toISOString(),
           [LEASE_LABEL]: String(lease.seconds),
           [SPEC_LABEL]: hash,
+          [MOUNTS_LABEL]: await mountsIdentity(spec),
           [ENTRYPOINT_LABEL]: JSON.stringify(entrypoint),
           ...spec.labels,
         },
@@ -220,7 +236,10 @@ export class LeasedContainer {
       const length = Number((await readFile(leaseFile, 'utf8').catch(() => '')).split(' ')[0]);
       const left = renewed && length ? renewed.mtimeMs + length * 1000 - Date.now() : -1;
       // With less than the margin left the watchdog may exit at any moment: not this one.
-      if (info.State !== 'running' || left < LEASE_MARGIN_MS) {
+      // A folder replaced since (a checkout that removed and made `modules/` again) is not what
+      // the container sees: its mount still holds the old one.
+      const stale = labels[MOUNTS_LABEL] !== (await mountsIdentity(spec));
+      if (info.State !== 'running' || left < LEASE_MARGIN_MS || stale) {
         await api.json('DELETE', `/containers/${info.Id}?force=1`).catch(() => undefined);
         continue;
       }
