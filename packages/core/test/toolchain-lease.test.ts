@@ -1,0 +1,100 @@
+/**
+ * Leased toolchain containers against the real Docker engine. Given a container started under a
+ * lease, when nobody renews it, then its watchdog ends it (and the engine removes it) after the
+ * lease; when its lease file goes, at once; while it is held, never; and a later process finds it
+ * by its spec, but not one started with other mounts.
+ */
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { LeasedContainer, leaseSecondsFromEnv } from '@mp/core';
+import { ensureFixtureToolchainImage, tempProject } from '@mp/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let image: string;
+const started: LeasedContainer[] = [];
+beforeAll(async () => {
+  image = await ensureFixtureToolchainImage();
+}, 600_000);
+afterAll(async () => {
+  for (const c of started) await c.stop().catch(() => undefined);
+});
+
+function exists(id: string): boolean {
+  return spawnSync('docker', ['inspect', id], { stdio: 'ignore' }).status === 0;
+}
+
+async function goneWithin(id: string, ms: number): Promise<number> {
+  const t = performance.now();
+  while (performance.now() - t < ms) {
+    if (!exists(id)) return performance.now() - t;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
+async function start(seconds: number) {
+  const folder = tempProject();
+  const spec = {
+    image,
+    mounts: [{ host: folder.dir, container: '/mp/build' }],
+    labels: { 'mp.test': 'toolchain-lease', 'mp.project': folder.dir, 'mp.board': 'test' },
+  };
+  const lease = { seconds, folder: { host: folder.dir, container: '/mp/build' } };
+  const container = await LeasedContainer.start(spec, lease);
+  started.push(container);
+  return { container, spec, lease, folder };
+}
+
+describe('a leased container', () => {
+  it('runs commands, is found again by its spec, and lives while held', async () => {
+    const { container, spec, lease } = await start(3);
+    const lines: string[] = [];
+    expect((await container.exec('echo hello; exit 4', { onLine: (l) => lines.push(l) })).exitCode).toBe(4);
+    expect(lines).toContain('hello');
+    // Held (renewed every second): it outlives its lease.
+    await new Promise((r) => setTimeout(r, 4500));
+    expect(exists(container.id)).toBe(true);
+    const found = await LeasedContainer.find(spec, lease);
+    expect(found?.id).toBe(container.id);
+    expect(found?.reused).toBe(true);
+    started.push(found!);
+    // Another mount is another container.
+    const other = await LeasedContainer.find(
+      { ...spec, mounts: [...spec.mounts, { host: '/tmp', container: '/x' }] },
+      lease,
+    );
+    expect(other).toBeUndefined();
+    await found!.release();
+    await container.release();
+  }, 60_000);
+
+  it('ends itself once its lease is not renewed, with no process of ours doing it', async () => {
+    const { container } = await start(2);
+    await container.release();
+    const released = performance.now();
+    const gone = await goneWithin(container.id, 6000);
+    expect(gone).toBeLessThan(Number.POSITIVE_INFINITY);
+    expect(performance.now() - released).toBeGreaterThan(1500);
+  }, 30_000);
+
+  it('ends itself at once when its lease file goes (mp clean removed the build folder)', async () => {
+    const { container, folder } = await start(60);
+    await container.release();
+    rmSync(folder.dir, { recursive: true, force: true });
+    expect(await goneWithin(container.id, 3000)).toBeLessThan(3000);
+  }, 30_000);
+});
+
+describe('the lease length', () => {
+  it('comes from MP_CONTAINER_LEASE, else 10 minutes, else none under CI', () => {
+    expect(leaseSecondsFromEnv({})).toBe(600);
+    expect(leaseSecondsFromEnv({ CI: '1' })).toBe(0);
+    expect(leaseSecondsFromEnv({ CI: 'false' })).toBe(600);
+    expect(leaseSecondsFromEnv({ MP_CONTAINER_LEASE: '0' })).toBe(0);
+    expect(leaseSecondsFromEnv({ MP_CONTAINER_LEASE: '90', CI: '1' })).toBe(90);
+    expect(leaseSecondsFromEnv({ MP_CONTAINER_LEASE: '90s' })).toBe(90);
+    expect(leaseSecondsFromEnv({ MP_CONTAINER_LEASE: '10m' })).toBe(600);
+    expect(leaseSecondsFromEnv({ MP_CONTAINER_LEASE: '1h' })).toBe(3600);
+    expect(leaseSecondsFromEnv({ MP_CONTAINER_LEASE: 'soon' })).toBe(600);
+  });
+});
