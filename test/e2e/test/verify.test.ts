@@ -5,7 +5,7 @@
  * two firmware files have one sha256 and the date inside is the commit's, not any clock's.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runMp, type TempProject } from '@mp/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,12 +146,20 @@ describe('mp verify <firmware>: rebuild from the provenance, same bytes or which
         differences: [{ input: 'module app.py', recorded: expect.any(String), now: expect.any(String) }],
       });
       expect(jsonResult(run).error.code).toBe('VERIFY_DIFFERENT');
+      // Only the rebuilt export is kept, to compare with the recorded one.
+      const scratch = String(event?.scratchDir);
+      expect(readdirSync(scratch)).toEqual(['export']);
+      expect(existsSync(String(event?.rebuilt))).toBe(true);
+      rmSync(scratch, { recursive: true, force: true });
       const plain = await verify(firmware);
       expect(plain.code).toBe(1);
       expect(plain.stderr).toMatch(
         /Rebuilding export\/\S+\.bin from its provenance gives sha256 [0-9a-f]{64}, not/,
       );
       expect(plain.stderr).toMatch(/module app\.py: recorded [0-9a-f]{64}, now [0-9a-f]{64}/);
+      const rebuilt = /The rebuilt firmware: (\S+)/.exec(plain.stderr)?.[1];
+      expect(rebuilt && existsSync(rebuilt)).toBe(true);
+      rmSync(rebuilt!.replace(/\/export\/.*$/, ''), { recursive: true, force: true });
     } finally {
       project.write('modules/app.py', 'VERIFIED = 1\n');
     }
@@ -172,6 +180,7 @@ describe('mp verify <firmware>: rebuild from the provenance, same bytes or which
     expect(event?.differences).toEqual([
       { input: 'firmware file copy.bin', recorded: expect.any(String), now: expect.any(String) },
     ]);
+    rmSync(String(event?.scratchDir), { recursive: true, force: true });
   });
 
   it('refuses a file without a sidecar', async () => {

@@ -16,7 +16,7 @@
  *   finally { await v.dispose(); }
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { MpError } from '../errors.ts';
@@ -56,8 +56,9 @@ export interface VerifyResult {
   /** Same inputs, different bytes: the build is not reproducible. */
   notReproducible: boolean;
   sidecarFile: string;
-  /** The rebuilt firmware, kept in the scratch folder when it differs. */
+  /** The rebuilt firmware, kept (with its sidecar) in the scratch folder when it differs. */
   rebuilt: string;
+  /** The scratch folder: removed when the rebuild is identical, else only its export/ is left. */
   scratchDir: string;
 }
 
@@ -157,6 +158,11 @@ export async function createVerification(options: VerifyOptions): Promise<Verifi
     },
     async dispose() {
       await build.dispose();
+      // A rebuild that differs keeps its export (to compare with the recorded one), nothing else.
+      const keep = differed ? ['export'] : [];
+      for (const name of await readdir(scratchDir).catch(() => [] as string[]))
+        if (!keep.includes(name))
+          await rm(join(scratchDir, name), { recursive: true, force: true }).catch(() => undefined);
       if (!differed) await rm(scratchDir, { recursive: true, force: true }).catch(() => undefined);
     },
   };
