@@ -148,11 +148,13 @@ if (values.project) {
     rmSync(cacheDir, { recursive: true, force: true });
     rmSync(projectDir, { recursive: true, force: true });
   };
-  const cold = mpBuild(projectDir, env);
-  rows.push(['cold build', cold.ms, 'fetch sources, submodules, mpy-cross, port, export']);
 }
 
 try {
+  if (!values.project) {
+    const cold = mpBuild(projectDir, env);
+    rows.push(['cold build', cold.ms, 'fetch sources, submodules, mpy-cross, port, export']);
+  }
   // Make sure the current state is built, then time builds with nothing to do.
   mpBuild(projectDir, env);
   const noop: number[] = [];
