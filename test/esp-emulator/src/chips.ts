@@ -241,6 +241,25 @@ function block1Mac(macEfuseReg: number, mac: Uint8Array): Array<[number, number]
 }
 
 /**
+ * The banner of the newer ROMs (S3, C3): their ROM line, the reset cause, then the boot mode.
+ * One shape for both chips; only the ROM line and the boot-mode words differ.
+ */
+function newRomBanner(rom: string, downloadBoot: string, flashBoot: string): ChipDefinition['romBanner'] {
+  return (kind, cause) => {
+    const rst =
+      cause === 'usb'
+        ? 'rst:0x15 (USB_UART_CHIP_RESET)'
+        : cause === 'software'
+          ? 'rst:0x3 (RTC_SW_SYS_RST)'
+          : 'rst:0x1 (POWERON)';
+    const head = `${rom}\r\n${rst},`;
+    return kind === 'download'
+      ? `${head}${downloadBoot}\r\nwaiting for download\r\n`
+      : `${head}${flashBoot}\r\n`;
+  };
+}
+
+/**
  * ESP32-S3 as esptool defines it (targets/esp32s3.py; esptool-js targets/esp32s3.js):
  * IMAGE_CHIP_ID 9, identified by GET_SECURITY_INFO (`USES_MAGIC_VALUE = False`; the magic register
  * reads 0x9, esptool-js `magic2Chip`), BOOTLOADER_FLASH_OFFSET 0x0, SPI_REG_BASE 0x60002000 with
@@ -293,18 +312,11 @@ const ESP32S3: ChipDefinition = {
       [block1 + 4 * 5, 0],
     ]);
   },
-  romBanner(kind, cause) {
-    const rst =
-      cause === 'usb'
-        ? 'rst:0x15 (USB_UART_CHIP_RESET)'
-        : cause === 'software'
-          ? 'rst:0x3 (RTC_SW_SYS_RST)'
-          : 'rst:0x1 (POWERON)';
-    const head = `ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\n${rst},`;
-    return kind === 'download'
-      ? `${head}boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n`
-      : `${head}boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n`;
-  },
+  romBanner: newRomBanner(
+    'ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021',
+    'boot:0x0 (DOWNLOAD(USB/UART0))',
+    'boot:0x8 (SPI_FAST_FLASH_BOOT)',
+  ),
   noFirmwareMessage: 'invalid header: 0xffffffff\r\n',
 };
 
@@ -345,18 +357,11 @@ const ESP32C3: ChipDefinition = {
       [block1 + 4 * 5, 0],
     ]);
   },
-  romBanner(kind, cause) {
-    const rst =
-      cause === 'usb'
-        ? 'rst:0x15 (USB_UART_CHIP_RESET)'
-        : cause === 'software'
-          ? 'rst:0x3 (RTC_SW_SYS_RST)'
-          : 'rst:0x1 (POWERON)';
-    const head = `ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb 7 2021\r\n${rst},`;
-    return kind === 'download'
-      ? `${head}boot:0x4 (DOWNLOAD(USB/UART0/1))\r\nwaiting for download\r\n`
-      : `${head}boot:0xc (SPI_FAST_FLASH_BOOT)\r\n`;
-  },
+  romBanner: newRomBanner(
+    'ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb 7 2021',
+    'boot:0x4 (DOWNLOAD(USB/UART0/1))',
+    'boot:0xc (SPI_FAST_FLASH_BOOT)',
+  ),
 };
 
 export const CHIPS: Readonly<Record<ChipName, ChipDefinition>> = {
