@@ -2,6 +2,7 @@
  * `mp build`: resolve, fetch, compile in the toolchain container, export. The work is core's
  * build Steps; this command renders them and prints the result.
  */
+
 import { relative } from 'node:path';
 import { Writable } from 'node:stream';
 import {
@@ -10,6 +11,7 @@ import {
   buildPlan,
   buildTargets,
   createBuild,
+  formatBytes,
   runSteps,
   type StepEvent,
   type TargetEvent,
@@ -18,7 +20,7 @@ import {
   UsageError,
 } from '@mp/core';
 import { buildOverrides, loadProject, positiveInt } from '../project.ts';
-import { formatBytes, formatSeconds } from '../ui/progress.ts';
+import { formatSeconds } from '../ui/progress.ts';
 import { plainObserver, renderSteps } from '../ui/run-steps.ts';
 import { style } from '../ui/style.ts';
 import { formatTable } from '../ui/table.ts';

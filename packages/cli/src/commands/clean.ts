@@ -1,8 +1,8 @@
 /** `mp clean [--all]`: the project's build folders and copied volumes; with --all, mp's cache too. */
+
 import { relative } from 'node:path';
-import { cleanProject } from '@mp/core';
+import { cleanProject, formatBytes } from '@mp/core';
 import { loadProject } from '../project.ts';
-import { formatBytes } from '../ui/progress.ts';
 import { style } from '../ui/style.ts';
 import type { CommandRun, OPTIONS } from './table.ts';
 

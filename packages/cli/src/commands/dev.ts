@@ -3,11 +3,12 @@
  * runDevSession; this file only turns its events into lines (or JSON) and the board's output
  * into stdout. Ctrl-C ends it; the container is removed and the port released on the way out.
  */
+
 import { relative } from 'node:path';
-import { type DevEvent, type MpError, runDevSession } from '@mp/core';
+import { type DevEvent, formatBytes, type MpError, runDevSession } from '@mp/core';
 import { buildOverrides, loadProject } from '../project.ts';
 import { reportError } from '../ui/errors.ts';
-import { formatBytes, formatSeconds } from '../ui/progress.ts';
+import { formatSeconds } from '../ui/progress.ts';
 import { style } from '../ui/style.ts';
 import type { CommandInput, CommandRun, OPTIONS } from './table.ts';
 

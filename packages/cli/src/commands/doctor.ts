@@ -2,12 +2,12 @@
  * `mp doctor`: checks everything mp needs, each with what to do when it is missing.
  * Fails (exit 1) only on problems that stop a build or flash; warnings exit 0.
  */
+
 import { constants } from 'node:fs';
 import { access, mkdir, readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { userCacheDir } from '@mp/core';
+import { formatBytes, userCacheDir } from '@mp/core';
 import { loadProject } from '../project.ts';
-import { formatBytes } from '../ui/progress.ts';
 import { style } from '../ui/style.ts';
 import type { CommandInput, CommandRun } from './table.ts';
 

@@ -2,10 +2,10 @@
  * `mp put FILE… [--to /dir]`: copies files to the board over its raw REPL, only those whose hash
  * on the board differs, with progress; the port is chosen as for `mp flash` and `mp monitor`.
  */
+
 import { resolve } from 'node:path';
-import { MpError, putTargets, putToBoard } from '@mp/core';
+import { formatBytes, MpError, putTargets, putToBoard } from '@mp/core';
 import { loadProject, positiveInt } from '../project.ts';
-import { formatBytes } from '../ui/progress.ts';
 import { style } from '../ui/style.ts';
 import { pickPort } from './ports.ts';
 import type { CommandRun, OPTIONS } from './table.ts';

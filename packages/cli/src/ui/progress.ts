@@ -1,7 +1,6 @@
 import { formatBytes } from '@mp/core';
 
 // The commands that print sizes (build, clean, doctor, dev) import it from here.
-export { formatBytes };
 
 /** Formats progress as "████░░░░ 42% 130.0 KiB/310.0 KiB 44.1 KiB/s ETA 3s" from (done, total) samples. */
 export class ProgressMeter {
