@@ -48,6 +48,30 @@ export default defineConfig({ board, libraries: [{ id: 'mqtt_as', ref: 'v1.0' }]
     expect(config.mirrors).toEqual({ 'https://github.com/': 'file:///srv/git/' });
   });
 
+  it('`files`: a name goes to / under its own name; { from, to } to a board path or folder', async () => {
+    const project = tempProject({
+      'mp.config.json': JSON.stringify({
+        files: [
+          'export/mqtt_local.py',
+          { from: 'src/app.py', to: '/lib/' },
+          { from: 'data.bin', to: '/data/table.bin' },
+        ],
+      }),
+    });
+    const config = await loadConfig({ projectDir: project.dir, env: {} });
+    expect(config.files).toEqual([
+      { from: project.path('export/mqtt_local.py'), to: '/mqtt_local.py' },
+      { from: project.path('src/app.py'), to: '/lib/app.py' },
+      { from: project.path('data.bin'), to: '/data/table.bin' },
+    ]);
+    const relative = tempProject({
+      'mp.config.json': JSON.stringify({ files: [{ from: 'main.py', to: 'lib/main.py' }] }),
+    });
+    await expect(loadConfig({ projectDir: relative.dir, env: {} })).rejects.toThrow(
+      /files.*board path starts with \//s,
+    );
+  });
+
   it('treats --micropython with a path as a local checkout', async () => {
     const project = tempProject();
     const config = await loadConfig({

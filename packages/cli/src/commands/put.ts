@@ -26,10 +26,16 @@ export const run: CommandRun<typeof OPTIONS.put> = async (input) => {
       exitCode: 2,
     });
   }
-  const files = putTargets(
-    named.length ? named : project.config.files,
-    typeof input.values.to === 'string' ? input.values.to : '/',
-  );
+  const to = typeof input.values.to === 'string' ? input.values.to : undefined;
+  // Named files go to --to (default /); the config's keep their own board paths unless --to moves them.
+  const files = named.length
+    ? putTargets(named, to)
+    : to
+      ? putTargets(
+          project.config.files.map((f) => f.from),
+          to,
+        )
+      : project.config.files;
   const started = performance.now();
   let lastShown = 0;
   const outcomes = await putToBoard({

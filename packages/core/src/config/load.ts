@@ -3,7 +3,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, posix, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeError, MpError, ValidationError, type ValidationIssue } from '../errors.ts';
 import { registerCoreResolver } from '../plugin/core-resolver.ts';
@@ -257,7 +257,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
       ...o.make,
     },
     variant: o.variant ?? file.variant,
-    files: (file.files ?? []).map((f) => resolve(projectDir, f)),
+    files: (file.files ?? []).map((f) => boardFile(projectDir, f)),
     cache: { maxSize: file.cache?.maxSize },
     cModules: unique(
       [...(file.cModules ?? []), ...(o.cModules ?? [])].map((dir) => resolve(projectDir, dir)),
@@ -334,4 +334,14 @@ function submodulePath(path: string): string {
 
 function unique<T>(values: T[]): T[] {
   return [...new Set(values)];
+}
+
+/** A config `files` entry → host path and board path (`/` + its name unless `to` says otherwise). */
+function boardFile(
+  projectDir: string,
+  entry: string | { from: string; to: string },
+): { from: string; to: string } {
+  const from = resolve(projectDir, typeof entry === 'string' ? entry : entry.from);
+  if (typeof entry === 'string') return { from, to: posix.join('/', basename(from)) };
+  return { from, to: entry.to.endsWith('/') ? posix.join(entry.to, basename(from)) : entry.to };
 }

@@ -195,11 +195,23 @@ export const configSchema = strict({
    */
   cModules: v.optional(texts()),
   /**
-   * Files copied to the board's filesystem by `mp put` with no arguments (and after `mp flash`),
-   * relative to the project, e.g. `['export/mqtt_local.py', 'main.py']`: credentials reach the
-   * board this way instead of being frozen. Each goes to `/` under its own name.
+   * Files copied to the board's filesystem after `mp flash`, after each flash of `mp dev`, and by
+   * `mp put` with no arguments; relative to the project, e.g. `['export/mqtt_local.py', 'main.py']`:
+   * credentials reach the board this way instead of being frozen. A name goes to `/` under its own
+   * name; `{ from: 'src/app.py', to: '/lib/app.py' }` puts it elsewhere (a `to` ending in `/` is
+   * a folder).
    */
-  files: v.optional(texts()),
+  files: v.optional(
+    v.array(
+      v.union(
+        [
+          text(),
+          strict({ from: text(), to: v.pipe(text(), v.startsWith('/', 'a board path starts with /')) }),
+        ],
+        expected("a file name, or { from: 'file', to: '/path/on/board' }"),
+      ),
+    ),
+  ),
   /**
    * mp's firmware cache, which keeps each build's firmware under a hash of its inputs so that an
    * earlier state (a revert, another branch, an earlier config) is answered without compiling.

@@ -95,8 +95,11 @@ export interface ResolvedConfig {
   submodules: { fetch: string[]; skip: string[] };
   /** Absolute folders of the user C modules (config `cModules`, then `--c-module`). */
   cModules: string[];
-  /** Absolute paths of the files `mp put` copies to the board when given none (config `files`). */
-  files: string[];
+  /**
+   * The files copied to the board after a flash and by `mp put` with none named (config `files`):
+   * absolute host path and board path.
+   */
+  files: Array<{ from: string; to: string }>;
   /** The firmware cache's bound as the config writes it (`cache.maxSize`); see firmware/firmware-cache.ts. */
   cache: { maxSize?: string | number };
   /** Config `targets` in config order (`mp build --all`); empty when there are none. */
