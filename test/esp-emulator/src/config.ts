@@ -33,6 +33,8 @@ export interface EmulatorDeviceConfig {
   reenumerateMs?: number;
   /** Names taken on successive re-enumerations; the state file keeps the current one across processes. */
   renames?: string[];
+  /** The application after boot: a real program behind a pty (see application.ts). */
+  application?: { command: string; cwd: string };
 }
 
 export interface EmulatorConfig {
@@ -97,6 +99,7 @@ export function loadEmulatorConfig(configPath: string): PersistentEmulator {
         faultsFired: state?.faultsFired,
         enRiseMs: device.enRiseMs,
         appOffset: device.appOffset,
+        application: device.application,
       };
     }),
   );

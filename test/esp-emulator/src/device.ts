@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { getStubJsonByChipName } from 'esptool-js';
+import { type ApplicationOptions, ApplicationProcess } from './application.ts';
 import type { ChipDefinition, ChipName, ResetCause, UsbIdentity } from './chips.ts';
 import { chipDefinition, parseMac, usbSerialJtagIdentity } from './chips.ts';
 import type { FaultRule, FiredFault } from './faults.ts';
@@ -78,6 +79,12 @@ export interface EspDeviceOptions {
    * the next free /dev/ttyACM<n> while a program still holds the old one open). Default: the same name.
    */
   renames?: string[];
+  /**
+   * The application after a boot into it: a real program behind a pty (the unix MicroPython of
+   * the kit, whose REPL is the boards'), see application.ts. Default: a built-in REPL that echoes
+   * lines and answers `print("…")`, and nothing else.
+   */
+  application?: ApplicationOptions;
 }
 
 export type DeviceMode = 'unplugged' | 'reset' | 'download' | 'stub' | 'app' | 'no-firmware';
@@ -270,6 +277,7 @@ export class EmulatedEsp extends EventEmitter {
   #replLine = '';
   #replLastCr = false;
   #banner = '';
+  readonly #application: ApplicationProcess | undefined;
 
   constructor(options: EspDeviceOptions & { path: string }) {
     super();
@@ -297,6 +305,20 @@ export class EmulatedEsp extends EventEmitter {
     this.#names = [...(options.renames ?? [])];
     this.#constants = this.chip.constantRegisters(this.mac);
     this.#txBaud = this.chip.romBaud;
+    this.#application = options.application
+      ? new ApplicationProcess(
+          options.application,
+          (bytes) => {
+            if (this.#mode === 'app') this.#transmit(bytes);
+          },
+          () => {
+            // The program ended (the unix port exits on Ctrl-D): a board soft-reboots instead.
+            if (this.#mode !== 'app') return;
+            this.#print('MPY: soft reboot\r\n');
+            this.#application?.start();
+          },
+        )
+      : undefined;
     this.#boot('power-on');
   }
 
@@ -340,6 +362,11 @@ export class EmulatedEsp extends EventEmitter {
 
   get portOpen(): boolean {
     return this.#link !== null;
+  }
+
+  /** Whether the application process (`application` option) runs now. */
+  get applicationRunning(): boolean {
+    return this.#application?.running ?? false;
   }
 
   /** The banner line the application printed at its last boot. */
@@ -473,7 +500,8 @@ export class EmulatedEsp extends EventEmitter {
       this.stats.garbledBytesReceived += bytes.length;
     }
     if (mode === 'app') {
-      this.#replInput(data);
+      if (this.#application) this.#application.write(data);
+      else this.#replInput(data);
       return;
     }
     const malformedBefore = this.#decoder.malformed;
@@ -501,6 +529,7 @@ export class EmulatedEsp extends EventEmitter {
     this.#ackWake?.();
     this.#ackWake = null;
     this.#replLine = '';
+    this.#application?.stop();
   }
 
   /** `download`: USB-Serial/JTAG's flag; otherwise GPIO0 as the auto-reset circuit drives it. */
@@ -538,7 +567,10 @@ export class EmulatedEsp extends EventEmitter {
     this.#rxBaud = APP_BAUD;
     this.#banner = `MicroPython (emulated ${this.chip.displayName}) firmware ${this.firmwareId()}`;
     this.stats.boots.push('app');
-    this.#print(`\r\n${this.#banner}\r\nType "help()" for more information.\r\n>>> `);
+    if (this.#application) {
+      this.#print(`\r\n${this.#banner}\r\n`);
+      this.#application.start();
+    } else this.#print(`\r\n${this.#banner}\r\nType "help()" for more information.\r\n>>> `);
     this.emit('boot', 'app');
   }
 
