@@ -52,6 +52,11 @@ export const ERRORS = {
     'The cache path is a file, not a folder.',
     'Point MP_CACHE_DIR at a folder, or unset it.',
   ),
+  REMOTE_CACHE_URL_INVALID: entry(
+    'Remote cache address invalid',
+    'MP_REMOTE_CACHE_URL (or cache.remote.url) is not an http:// or https:// URL.',
+    'Set it to the remote cache server’s address, or unset it.',
+  ),
   WORKSPACE_INVALID: entry(
     'Workspace file unreadable',
     'pnpm-workspace.yaml or package.json workspaces cannot be read.',

@@ -99,6 +99,7 @@ function printResult(
         ok: true,
         upToDate: result.upToDate,
         fromCache: result.fromCache === true,
+        cacheSource: result.fromCache ? (result.cacheSource ?? 'local') : null,
         container,
         firmware: result.firmware,
         sidecar: result.sidecarFile,
@@ -123,7 +124,7 @@ function printResult(
   if (result.fromCache) {
     const was = sidecar.fromCache;
     input.stdout.write(
-      `${style.green('✔')} From the firmware cache: ${style.bold(name)} (built ${was ? `${was.builtAt.slice(0, 19).replace('T', ' ')} in ${formatSeconds(was.durationMs / 1000)}` : 'before'} from the same inputs; nothing compiled, no container) in ${formatSeconds(result.durationMs / 1000)}\n`,
+      `${style.green('✔')} From the ${result.cacheSource === 'remote' ? 'remote ' : ''}firmware cache: ${style.bold(name)} (built ${was ? `${was.builtAt.slice(0, 19).replace('T', ' ')} in ${formatSeconds(was.durationMs / 1000)}` : 'before'} from the same inputs; nothing compiled, no container) in ${formatSeconds(result.durationMs / 1000)}\n`,
     );
     input.stdout.write(`  ${style.dim(`provenance: ${shown(projectDir, result.sidecarFile)}`)}\n`);
     return;

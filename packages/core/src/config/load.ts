@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { basename, join, posix, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeError, MpError, ValidationError, type ValidationIssue } from '../errors.ts';
+import { resolveRemoteCache } from '../firmware/remote-cache.ts';
 import { registerCoreResolver } from '../plugin/core-resolver.ts';
 import type { Plugin } from '../plugin/types.ts';
 import { isRecord, problems, typeName } from '../util/validate.ts';
@@ -258,7 +259,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<ResolvedCo
     },
     variant: o.variant ?? file.variant,
     files: (file.files ?? []).map((f) => boardFile(projectDir, f)),
-    cache: { maxSize: file.cache?.maxSize },
+    cache: { maxSize: file.cache?.maxSize, remote: resolveRemoteCache(file.cache?.remote, env) },
     cModules: unique(
       [...(file.cModules ?? []), ...(o.cModules ?? [])].map((dir) => resolve(projectDir, dir)),
     ),

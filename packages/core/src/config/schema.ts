@@ -216,7 +216,10 @@ export const configSchema = strict({
    * mp's firmware cache, which keeps each build's firmware under a hash of its inputs so that an
    * earlier state (a revert, another branch, an earlier config) is answered without compiling.
    * `maxSize` bounds it on disk, the least recently used firmware going first: `'2GB'` (the
-   * default), `'500MB'`, or a number of bytes.
+   * default), `'500MB'`, or a number of bytes. `remote` shares it through a Turborepo remote-cache
+   * server: `{ url: 'https://cache.example.com', team: 'firmware', token: '…', write: true }`, each
+   * key under its environment variable (MP_REMOTE_CACHE_URL, _TEAM, _TOKEN, _WRITE); see
+   * firmware/remote-cache.ts.
    */
   cache: v.optional(
     strict({
@@ -224,6 +227,29 @@ export const configSchema = strict({
         v.union(
           [wholeNumber(0), v.pipe(v.string(), v.regex(BYTE_SIZE))],
           expected('a size such as "2GB" or "500MB", or a number of bytes'),
+        ),
+      ),
+      remote: v.optional(
+        strict(
+          {
+            /** The server's address (what `turbo --api` takes); MP_REMOTE_CACHE_URL wins. */
+            url: v.optional(
+              v.pipe(
+                text(),
+                v.check(
+                  (url) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol),
+                  'is not an http:// or https:// URL',
+                ),
+              ),
+            ),
+            /** The team artifacts are kept under (a slug, or a `team_…` id). */
+            team: v.optional(text()),
+            /** Sent as `Authorization: Bearer`; better kept out of the file, in MP_REMOTE_CACHE_TOKEN. */
+            token: v.optional(text()),
+            /** Upload what this machine compiles (default true; false for CI jobs that only read). */
+            write: v.optional(flag()),
+          },
+          '{ url?, team?, token?, write? }',
         ),
       ),
     }),

@@ -1,4 +1,5 @@
 import type * as v from 'valibot';
+import type { RemoteCacheSettings } from '../firmware/remote-cache.ts';
 import type { Plugin } from '../plugin/types.ts';
 import type { configSchema } from './schema.ts';
 
@@ -101,7 +102,11 @@ export interface ResolvedConfig {
    */
   files: Array<{ from: string; to: string }>;
   /** The firmware cache's bound as the config writes it (`cache.maxSize`); see firmware/firmware-cache.ts. */
-  cache: { maxSize?: string | number };
+  cache: {
+    maxSize?: string | number;
+    /** `cache.remote` under MP_REMOTE_CACHE_*; absent without a URL (see firmware/remote-cache.ts). */
+    remote?: RemoteCacheSettings;
+  };
   /** Config `targets` in config order (`mp build --all`); empty when there are none. */
   targets: ResolvedTarget[];
   /** Targets at once per engine (config `parallel`, `--parallel`); absent: from each engine's cores and memory. */

@@ -13,6 +13,7 @@ import { exportFileName } from './export-name.ts';
 import { type ExportFile, sha256Hex, uniqueName, writeExport } from './export-write.ts';
 import type { Fetched, FetchedLibrary, FetchedMicroPython } from './fetch.ts';
 import { DEFAULT_FIRMWARE_CACHE_BYTES, storeFirmware } from './firmware-cache.ts';
+import { shownUrl, uploadFirmware } from './remote-cache.ts';
 import { displayPath } from './resolve.ts';
 import {
   EXPORT_SCHEMA,
@@ -28,6 +29,8 @@ export interface BuildResult {
   upToDate: boolean;
   /** Built before from the same inputs: exported from the firmware cache, no container started. */
   fromCache?: boolean;
+  /** Which firmware cache answered: this machine's, or the remote one (`cache.remote`). */
+  cacheSource?: 'local' | 'remote';
   firmware: string;
   sidecarFile: string;
   sidecar: ExportSidecar;
@@ -101,13 +104,17 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
     sha256: firmwareSha,
     builtAt: outcome.sidecar.builtAt,
   });
-  if (!compiled.cached && deps.cacheDir) await keepInFirmwareCache(compiled, outcome.sidecar, deps);
+  if (!compiled.cached && deps.cacheDir) {
+    if (await keepInFirmwareCache(compiled, outcome.sidecar, deps)) await uploadToRemote(compiled, deps);
+  }
+  const source = compiled.cached ? (compiled.cached.source ?? 'local') : undefined;
   deps.step.title(
-    `Exported ${displayPath(project, outcome.firmware)}${compiled.cached ? ' from the firmware cache' : ''}`,
+    `Exported ${displayPath(project, outcome.firmware)}${source ? ` from the ${source === 'remote' ? 'remote ' : ''}firmware cache` : ''}`,
   );
   const result: BuildResult = {
     upToDate: false,
     fromCache: Boolean(compiled.cached),
+    cacheSource: source,
     firmware: outcome.firmware,
     sidecarFile: outcome.sidecarFile,
     sidecar: outcome.sidecar,
@@ -117,8 +124,15 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
   return { ...compiled, result };
 }
 
-/** The flash artifacts of a compiled build, into the firmware cache (a failure there fails no build). */
-async function keepInFirmwareCache(compiled: Compiled, sidecar: ExportSidecar, deps: ExportDeps) {
+/**
+ * The flash artifacts of a compiled build, into the firmware cache (a failure there fails no build).
+ * True when they are there.
+ */
+async function keepInFirmwareCache(
+  compiled: Compiled,
+  sidecar: ExportSidecar,
+  deps: ExportDeps,
+): Promise<boolean> {
   const { board, target } = compiled;
   const names = new Set([board.firmware, ...(target.flash?.segments.map((s) => s.artifact) ?? [])]);
   const artifacts = Object.fromEntries([...names].map((n) => [n, compiled.artifacts[n]!]));
@@ -134,11 +148,25 @@ async function keepInFirmwareCache(compiled: Compiled, sidecar: ExportSidecar, d
       },
       deps.cacheMaxBytes ?? DEFAULT_FIRMWARE_CACHE_BYTES,
     );
+    return true;
   } catch (error) {
     deps.step.logger.warn(
       `The firmware was not kept in mp's firmware cache (${error instanceof Error ? error.message : String(error)}); the next build of these inputs compiles again.`,
     );
+    return false;
   }
+}
+
+/**
+ * The entry just kept, to the remote firmware cache (`cache.remote` with `write` on), unless its
+ * lookup found the server unavailable; a failed upload is a warning.
+ */
+async function uploadToRemote(compiled: Compiled, deps: ExportDeps): Promise<void> {
+  const remote = compiled.project.config.cache.remote;
+  if (!remote?.write || compiled.remoteUnavailable) return;
+  deps.step.title(`Uploading to the remote firmware cache ${shownUrl(remote.url)}`);
+  const sent = await uploadFirmware(remote, deps.cacheDir!, compiled.firmwareKey);
+  if (sent.warning) deps.step.logger.warn(sent.warning);
 }
 
 /** The firmware's file name in `export/` for a build finishing at `now` (before making it unique). */

@@ -42,6 +42,8 @@ export interface CachedFirmware {
   entry: FirmwareCacheEntry;
   /** Artifact name → host path of the cached file (checked against its sha256 just now). */
   artifacts: Record<string, string>;
+  /** Where the build found it: this machine's cache, or the remote cache (then kept here too). */
+  source?: 'local' | 'remote';
 }
 
 export function firmwareCacheDir(cacheDir: string): string {
@@ -83,7 +85,7 @@ export async function findCachedFirmware(cacheDir: string, key: string): Promise
   }
   const now = new Date();
   await utimes(join(dir, 'entry.json'), now, now).catch(() => undefined);
-  return { entry, artifacts };
+  return { entry, artifacts, source: 'local' };
 }
 
 /**

@@ -17,8 +17,9 @@ import { buildFolderName, hashOf, readLastBuild } from './cache-key.ts';
 import type { BuildResult } from './export.ts';
 import { sha256Hex } from './export-write.ts';
 import { type Fetched, libraryOrigin } from './fetch.ts';
-import { type CachedFirmware, findCachedFirmware } from './firmware-cache.ts';
+import { type CachedFirmware, findCachedFirmware, parseByteSize } from './firmware-cache.ts';
 import { CONTAINER, containerLibraryDir } from './make.ts';
+import { findRemoteFirmware, shownUrl } from './remote-cache.ts';
 import { displayPath } from './resolve.ts';
 import { type ExportSidecar, MP_VERSION } from './sidecar.ts';
 
@@ -50,6 +51,8 @@ export interface Planned extends Drafted {
   upToDate?: BuildResult;
   /** Built before from the same inputs: the firmware cache's files are exported, nothing compiles. */
   cached?: CachedFirmware;
+  /** The remote firmware cache did not answer or refused the token: the build uploads nothing either. */
+  remoteUnavailable?: boolean;
 }
 
 export function toolchainChoice(fetched: Fetched): ToolchainChoice {
@@ -126,12 +129,13 @@ export async function planBuild(
     deps.step.title(`Up to date: ${displayPath(project, upToDate.firmware)}`);
     return { ...planned, upToDate };
   }
-  const cached =
-    deps.force || !deps.cacheDir ? undefined : await findCachedFirmware(deps.cacheDir, planned.firmwareKey);
-  if (cached) {
-    deps.step.title(`From the firmware cache: built ${cached.entry.builtAt} from the same inputs`);
-    return { ...planned, cached };
+  const found = deps.force || !deps.cacheDir ? {} : await findFirmware(planned, deps.cacheDir, deps.step);
+  if (found.cached) {
+    const which = found.cached.source === 'remote' ? 'the remote firmware cache' : 'the firmware cache';
+    deps.step.title(`From ${which}: built ${found.cached.entry.builtAt} from the same inputs`);
+    return { ...planned, cached: found.cached };
   }
+  if (found.remoteUnavailable) planned.remoteUnavailable = true;
   const file = join(buildDir, 'manifest.py');
   await mkdir(buildDir, { recursive: true });
   // Rewritten only when it changes, so make sees an unchanged manifest as unchanged.
@@ -140,6 +144,31 @@ export async function planBuild(
     await writeIfChanged(join(buildDir, 'cmodules.cmake'), cmodulesCmake(drafted.cModules));
   deps.step.title(`Frozen manifest: ${displayPath(project, file)}`);
   return planned;
+}
+
+/**
+ * This machine's firmware cache, then (on a miss) the remote one of `cache.remote`, whose hit is kept
+ * here too. A remote that fails warns and the build goes on; one that did not answer or refused the
+ * token is not sent the upload either.
+ */
+async function findFirmware(
+  planned: Planned,
+  cacheDir: string,
+  step: StepContext,
+): Promise<{ cached?: CachedFirmware; remoteUnavailable?: boolean }> {
+  const local = await findCachedFirmware(cacheDir, planned.firmwareKey);
+  const { cache } = planned.project.config;
+  if (local || !cache.remote) return { cached: local };
+  step.title(`Asking the remote firmware cache ${shownUrl(cache.remote.url)}`);
+  const found = await findRemoteFirmware(
+    cache.remote,
+    cacheDir,
+    planned.firmwareKey,
+    parseByteSize(cache.maxSize),
+  );
+  if (found.kind !== 'hit' && found.warning) step.logger.warn(found.warning);
+  if (found.kind === 'hit') return { cached: found.cached };
+  return { remoteUnavailable: found.kind === 'unavailable' };
 }
 
 async function writeIfChanged(file: string, text: string): Promise<void> {
