@@ -50,15 +50,39 @@ export class RawRepl {
     this.#timeoutMs = options.timeoutMs ?? 5000;
   }
 
-  /** Interrupts whatever runs and enters the raw REPL. */
-  async enter(): Promise<void> {
+  /**
+   * Interrupts whatever runs and enters the raw REPL. `bootingMs`: the board was just reset and may
+   * still be starting (ROM, boot.py, the port coming back on native USB), when what is written is
+   * lost: the interrupt and Ctrl-A are sent again every half second until it answers or the time is
+   * up, as a person at the keyboard would.
+   */
+  async enter(options: { bootingMs?: number } = {}): Promise<void> {
     this.#unsubscribe ??= this.#transport.onData((bytes) => this.#receive(bytes));
-    await this.#transport.write(new Uint8Array([0x0d, CTRL_C, CTRL_C]));
-    // What the interrupted program and the friendly REPL printed is not ours to read.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    this.#buffer = new Uint8Array(0);
-    await this.#transport.write(new Uint8Array([0x0d, CTRL_A]));
-    await this.#readUntil(RAW_BANNER, 'entering the raw REPL (Ctrl-A)');
+    const deadline = Date.now() + (options.bootingMs ?? 0);
+    for (let attempt = 0; ; attempt++) {
+      const last = Date.now() >= deadline;
+      try {
+        await this.#transport.write(new Uint8Array([0x0d, CTRL_C, CTRL_C]));
+        // What the interrupted program and the friendly REPL printed is not ours to read.
+        await sleep(100);
+        this.#buffer = new Uint8Array(0);
+        await this.#transport.write(new Uint8Array([0x0d, CTRL_A]));
+        await this.#readUntil(RAW_BANNER, 'entering the raw REPL (Ctrl-A)', last ? this.#timeoutMs : 500);
+      } catch (error) {
+        // A port that is reattaching after the reset cannot be written yet: that is booting too.
+        if (last) throw error;
+        await sleep(attempt === 0 ? 0 : 100);
+        continue;
+      }
+      if (attempt > 0) {
+        // An earlier Ctrl-A that the board read late prints the banner again: keep only the last.
+        await sleep(150);
+        const needle = new TextEncoder().encode(RAW_BANNER);
+        for (let at = indexOf(this.#buffer, needle); at >= 0; at = indexOf(this.#buffer, needle))
+          this.#buffer = this.#buffer.slice(at + needle.length);
+      }
+      return;
+    }
   }
 
   /** Runs one program; a Python exception on the board is an MpError with its traceback. */
@@ -97,9 +121,15 @@ export class RawRepl {
     return { stdout, stderr };
   }
 
-  /** Leaves the raw REPL (Ctrl-B) for the friendly one, and stops listening. */
-  async exit(): Promise<void> {
-    await this.#transport.write(new Uint8Array([0x0d, CTRL_B])).catch(() => undefined);
+  /**
+   * Leaves the raw REPL (Ctrl-B) for the friendly one, and stops listening. `softReset`: then
+   * Ctrl-D at the friendly prompt, so the board restarts MicroPython and runs boot.py and main.py
+   * with the files just copied (in the raw REPL a soft reset would not run main.py:
+   * shared/runtime/pyexec.c and each port's main.c).
+   */
+  async exit(options: { softReset?: boolean } = {}): Promise<void> {
+    const keys = options.softReset ? [0x0d, CTRL_B, CTRL_D] : [0x0d, CTRL_B];
+    await this.#transport.write(new Uint8Array(keys)).catch(() => undefined);
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
   }
@@ -137,9 +167,9 @@ export class RawRepl {
   }
 
   /** Waits for `marker` and returns (and consumes) what came before it. */
-  async #readUntil(marker: string, doing: string): Promise<string> {
+  async #readUntil(marker: string, doing: string, timeoutMs = this.#timeoutMs): Promise<string> {
     const needle = new TextEncoder().encode(marker);
-    return this.#waitFor(doing, () => {
+    return this.#waitFor(doing, timeoutMs, () => {
       const at = indexOf(this.#buffer, needle);
       if (at < 0) return undefined;
       const before = this.#buffer.subarray(0, at);
@@ -149,7 +179,7 @@ export class RawRepl {
   }
 
   async #readBytes(count: number, doing: string): Promise<Uint8Array> {
-    return this.#waitFor(doing, () => {
+    return this.#waitFor(doing, this.#timeoutMs, () => {
       if (this.#buffer.length < count) return undefined;
       const out = this.#buffer.slice(0, count);
       this.#buffer = this.#buffer.slice(count);
@@ -157,8 +187,8 @@ export class RawRepl {
     });
   }
 
-  async #waitFor<T>(doing: string, take: () => T | undefined): Promise<T> {
-    const deadline = Date.now() + this.#timeoutMs;
+  async #waitFor<T>(doing: string, timeoutMs: number, take: () => T | undefined): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const got = take();
       if (got !== undefined) return got;
@@ -191,6 +221,10 @@ export class RawRepl {
       hint: 'Reset the board (unplug it, or `mp flash`) and try again; check that the firmware is MicroPython.',
     });
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
