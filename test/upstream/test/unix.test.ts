@@ -7,7 +7,9 @@ import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { cModuleTemplate } from '@mp/core';
+import { writeEmulatorConfig } from '@mp/esp-emulator';
 import { runMp, tempProject } from '@mp/test-utils';
+import { makeTestFirmware } from '@mp/test-utils/esp-firmware';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unpackKit } from '../src/kit.ts';
 import { jsonResult, kitRunner } from '../src/mp.ts';
@@ -152,6 +154,73 @@ describe('real MicroPython: the unix port of v1.28.0', () => {
       ]);
     } finally {
       await board.stop();
+    }
+  });
+
+  it('mp flash copies the config’s files to a board whose application is the real unix MicroPython', async () => {
+    expect(executable, 'the first test builds the executable').toBeDefined();
+    // The board's filesystem: the folder the executable runs in (its `/` would be the host's).
+    const fs = mkdtempSync(join(tmpdir(), 'mp-upstream-board-fs-'));
+    const files = (names: string[]) => names.map((name) => ({ from: name, to: `${fs}/${basename(name)}` }));
+    const project = tempProject({
+      'mp.config.json': JSON.stringify({
+        board: 'esp8266-d1mini',
+        files: files(['export/mqtt_local.py', 'main.py']),
+      }),
+      'export/mqtt_local.py': 'config = {"ssid": "home", "wifi_pw": "secret"}\n',
+      'main.py': 'import app\n',
+      'firmware.bin': makeTestFirmware('ESP8266', { seed: 5 }).image,
+    });
+    try {
+      const emulator = writeEmulatorConfig(project.path('.emulator'), [
+        { chip: 'esp8266', application: { command: executable!, cwd: fs } },
+      ]);
+      const env = { ...emulator.env, MP_CACHE_DIR: project.path('.cache') };
+      const flash = async (...args: string[]) => {
+        const run = await runMp(['flash', 'firmware.bin', '--json', ...args], { cwd: project.dir, env });
+        expect(run.code, run.output).toBe(0);
+        const result = jsonResult(run);
+        return {
+          mode: result.flash.mode as string,
+          files: (result.files ?? []).map((f: { to: string; status: string }) => [basename(f.to), f.status]),
+        };
+      };
+
+      expect(await flash()).toEqual({
+        mode: 'full',
+        files: [
+          ['mqtt_local.py', 'copied'],
+          ['main.py', 'copied'],
+        ],
+      });
+      for (const name of ['export/mqtt_local.py', 'main.py'])
+        expect(readFileSync(join(fs, basename(name))).equals(readFileSync(project.path(name))), name).toBe(
+          true,
+        );
+
+      // Same firmware, same files: nothing written, nothing copied.
+      expect(await flash()).toEqual({
+        mode: 'unchanged',
+        files: [
+          ['mqtt_local.py', 'unchanged'],
+          ['main.py', 'unchanged'],
+        ],
+      });
+
+      project.write('main.py', 'import app\nprint("edited")\n');
+      expect((await flash()).files).toEqual([
+        ['mqtt_local.py', 'unchanged'],
+        ['main.py', 'copied'],
+      ]);
+      expect(readFileSync(join(fs, 'main.py'), 'utf8')).toBe('import app\nprint("edited")\n');
+
+      // --no-files leaves the board's files alone.
+      project.write('main.py', 'import app\nprint("not copied")\n');
+      expect((await flash('--no-files')).files).toEqual([]);
+      expect(readFileSync(join(fs, 'main.py'), 'utf8')).toBe('import app\nprint("edited")\n');
+      expect(readdirSync(fs).filter((f) => f.endsWith('.mp-tmp'))).toEqual([]);
+    } finally {
+      rmSync(fs, { recursive: true, force: true });
     }
   });
 

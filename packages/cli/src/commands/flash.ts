@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import {
+  asMpError,
   type ConfigOverrides,
   createFlashJob,
   type FirmwareImage,
@@ -12,6 +13,10 @@ import {
   firmwareFromFile,
   firmwareFromSidecar,
   formatBytes,
+  MpError,
+  type PutFile,
+  type PutOutcome,
+  putToBoard,
   SerialMonitor,
 } from '@mp/core';
 import { loadProject, positiveInt } from '../project.ts';
@@ -20,6 +25,7 @@ import { renderSteps } from '../ui/run-steps.ts';
 import { style } from '../ui/style.ts';
 import { assertNotJson, consoleUntilExit } from './monitor.ts';
 import { pickPort } from './ports.ts';
+import { putJson, putProgress, reportPut } from './put.ts';
 import type { CommandInput, CommandRun, OPTIONS } from './table.ts';
 
 export const run: CommandRun<typeof OPTIONS.flash> = async (input) => {
@@ -49,13 +55,22 @@ export const run: CommandRun<typeof OPTIONS.flash> = async (input) => {
     await job.dispose();
   }
   const result = job.result!;
+  if (!input.json) input.stderr.write(`${summary(result, (performance.now() - started) / 1000)}\n`);
+  const files =
+    values['no-files'] === true || project.config.files.length === 0
+      ? undefined
+      : await copyFilesAfterFlash(
+          input,
+          project.config.files,
+          result.portAfterRestart ?? selected.path,
+          monitor,
+        );
   if (input.json) {
     input.stdout.write(
-      `${JSON.stringify({ type: 'result', ok: true, firmware: firmware.file, board: firmware.boardId, flash: result })}\n`,
+      `${JSON.stringify({ type: 'result', ok: true, firmware: firmware.file, board: firmware.boardId, flash: result, ...(files ? { files: putJson(files) } : {}) })}\n`,
     );
     return 0;
   }
-  input.stderr.write(`${summary(result, (performance.now() - started) / 1000)}\n`);
   if (!monitor) return 0;
   return consoleUntilExit(input, monitor, `${monitor.path} at ${monitor.baudRate} baud`);
 };
@@ -77,4 +92,47 @@ function summary(result: FlashResult, seconds: number): string {
       ? `already up to date (${formatBytes(result.imageBytes)} checked, nothing written)`
       : `wrote ${formatBytes(result.writtenBytes)} of ${formatBytes(result.imageBytes)} (${result.sectorsWritten} of ${result.sectorsTotal} sectors, ${formatBytes(result.compressedBytes)} compressed${result.mode === 'full' && result.fullReason ? `; full write: ${result.fullReason}` : ''})`;
   return `${style.green('✔')} Flashed ${result.device.description} on ${result.port}: ${what} in ${formatSeconds(seconds)}`;
+}
+
+/** How long a board may take from the flasher's reset to answering its REPL (ROM, boot.py, USB). */
+const BOOT_MS = 5000;
+
+/**
+ * The config's `files` onto the board that was just flashed and reset: over its raw REPL, only
+ * those that differ, then a soft reset so main.py runs with them. A board that does not answer
+ * fails the command with the flash already done, and says so.
+ */
+async function copyFilesAfterFlash(
+  input: CommandInput,
+  files: PutFile[],
+  port: string,
+  monitor: SerialMonitor | undefined,
+): Promise<PutOutcome[]> {
+  const started = performance.now();
+  if (!input.json)
+    input.stderr.write(
+      style.dim(`Copying ${files.length} file${files.length === 1 ? '' : 's'} to the board…\n`),
+    );
+  try {
+    const outcomes = await putToBoard({
+      port,
+      files,
+      transport: monitor,
+      bootingMs: BOOT_MS,
+      softReset: true,
+      onProgress: putProgress(input),
+    });
+    if (!input.json) reportPut(input, outcomes, port, started);
+    return outcomes;
+  } catch (error) {
+    const failure = asMpError(error, 'REPL_PROTOCOL');
+    throw new MpError({
+      code: failure.code,
+      message: `The firmware is flashed, but the config's files were not copied: ${failure.message}`,
+      hint: `${failure.hint ?? ''} Copy them later with \`mp put\`, or flash with --no-files.`.trim(),
+      file: failure.file,
+      exitCode: failure.exitCode,
+      cause: error,
+    });
+  }
 }

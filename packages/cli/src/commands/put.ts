@@ -4,11 +4,11 @@
  */
 
 import { resolve } from 'node:path';
-import { formatBytes, MpError, putTargets, putToBoard } from '@mp/core';
+import { formatBytes, MpError, type PutFile, type PutOutcome, putTargets, putToBoard } from '@mp/core';
 import { loadProject, positiveInt } from '../project.ts';
 import { style } from '../ui/style.ts';
 import { pickPort } from './ports.ts';
-import type { CommandRun, OPTIONS } from './table.ts';
+import type { CommandInput, CommandRun, OPTIONS } from './table.ts';
 
 export const run: CommandRun<typeof OPTIONS.put> = async (input) => {
   const project = await loadProject(
@@ -37,34 +37,46 @@ export const run: CommandRun<typeof OPTIONS.put> = async (input) => {
         )
       : project.config.files;
   const started = performance.now();
-  let lastShown = 0;
   const outcomes = await putToBoard({
     port: selected.path,
     baudRate,
     files,
-    onProgress: (file, done, total) => {
-      if (input.json || !input.stderr.isTTY) return;
-      const now = performance.now();
-      if (done < total && now - lastShown < 100) return;
-      lastShown = now;
-      input.stderr.write(
-        `\r${style.dim(`  ${file.to} ${formatBytes(done)} of ${formatBytes(total)}`)}\x1b[K${done === total ? '\n' : ''}`,
-      );
-    },
+    onProgress: putProgress(input),
   });
+  reportPut(input, outcomes, selected.path, started);
+  return 0;
+};
+
+/** Progress of each file's copy on a terminal, at most ten lines a second. */
+export function putProgress(input: CommandInput): (file: PutFile, done: number, total: number) => void {
+  let lastShown = 0;
+  return (file, done, total) => {
+    if (input.json || !input.stderr.isTTY) return;
+    const now = performance.now();
+    if (done < total && now - lastShown < 100) return;
+    lastShown = now;
+    input.stderr.write(
+      `\r${style.dim(`  ${file.to} ${formatBytes(done)} of ${formatBytes(total)}`)}\x1b[K${done === total ? '\n' : ''}`,
+    );
+  };
+}
+
+/** One line per file, then the total; `--json`: one result object. */
+export function reportPut(input: CommandInput, outcomes: PutOutcome[], port: string, started: number): void {
   const copied = outcomes.filter((o) => o.status === 'copied');
   if (input.json) {
-    input.stdout.write(
-      `${JSON.stringify({ type: 'result', ok: true, port: selected.path, files: outcomes.map((o) => ({ from: o.file.from, to: o.file.to, status: o.status, bytes: o.bytes })) })}\n`,
-    );
-    return 0;
+    input.stdout.write(`${JSON.stringify({ type: 'result', ok: true, port, files: putJson(outcomes) })}\n`);
+    return;
   }
   for (const o of outcomes)
     input.stdout.write(
       `  ${o.status === 'copied' ? style.green('↑') : style.dim('=')} ${o.file.to} ${style.dim(o.status === 'copied' ? `(${formatBytes(o.bytes)})` : '(unchanged)')}\n`,
     );
   input.stdout.write(
-    `${style.green('✔')} ${copied.length ? `Copied ${copied.length} of ${outcomes.length} file${outcomes.length === 1 ? '' : 's'}` : `All ${outcomes.length} file${outcomes.length === 1 ? ' is' : 's are'} up to date`} on ${selected.path} in ${((performance.now() - started) / 1000).toFixed(1)}s\n`,
+    `${style.green('✔')} ${copied.length ? `Copied ${copied.length} of ${outcomes.length} file${outcomes.length === 1 ? '' : 's'}` : `All ${outcomes.length} file${outcomes.length === 1 ? ' is' : 's are'} up to date`} on ${port} in ${((performance.now() - started) / 1000).toFixed(1)}s\n`,
   );
-  return 0;
-};
+}
+
+export function putJson(outcomes: PutOutcome[]) {
+  return outcomes.map((o) => ({ from: o.file.from, to: o.file.to, status: o.status, bytes: o.bytes }));
+}

@@ -199,6 +199,10 @@ export const OPTIONS = {
     },
     monitor: { type: 'boolean', short: 'm', description: 'Open the serial monitor after flashing' },
     erase: { type: 'boolean', description: 'Erase the whole flash first (then every sector is written)' },
+    'no-files': {
+      type: 'boolean',
+      description: 'Do not copy the config’s `files` to the board after flashing',
+    },
   },
   erase: {
     board: BUILD_OPTIONS.board,
@@ -216,6 +220,10 @@ export const OPTIONS = {
     'no-flash': { type: 'boolean', description: 'Build only, do not flash' },
     monitor: { type: 'boolean', description: 'Reattach the serial monitor after each flash (default)' },
     'no-monitor': { type: 'boolean', description: 'Do not open the serial monitor' },
+    'no-files': {
+      type: 'boolean',
+      description: 'Do not copy the config’s `files` to the board after each flash',
+    },
   },
   put: {
     to: { type: 'string', description: 'Folder on the board to copy into (default: /)', arg: 'dir' },
