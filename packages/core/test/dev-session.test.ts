@@ -3,7 +3,8 @@
  * ports, a fake watcher and fake timers standing in for Docker, USB and time. Given a project,
  * when I save (or unplug the board, or press Ctrl-C), then these builds, flashes and events follow.
  */
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tempProject } from '@mp/test-utils';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { BuildResult, DevBoard, DevToolchain, FirmwareImage, FlashResult } from '../src/dev/effects.ts';
@@ -84,6 +85,10 @@ class FakeBoards {
   readonly open = new Set<string>();
   selections = 0;
   monitored = false;
+  /** Each copy of the config's files: the port and the board paths. */
+  readonly puts: Array<{ port: string; files: string[] }> = [];
+  /** The next copy finds no REPL. */
+  failPut = false;
   /** Unplug the board this long into the next flash (and plug it back `replugAfterMs` later, if set). */
   unplug: { afterMs: number; replugAfterMs?: number; as?: string } | undefined;
 
@@ -117,6 +122,15 @@ class FakeBoards {
         this.flashed.push({ port, file: firmware.file });
         onData?.(new TextEncoder().encode('MicroPython (fake)\r\n>>> '));
         return flashResult(port);
+      },
+      put: async (files, run) => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        if (this.failPut) {
+          this.failPut = false;
+          throw new MpError({ code: 'REPL_NOT_ANSWERING', message: `${run.port} did not answer a REPL` });
+        }
+        this.puts.push({ port: run.port, files: files.map((f) => f.to) });
+        return files.map((file) => ({ file, status: 'copied' as const, bytes: 1 }));
       },
       close: async () => {
         this.open.delete(port);
@@ -206,6 +220,7 @@ function startDev(projects: Project[], options: Partial<DevSessionOptions> = {})
       },
       // Synchronous, so fake time alone decides what happens when.
       removeFile: async (path) => rmSync(path, { force: true }),
+      hashFile: async (path) => createHash('sha256').update(readFileSync(path)).digest('hex'),
       ...options.effects,
     },
   });
@@ -553,6 +568,63 @@ describe('mp dev session', () => {
     expect(noMonitor.events.some((e) => e.type === 'dev:monitor')).toBe(false);
     noMonitor.stop();
     await noMonitor.session;
+  });
+
+  it('copies the config’s files after a flash only when they changed; a failed copy is retried after the next', async () => {
+    const { dir, project } = await givenProject({ files: ['main.py', 'export/mqtt_local.py'] });
+    dir.write('main.py', 'import app\n');
+    dir.write('export/mqtt_local.py', 'config = {}\n');
+    const dev = startDev([project]);
+    await dev.settled();
+    expect(dev.types()).toEqual([
+      'dev:watching',
+      'dev:build-start',
+      'dev:built',
+      'dev:flash-start',
+      'dev:flashed',
+      'dev:put-start',
+      'dev:put',
+      'dev:idle',
+    ]);
+    expect(dev.boards.puts).toEqual([{ port: '/dev/ttyUSB0', files: ['/main.py', '/mqtt_local.py'] }]);
+    // main.py beside the config is watched; export/ is not (builds write it).
+    expect(dev.watcher.targets[0]!.boardFiles).toEqual([dir.path('main.py')]);
+
+    // A module edit: built and flashed, the files are as the board has them.
+    let from = dev.events.length;
+    dev.watcher.save(`${project.config.modulesDir}/app.py`);
+    await dev.settled(from);
+    expect(dev.types(from)).not.toContain('dev:put-start');
+    expect(dev.boards.puts).toHaveLength(1);
+
+    // main.py saved: copied after the (unchanged) flash.
+    from = dev.events.length;
+    dir.write('main.py', 'import app\nprint("edited")\n');
+    dev.watcher.save(dir.path('main.py'));
+    await dev.settled(from);
+    expect(dev.boards.puts).toHaveLength(2);
+
+    // The board does not answer: reported, the flash stands, and the next flash copies them.
+    from = dev.events.length;
+    dev.boards.failPut = true;
+    dir.write('export/mqtt_local.py', 'config = {"ssid": "new"}\n');
+    dev.watcher.save(`${project.config.modulesDir}/app.py`);
+    await dev.settled(from);
+    expect(dev.types(from)).toEqual(expect.arrayContaining(['dev:flashed', 'dev:put-failed']));
+    expect(dev.boards.puts).toHaveLength(2);
+    from = dev.events.length;
+    dev.watcher.save(`${project.config.modulesDir}/app.py`);
+    await dev.settled(from);
+    expect(dev.boards.puts).toHaveLength(3);
+    dev.stop();
+    await dev.session;
+
+    const noFiles = startDev([project], { files: false });
+    await noFiles.settled();
+    expect(noFiles.boards.flashed).toHaveLength(1);
+    expect(noFiles.boards.puts).toEqual([]);
+    noFiles.stop();
+    await noFiles.session;
   });
 
   it('a board without a chip (unix) is rebuilt on save and never looks for a port', async () => {

@@ -35,6 +35,7 @@ describe('what mp dev watches', () => {
       {
         sourceDirs: [project.path('modules')],
         configFiles: [project.path('mp.config.json')],
+        boardFiles: [],
         ignoreDirs: [project.path('export'), project.path('.mp')],
       },
       (e) => events.push(e),

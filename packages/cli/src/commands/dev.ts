@@ -17,6 +17,7 @@ export const run: CommandRun<typeof OPTIONS.dev> = async (input) => {
   const overrides = buildOverrides(values);
   const flash = values['no-flash'] !== true;
   const monitor = values['no-monitor'] !== true;
+  const files = values['no-files'] !== true;
   const project = await loadProject(input, overrides); // fail fast on a bad config or board
   const at = (path: string) => relative(project.config.projectDir, path) || '.';
   const print = input.json ? (event: DevEvent) => printJson(input, event) : humanPrinter(input, at);
@@ -26,6 +27,7 @@ export const run: CommandRun<typeof OPTIONS.dev> = async (input) => {
     onEvent: print,
     flash,
     monitor,
+    files,
   });
   if (!input.json)
     input.stderr.write(`\n${style.dim('mp dev stopped: container removed, port released.')}\n`);
@@ -39,7 +41,11 @@ function printJson(input: CommandInput, event: DevEvent): void {
     );
     return;
   }
-  if (event.type === 'dev:build-failed' || event.type === 'dev:flash-failed') {
+  if (
+    event.type === 'dev:build-failed' ||
+    event.type === 'dev:flash-failed' ||
+    event.type === 'dev:put-failed'
+  ) {
     input.stdout.write(`${JSON.stringify({ ...event, error: event.error.toJSON() })}\n`);
     return;
   }
@@ -117,6 +123,21 @@ function humanPrinter(input: CommandInput, at: (path: string) => string): (event
       }
       case 'dev:flash-failed':
         failure(event.error, 'will flash when the board is back, or on the next save');
+        break;
+      case 'dev:put-start':
+        line(
+          `copying ${event.files.length === 1 ? event.files[0]!.to : `${event.files.length} files`} to the board…`,
+        );
+        break;
+      case 'dev:put': {
+        const copied = event.outcomes.filter((o) => o.status === 'copied');
+        line(
+          `${style.green('✔')} ${copied.length ? `copied ${copied.map((o) => `${o.file.to} (${formatBytes(o.bytes)})`).join(', ')}` : 'files on the board up to date'}${style.dim(`; soft reset, in ${formatSeconds(event.ms / 1000)}`)}`,
+        );
+        break;
+      }
+      case 'dev:put-failed':
+        failure(event.error, 'the firmware is flashed; the files are copied after the next flash');
         break;
       case 'dev:monitor':
         input.stdout.write(event.data);

@@ -7,7 +7,15 @@
  */
 import type { StepObserver } from '../events.ts';
 import type { Project } from '../project.ts';
-import type { DevBoard, DevClock, DevEffects, FirmwareImage, FlashResult } from './effects.ts';
+import type {
+  DevBoard,
+  DevClock,
+  DevEffects,
+  FirmwareImage,
+  FlashResult,
+  PutFile,
+  PutOutcome,
+} from './effects.ts';
 
 export class BoardLink {
   readonly #effects: DevEffects;
@@ -56,6 +64,12 @@ export class BoardLink {
       if (!explicit) this.forgetPort();
       throw error;
     }
+  }
+
+  /** The config's files onto the board just flashed (see DevBoard.put). */
+  async put(files: PutFile[]): Promise<PutOutcome[]> {
+    if (!this.#board || !this.#port) throw new Error('put before a flash'); // the session's order
+    return this.#board.put(files, { port: this.#port });
   }
 
   async close(): Promise<void> {

@@ -6,23 +6,28 @@
  * imports change.
  */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { runSteps, type StepObserver } from '../events.ts';
 import type { PathMapping } from '../firmware/make.ts';
 import { type BuildResult, createBuild, hostMpyCrossPath, pathMappings } from '../firmware/pipeline.ts';
 import { type FirmwareImage, firmwareFromSidecar } from '../flash/firmware.ts';
 import { type FlashResult, flashFirmware } from '../flash/flash.ts';
 import type { Project } from '../project.ts';
+import { type PutFile, type PutOutcome, putToBoard } from '../repl/index.ts';
 import type { BindingInterface } from '../serial/index.ts';
 import { SerialMonitor } from '../serial/monitor.ts';
 import { listBoardPorts, selectPort } from '../serial/ports.ts';
 import { registerCacheUse } from '../sources/cache-housekeeping.ts';
 import type { ToolchainContainer } from '../toolchain/index.ts';
+import { sha256Hex } from '../util/hash.ts';
 import { userCacheDir } from '../util/paths.ts';
 import { checkPythonSyntax, checkPythonSyntaxOnHost, type SyntaxProblem } from './syntax-check.ts';
 import { watchProject } from './watch.ts';
 
-export type { BuildResult, FirmwareImage, FlashResult, ToolchainContainer };
+export type { BuildResult, FirmwareImage, FlashResult, PutFile, PutOutcome, ToolchainContainer };
+
+/** How long a board may take from the flasher's reset to answering its REPL (ROM, boot.py, USB). */
+const BOOT_MS = 5000;
 
 /** `flashable`: the board has a chip to flash (the unix port has none; its build is the result). */
 export type DevBuildOutcome =
@@ -46,6 +51,12 @@ export interface DevBoard {
     firmware: FirmwareImage,
     run: { baudRate?: number; signal: AbortSignal; observer: StepObserver },
   ): Promise<FlashResult>;
+  /**
+   * Copies `files` onto the board that was just flashed (over its raw REPL, those that differ),
+   * then soft-resets it; `port`: where it is now (a native-USB board may have come back elsewhere).
+   * The monitor, when attached, carries the REPL and shows nothing of it.
+   */
+  put(files: PutFile[], run: { port: string }): Promise<PutOutcome[]>;
   /** Detaches the monitor: the port is free. */
   close(): Promise<void>;
 }
@@ -71,6 +82,8 @@ export interface DevEffects {
   registerCacheUse(project: string, signal: AbortSignal): Promise<() => Promise<void>>;
   fileExists(path: string): boolean;
   removeFile(path: string): Promise<void>;
+  /** sha256 (hex) of a file's content. */
+  hashFile(path: string): Promise<string>;
   clock: DevClock;
 }
 
@@ -96,6 +109,7 @@ export function realDevEffects(options: RealDevEffectsOptions = {}): DevEffects 
       registerCacheUse(options.cacheDir ?? userCacheDir(options.env), { project, signal }),
     fileExists: existsSync,
     removeFile: (path) => rm(path, { force: true }),
+    hashFile: async (path) => sha256Hex(await readFile(path)),
     clock: {
       now: () => performance.now(),
       // The global looked up at each call, so fake timers in tests apply to the default too.
@@ -113,11 +127,31 @@ function serialBoard(
   onData: ((data: Uint8Array) => void) | undefined,
 ): DevBoard {
   const monitor = onData ? new SerialMonitor({ path: port, binding }) : undefined;
-  if (onData) monitor?.onData(onData);
+  /** While files are copied the raw REPL's traffic is not the board's output. */
+  let muted = false;
+  if (onData)
+    monitor?.onData((data) => {
+      if (!muted) onData(data);
+    });
   return {
     port,
     flash: (firmware, { baudRate, signal, observer }) =>
       flashFirmware({ firmware, port, binding, baudRate, monitor, signal, observer }),
+    put: async (files, run) => {
+      muted = true;
+      try {
+        return await putToBoard({
+          port: run.port,
+          binding,
+          files,
+          transport: monitor?.attached ? monitor : undefined,
+          bootingMs: BOOT_MS,
+          softReset: true,
+        });
+      } finally {
+        muted = false;
+      }
+    },
     close: async () => {
       await monitor?.detach().catch(() => undefined);
     },

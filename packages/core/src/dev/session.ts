@@ -16,6 +16,8 @@ import {
   type DevEffects,
   type FirmwareImage,
   type FlashResult,
+  type PutFile,
+  type PutOutcome,
   realDevEffects,
   type ToolchainContainer,
 } from './effects.ts';
@@ -35,6 +37,11 @@ export type DevEvent =
   | { type: 'dev:flash-start'; port: string }
   | { type: 'dev:flashed'; result: FlashResult; ms: number }
   | { type: 'dev:flash-failed'; error: MpError; willRetry: boolean }
+  /** The config's `files` are being copied after a flash (only when they changed since the last copy). */
+  | { type: 'dev:put-start'; files: PutFile[] }
+  | { type: 'dev:put'; outcomes: PutOutcome[]; ms: number }
+  /** The firmware is on the board; the files are copied again after the next flash. */
+  | { type: 'dev:put-failed'; error: MpError }
   | { type: 'dev:monitor'; data: Uint8Array }
   | { type: 'dev:idle' }
   | { type: 'dev:step'; pipeline: 'build' | 'flash'; event: StepEvent };
@@ -48,6 +55,8 @@ export interface DevSessionOptions {
   flash?: boolean;
   /** Reattach the serial monitor after each flash (default true). */
   monitor?: boolean;
+  /** Copy the config's `files` to the board after a flash when they changed (default true). */
+  files?: boolean;
   /** Serial binding (tests: the emulator); default MP_SERIAL_BINDING or real ports. */
   binding?: BindingInterface;
   env?: NodeJS.ProcessEnv;
@@ -89,6 +98,8 @@ class DevSession {
   #cancelDebounce = () => {};
   #stopWatchingForBoard = () => {};
   #releaseCacheUse = async () => {};
+  /** The config's files (board path and sha256) as last copied to the board in this session. */
+  #filesOnBoard: string | undefined;
 
   constructor(options: DevSessionOptions, effects: DevEffects, project: Project) {
     this.#options = options;
@@ -223,11 +234,39 @@ class DevSession {
         },
       });
       this.#emit({ type: 'dev:flashed', result, ms: clock.now() - started });
+      await this.#copyFiles();
       return { type: 'flashed' };
     } catch (error) {
       if (!signal.aborted)
         this.#emit({ type: 'dev:flash-failed', error: asMpError(error, 'FLASH_FAILED'), willRetry: true });
       return { type: 'flash-failed' };
+    }
+  }
+
+  /**
+   * After a flash, the config's `files` onto the board when they differ from what this session
+   * last copied there (the first flash always looks: the board's own hashes decide what goes). A
+   * failure is reported and leaves them owed; the flash itself stands.
+   */
+  async #copyFiles(): Promise<void> {
+    const files = this.#project.config.files;
+    if (this.#options.files === false || files.length === 0) return;
+    const state = (
+      await Promise.all(
+        files.map(async (f) => `${f.to}\t${await this.#effects.hashFile(f.from).catch(() => 'missing')}`),
+      )
+    ).join('\n');
+    if (state === this.#filesOnBoard) return;
+    const { clock } = this.#effects;
+    const started = clock.now();
+    this.#emit({ type: 'dev:put-start', files });
+    try {
+      const outcomes = await this.#board.put(files);
+      this.#filesOnBoard = state;
+      this.#emit({ type: 'dev:put', outcomes, ms: clock.now() - started });
+    } catch (error) {
+      this.#filesOnBoard = undefined;
+      this.#emit({ type: 'dev:put-failed', error: asMpError(error, 'REPL_PROTOCOL') });
     }
   }
 
@@ -238,7 +277,10 @@ class DevSession {
       this.#dispatch({ type: 'saved', path: event.path, config: event.kind === 'config' }),
     );
     await this.#watcher.ready;
-    this.#emit({ type: 'dev:watching', paths: [...targets.sourceDirs, ...targets.configFiles] });
+    this.#emit({
+      type: 'dev:watching',
+      paths: [...targets.sourceDirs, ...targets.configFiles, ...targets.boardFiles],
+    });
   }
 
   /** Runs once nothing is running any more (the state machine says when). */

@@ -12,6 +12,11 @@ export interface WatchTargets {
   sourceDirs: string[];
   /** Single files whose change reloads the project (the config file). */
   configFiles: string[];
+  /**
+   * The config's `files` outside export/ (a `main.py` beside the config): a save of one gives a
+   * build (up to date when only it changed), a flash (unchanged) and its copy to the board.
+   */
+  boardFiles: string[];
   /** Folders never to watch into (export/, .mp/). */
   ignoreDirs: string[];
 }
@@ -52,6 +57,7 @@ export async function projectWatchTargets(project: Project): Promise<WatchTarget
   return {
     sourceDirs: [...new Set(sourceDirs)],
     configFiles: config.configFile ? [config.configFile] : [],
+    boardFiles: config.files.map((f) => f.from).filter((f) => !f.startsWith(config.exportDir + sep)),
     ignoreDirs: [config.exportDir, project.stateDir],
   };
 }
@@ -76,7 +82,7 @@ export async function watchProject(
   const { watch } = await loadChokidar();
   const ignoreDirs = targets.ignoreDirs.map((d) => (d.endsWith(sep) ? d : d + sep));
   const configFiles = new Set(targets.configFiles);
-  const watcher: FSWatcher = watch([...targets.sourceDirs, ...targets.configFiles], {
+  const watcher: FSWatcher = watch([...targets.sourceDirs, ...targets.configFiles, ...targets.boardFiles], {
     ignoreInitial: true,
     // Editors that save by rename (vim, JetBrains) would otherwise look like unlink + add.
     atomic: true,
