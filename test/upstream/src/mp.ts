@@ -1,8 +1,9 @@
 /** Running the real `mp` against the kit: a private source cache, the kit's mirrors, JSON results. */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type MpResult, runMp } from '@mp/test-utils';
+import { MP_BIN, type MpResult, runMp } from '@mp/test-utils';
 import type { UnpackedKit } from './kit.ts';
 
 export interface KitRunner {
@@ -42,4 +43,57 @@ export function jsonResult(run: MpResult): Record<string, any> {
     .findLast((e) => e.type === 'result');
   if (!line) throw new Error(`no JSON result from mp:\n${run.output}`);
   return line;
+}
+
+export interface DevJson {
+  /** Every JSON event so far, in order. */
+  events: Array<Record<string, unknown>>;
+  /** Index of the first event of `type` at or after `from`; fails with mp's output on a timeout or exit. */
+  waitFor(type: string, from?: number, timeoutMs?: number): Promise<number>;
+  /** Ctrl-C, then waits for the end (SIGKILL after 30 s). */
+  stop(): Promise<void>;
+}
+
+/** `mp dev --watch --json` in `dir` as a subprocess, its events collected. */
+export function startDevJson(dir: string, env: NodeJS.ProcessEnv): DevJson {
+  const child = spawn(process.execPath, [MP_BIN, 'dev', '--watch', '--json', '--cwd', dir], {
+    env: { ...process.env, NO_COLOR: '1', CI: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const events: Array<Record<string, unknown>> = [];
+  let output = '';
+  let pending = '';
+  child.stdout!.on('data', (data: Buffer) => {
+    output += data;
+    pending += data;
+    for (let nl = pending.indexOf('\n'); nl !== -1; nl = pending.indexOf('\n')) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (line.startsWith('{')) events.push(JSON.parse(line));
+    }
+  });
+  child.stderr!.on('data', (data: Buffer) => {
+    output += data;
+  });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  return {
+    events,
+    async waitFor(type, from = 0, timeoutMs = 120_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const at = events.findIndex((e, i) => i >= from && e.type === type);
+        if (at !== -1) return at;
+        if (child.exitCode !== null)
+          throw new Error(`mp dev exited (${child.exitCode}) before ${type}:\n${output}`);
+        if (Date.now() > deadline) throw new Error(`no ${type} from mp dev in ${timeoutMs} ms:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGINT');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
 }

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { cModuleTemplate } from '@mp/core';
 import { writeEmulatorConfig } from '@mp/esp-emulator';
-import { runMp, tempProject } from '@mp/test-utils';
+import { createFixtureRepos, ensureFixtureToolchainImage, runMp, tempProject } from '@mp/test-utils';
 import { makeTestFirmware } from '@mp/test-utils/esp-firmware';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unpackKit } from '../src/kit.ts';
-import { jsonResult, kitRunner } from '../src/mp.ts';
+import { jsonResult, kitRunner, startDevJson } from '../src/mp.ts';
 import { startPtyBoard } from '../src/pty.ts';
 
 const kit = await unpackKit();
@@ -224,6 +224,61 @@ describe('real MicroPython: the unix port of v1.28.0', () => {
     }
   });
 
+  it('mp dev copies the config’s files after a flash when they changed, to the real unix MicroPython', async () => {
+    expect(executable, 'the first test builds the executable').toBeDefined();
+    // The firmware comes from the fixture MicroPython in the fixture toolchain (seconds, not the
+    // minutes of a real ESP8266 build); what answers the REPL after each flash is the real one.
+    const repos = createFixtureRepos();
+    const image = await ensureFixtureToolchainImage();
+    const fs = mkdtempSync(join(tmpdir(), 'mp-upstream-board-fs-'));
+    const project = tempProject({
+      'mp.config.json': JSON.stringify({
+        image,
+        flash: { port: '/dev/ttyEMU0' },
+        files: [
+          { from: 'main.py', to: `${fs}/main.py` },
+          { from: 'export/mqtt_local.py', to: `${fs}/mqtt_local.py` },
+        ],
+      }),
+      'modules/app.py': 'VERSION = 1\n',
+      'main.py': 'import app\n',
+      'export/mqtt_local.py': 'config = {"ssid": "home"}\n',
+    });
+    const emulator = writeEmulatorConfig(project.path('.emulator'), [
+      { chip: 'esp8266', path: '/dev/ttyEMU0', application: { command: executable!, cwd: fs } },
+    ]);
+    const dev = startDevJson(project.dir, {
+      ...emulator.env,
+      MP_CACHE_DIR: project.path('.cache'),
+      MP_GIT_MIRRORS: repos.mirrorEnv,
+    });
+    try {
+      const firstPut = await dev.waitFor('dev:put', 0, 300_000);
+      expect(copiedNames(dev.events[firstPut]!)).toEqual(['main.py', 'mqtt_local.py']);
+      expect(readFileSync(join(fs, 'main.py'), 'utf8')).toBe('import app\n');
+      expect(readFileSync(join(fs, 'mqtt_local.py'), 'utf8')).toBe('config = {"ssid": "home"}\n');
+
+      // A module edit: rebuilt and flashed; the files are unchanged, so no REPL session at all.
+      let from = dev.events.length;
+      project.write('modules/app.py', 'VERSION = 2\n');
+      const flashed = await dev.waitFor('dev:flashed', from);
+      await dev.waitFor('dev:idle', flashed);
+      expect(dev.events.slice(from).some((e) => e.type === 'dev:put-start')).toBe(false);
+
+      // main.py saved: copied alone after the flash (the board kept mqtt_local.py).
+      from = dev.events.length;
+      project.write('main.py', 'import app\nprint("edited")\n');
+      const put = await dev.waitFor('dev:put', from);
+      expect(copiedNames(dev.events[put]!)).toEqual(['main.py']);
+      expect(readFileSync(join(fs, 'main.py'), 'utf8')).toBe('import app\nprint("edited")\n');
+      expect(readdirSync(fs).filter((f) => f.endsWith('.mp-tmp'))).toEqual([]);
+    } finally {
+      await dev.stop();
+      rmSync(fs, { recursive: true, force: true });
+      repos.cleanup();
+    }
+  });
+
   it('mp put says so when what answers on the port is not a MicroPython REPL', async () => {
     // A program that reads and never answers: firmware without a REPL, or the wrong baud rate.
     const board = await startPtyBoard('cat >/dev/null');
@@ -239,3 +294,9 @@ describe('real MicroPython: the unix port of v1.28.0', () => {
     }
   });
 });
+
+/** The board paths a `dev:put` event says were copied, by name. */
+function copiedNames(event: Record<string, unknown>): string[] {
+  const outcomes = event.outcomes as Array<{ file: { to: string }; status: string }>;
+  return outcomes.filter((o) => o.status === 'copied').map((o) => basename(o.file.to));
+}
