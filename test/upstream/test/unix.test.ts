@@ -157,72 +157,92 @@ describe('real MicroPython: the unix port of v1.28.0', () => {
     }
   });
 
-  it('mp flash copies the config’s files to a board whose application is the real unix MicroPython', async () => {
-    expect(executable, 'the first test builds the executable').toBeDefined();
-    // The board's filesystem: the folder the executable runs in (its `/` would be the host's).
-    const fs = mkdtempSync(join(tmpdir(), 'mp-upstream-board-fs-'));
-    const files = (names: string[]) => names.map((name) => ({ from: name, to: `${fs}/${basename(name)}` }));
-    const project = tempProject({
-      'mp.config.json': JSON.stringify({
-        board: 'esp8266-d1mini',
-        files: files(['export/mqtt_local.py', 'main.py']),
-      }),
-      'export/mqtt_local.py': 'config = {"ssid": "home", "wifi_pw": "secret"}\n',
-      'main.py': 'import app\n',
-      'firmware.bin': makeTestFirmware('ESP8266', { seed: 5 }).image,
-    });
-    try {
-      const emulator = writeEmulatorConfig(project.path('.emulator'), [
-        { chip: 'esp8266', application: { command: executable!, cwd: fs } },
-      ]);
-      const env = { ...emulator.env, MP_CACHE_DIR: project.path('.cache') };
-      const flash = async (...args: string[]) => {
-        const run = await runMp(['flash', 'firmware.bin', '--json', ...args], { cwd: project.dir, env });
-        expect(run.code, run.output).toBe(0);
-        const result = jsonResult(run);
-        return {
-          mode: result.flash.mode as string,
-          files: (result.files ?? []).map((f: { to: string; status: string }) => [basename(f.to), f.status]),
+  it.each(['esp8266-d1mini', 'esp32s3-usb'] as const)(
+    'mp flash copies the config’s files to the board (%s) whose application is the real unix MicroPython',
+    async (board) => {
+      expect(executable, 'the first test builds the executable').toBeDefined();
+      // The board's filesystem: the folder the executable runs in (its `/` would be the host's).
+      const fs = mkdtempSync(join(tmpdir(), 'mp-upstream-board-fs-'));
+      const files = (names: string[]) => names.map((name) => ({ from: name, to: `${fs}/${basename(name)}` }));
+      const s3 = board === 'esp32s3-usb';
+      const project = tempProject({
+        'mp.config.json': JSON.stringify({
+          board,
+          libraries: [],
+          files: files(['export/mqtt_local.py', 'main.py']),
+        }),
+        'export/mqtt_local.py': 'config = {"ssid": "home", "wifi_pw": "secret"}\n',
+        'main.py': 'import app\n',
+        'firmware.bin': s3 ? s3Image() : makeTestFirmware('ESP8266', { seed: 5 }).image,
+        ...(s3 ? S3_USB_BOARD : {}),
+      });
+      try {
+        // The S3 is reached through its USB-Serial/JTAG peripheral: after the flasher's reset the
+        // port leaves the bus and comes back under another name, where the files go.
+        const emulator = writeEmulatorConfig(project.path('.emulator'), [
+          s3
+            ? {
+                chip: 'esp32s3',
+                path: '/dev/ttyACM0',
+                usb: 'usb-serial-jtag',
+                reenumerateMs: 150,
+                renames: ['/dev/ttyACM1', '/dev/ttyACM2', '/dev/ttyACM3', '/dev/ttyACM4'],
+                application: { command: executable!, cwd: fs },
+              }
+            : { chip: 'esp8266', application: { command: executable!, cwd: fs } },
+        ]);
+        const env = { ...emulator.env, MP_CACHE_DIR: project.path('.cache') };
+        const flash = async (...args: string[]) => {
+          const run = await runMp(['flash', 'firmware.bin', '--json', ...args], { cwd: project.dir, env });
+          expect(run.code, run.output).toBe(0);
+          const result = jsonResult(run);
+          return {
+            mode: result.flash.mode as string,
+            files: (result.files ?? []).map((f: { to: string; status: string }) => [
+              basename(f.to),
+              f.status,
+            ]),
+          };
         };
-      };
 
-      expect(await flash()).toEqual({
-        mode: 'full',
-        files: [
-          ['mqtt_local.py', 'copied'],
-          ['main.py', 'copied'],
-        ],
-      });
-      for (const name of ['export/mqtt_local.py', 'main.py'])
-        expect(readFileSync(join(fs, basename(name))).equals(readFileSync(project.path(name))), name).toBe(
-          true,
-        );
+        expect(await flash()).toEqual({
+          mode: 'full',
+          files: [
+            ['mqtt_local.py', 'copied'],
+            ['main.py', 'copied'],
+          ],
+        });
+        for (const name of ['export/mqtt_local.py', 'main.py'])
+          expect(readFileSync(join(fs, basename(name))).equals(readFileSync(project.path(name))), name).toBe(
+            true,
+          );
 
-      // Same firmware, same files: nothing written, nothing copied.
-      expect(await flash()).toEqual({
-        mode: 'unchanged',
-        files: [
+        // Same firmware, same files: nothing written, nothing copied.
+        expect(await flash()).toEqual({
+          mode: 'unchanged',
+          files: [
+            ['mqtt_local.py', 'unchanged'],
+            ['main.py', 'unchanged'],
+          ],
+        });
+
+        project.write('main.py', 'import app\nprint("edited")\n');
+        expect((await flash()).files).toEqual([
           ['mqtt_local.py', 'unchanged'],
-          ['main.py', 'unchanged'],
-        ],
-      });
+          ['main.py', 'copied'],
+        ]);
+        expect(readFileSync(join(fs, 'main.py'), 'utf8')).toBe('import app\nprint("edited")\n');
 
-      project.write('main.py', 'import app\nprint("edited")\n');
-      expect((await flash()).files).toEqual([
-        ['mqtt_local.py', 'unchanged'],
-        ['main.py', 'copied'],
-      ]);
-      expect(readFileSync(join(fs, 'main.py'), 'utf8')).toBe('import app\nprint("edited")\n');
-
-      // --no-files leaves the board's files alone.
-      project.write('main.py', 'import app\nprint("not copied")\n');
-      expect((await flash('--no-files')).files).toEqual([]);
-      expect(readFileSync(join(fs, 'main.py'), 'utf8')).toBe('import app\nprint("edited")\n');
-      expect(readdirSync(fs).filter((f) => f.endsWith('.mp-tmp'))).toEqual([]);
-    } finally {
-      rmSync(fs, { recursive: true, force: true });
-    }
-  });
+        // --no-files leaves the board's files alone.
+        project.write('main.py', 'import app\nprint("not copied")\n');
+        expect((await flash('--no-files')).files).toEqual([]);
+        expect(readFileSync(join(fs, 'main.py'), 'utf8')).toBe('import app\nprint("edited")\n');
+        expect(readdirSync(fs).filter((f) => f.endsWith('.mp-tmp'))).toEqual([]);
+      } finally {
+        rmSync(fs, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('mp dev copies the config’s files after a flash when they changed, to the real unix MicroPython', async () => {
     expect(executable, 'the first test builds the executable').toBeDefined();
@@ -299,4 +319,36 @@ describe('real MicroPython: the unix port of v1.28.0', () => {
 function copiedNames(event: Record<string, unknown>): string[] {
   const outcomes = event.outcomes as Array<{ file: { to: string }; status: string }>;
   return outcomes.filter((o) => o.status === 'copied').map((o) => basename(o.file.to));
+}
+
+/** A board plugin for an ESP32-S3 on its USB-Serial/JTAG port (firmware.bin at 0x0, as esptool says). */
+const S3_USB_BOARD = {
+  'boards/esp32s3-usb/package.json': JSON.stringify({
+    name: 'mp-board-esp32s3-usb',
+    type: 'module',
+    exports: './index.mjs',
+    mp: { board: 'esp32s3-usb' },
+  }),
+  'boards/esp32s3-usb/index.mjs': `import { defineBoard } from '@mp/core';
+export default defineBoard({
+  id: 'esp32s3-usb',
+  title: 'ESP32-S3 on its USB-Serial/JTAG port',
+  port: 'esp32',
+  chip: 'ESP32-S3',
+  exportPrefix: 'ESP32S3',
+  board: 'ESP32_GENERIC_S3',
+  toolchain: { image: 'espressif/idf:v5.5.1' },
+  artifacts: { firmware: 'firmware.bin' },
+  firmware: 'firmware',
+  defaultManifest: '$(PORT_DIR)/boards/manifest.py',
+  flash: { segments: [{ offset: 0x0, artifact: 'firmware' }], mode: 'keep', freq: 'keep', size: 'keep', baud: 460800 },
+});
+`,
+};
+
+/** The ESP32 test firmware with the extended header's chip id set to 9: an ESP32-S3 image. */
+function s3Image(): Uint8Array {
+  const image = makeTestFirmware('ESP32', { seed: 5 }).image.slice();
+  image[12] = 9;
+  return image;
 }
