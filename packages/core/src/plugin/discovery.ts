@@ -125,6 +125,8 @@ function packageEntry(packageDir: string, pkg: Record<string, unknown>): string 
 export function workspacePackageDirs(dir: string): string[] {
   const root = findWorkspaceRoot(dir);
   if (!root || root.patterns.length === 0) return [];
+  const simple = simplePackageDirs(root.dir, root.patterns);
+  if (simple) return simple;
   const { globSync } = lazyRequire<typeof import('tinyglobby')>('tinyglobby');
   const manifests = globSync(
     root.patterns.map((pattern) => `${pattern.replace(/\/+$/, '')}/package.json`),
@@ -136,6 +138,56 @@ export function workspacePackageDirs(dir: string): string[] {
     },
   );
   return manifests.map((manifest) => dirname(manifest)).sort();
+}
+
+/** What the glob below never enters, as its `ignore` says. */
+const IGNORED_FOLDERS = new Set(['node_modules', 'bower_components']);
+
+/**
+ * The common case without the glob library (start-up time: it is some ten modules): patterns like
+ * `packages/*` or `plugins/mp-*`, each segment a name or a `*` wildcard, none negated. Matches as
+ * the glob does: `*` takes no name starting with a dot, node_modules is never entered, symlinked
+ * folders count. Any other pattern (`**`, `!`, `?`, braces, classes) gets undefined: the glob's.
+ */
+function simplePackageDirs(rootDir: string, patterns: string[]): string[] | undefined {
+  const split = patterns.map((pattern) => pattern.replace(/\/+$/, '').replace(/^\.\//, '').split('/'));
+  const simple = (segment: string) =>
+    segment !== '' &&
+    segment !== '.' &&
+    segment !== '..' &&
+    segment !== '**' &&
+    !IGNORED_FOLDERS.has(segment) &&
+    !/[?[\]{}()!+@\\]/.test(segment);
+  if (!split.every((segments) => segments.every(simple))) return undefined;
+  const dirs = new Set<string>();
+  const walk = (dir: string, segments: string[]): void => {
+    if (segments.length === 0) {
+      if (existsSync(join(dir, 'package.json'))) dirs.add(dir);
+      return;
+    }
+    const [segment, ...rest] = segments as [string, ...string[]];
+    if (!segment.includes('*')) {
+      walk(join(dir, segment), rest);
+      return;
+    }
+    const match = new RegExp(`^${segment.split('*').map(escapeRegExp).join('[^/]*')}$`);
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (name.startsWith('.') || IGNORED_FOLDERS.has(name) || !match.test(name)) continue;
+      walk(join(dir, name), rest);
+    }
+  };
+  for (const segments of split) walk(resolve(rootDir), segments);
+  return [...dirs].sort();
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /**
@@ -165,10 +217,13 @@ export function findWorkspaceRoot(start: string): { dir: string; patterns: strin
 
 /** The `packages` patterns of a pnpm-workspace.yaml, read with js-yaml as pnpm itself reads it. */
 function pnpmWorkspacePatterns(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const simple = simpleWorkspacePatterns(text);
+  if (simple) return simple;
   const { load } = lazyRequire<typeof import('js-yaml')>('js-yaml');
   let manifest: unknown;
   try {
-    manifest = load(readFileSync(file, 'utf8'));
+    manifest = load(text);
   } catch (error) {
     throw new MpError({
       code: 'WORKSPACE_INVALID',
@@ -180,6 +235,37 @@ function pnpmWorkspacePatterns(file: string): string[] {
   }
   const packages = (manifest as { packages?: unknown } | null)?.packages;
   return Array.isArray(packages) ? packages.filter((p): p is string => typeof p === 'string') : [];
+}
+
+/** One item of a block list: `  - packages/*`, `  - 'boards/*'`, `  - "plugins/*" # note`. */
+const LIST_ITEM = /^(\s+)-\s+(?:'([^']*)'|"([^"\\]*)"|([A-Za-z0-9_./][^#'"]*?))(?:\s+#.*)?\s*$/;
+
+/**
+ * The `packages` of the pnpm-workspace.yaml every workspace has, without the YAML library
+ * (start-up time): a top-level `packages:` followed by a block list of plain or quoted names,
+ * the rest of the file left unread. Anything else (a flow list, anchors, tags, several
+ * documents, a name that would need YAML's escapes) gets undefined: js-yaml reads it.
+ */
+export function simpleWorkspacePatterns(text: string): string[] | undefined {
+  const lines = text.split(/\r?\n/);
+  if (lines.some((line) => /^(?:---|\.\.\.|%)/.test(line) || line.includes('\t'))) return undefined;
+  const keys = lines.flatMap((line, i) => (/^["']?packages["']?\s*:/.test(line) ? [i] : []));
+  const start = keys[0];
+  if (keys.length !== 1 || start === undefined || !/^packages\s*:\s*(?:#.*)?$/.test(lines[start]!))
+    return undefined;
+  const patterns: string[] = [];
+  let indent: string | undefined;
+  for (const line of lines.slice(start + 1)) {
+    if (/^\s*(?:#.*)?$/.test(line)) continue;
+    if (/^\S/.test(line)) break;
+    const item = LIST_ITEM.exec(line);
+    if (!item || (indent !== undefined && item[1] !== indent)) return undefined;
+    indent = item[1];
+    const value = item[2] ?? item[3] ?? item[4]!;
+    if (item[4] !== undefined && /:(?:\s|$)/.test(value)) return undefined;
+    patterns.push(value);
+  }
+  return patterns.length ? patterns : undefined;
 }
 
 /**

@@ -39,43 +39,58 @@ export interface SweptTemp {
  */
 export async function sweepRepoTemps(repo: string): Promise<SweptTemp[]> {
   const removed: SweptTemp[] = [];
-  const sweep = async (path: string, pid: string | undefined, minAgeMs = 0) => {
+  for (const { path, pid, minAgeMs } of await repoTemps(repo)) {
     const info = await lstat(path).catch(() => undefined);
-    if (!info) return;
+    if (!info) continue;
     const age = Date.now() - info.mtimeMs;
     const gone = pid === undefined || !isProcessAlive(Number(pid));
-    if (!(age > ABANDONED_MS || (gone && age >= minAgeMs))) return;
+    if (!(age > ABANDONED_MS || (gone && age >= minAgeMs))) continue;
     const bytes = await sizeOf(path);
     await rm(path, { recursive: true, force: true }).then(
       () => removed.push({ path, bytes }),
       () => undefined,
     );
-  };
+  }
+  return removed;
+}
+
+/** A temporary in a repository's folder, by its name: the pid that wrote it, how old it must be to go. */
+interface RepoTemp {
+  path: string;
+  pid: string | undefined;
+  minAgeMs: number;
+}
+
+/** The temporaries in one repository's folder, found by their names alone (nothing is locked or removed). */
+async function repoTemps(repo: string): Promise<RepoTemp[]> {
+  const temps: RepoTemp[] = [];
   for (const name of await readdir(repo).catch(() => [] as string[])) {
     const m = ATOMIC_TEMP.exec(name);
-    if (m) await sweep(join(repo, name), m[1], 60_000);
+    if (m) temps.push({ path: join(repo, name), pid: m[1], minAgeMs: 60_000 });
   }
   const trees = join(repo, 'trees');
   for (const entry of await readdir(trees, { withFileTypes: true }).catch(() => [])) {
     const m = TREE_TEMP.exec(entry.name);
     if (m) {
-      await sweep(join(trees, entry.name), m[1]);
+      temps.push({ path: join(trees, entry.name), pid: m[1], minAgeMs: 0 });
       continue;
     }
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
     const tree = join(trees, entry.name);
     for (const name of await readdir(tree).catch(() => [] as string[])) {
       const t = SUBMODULE_TEMP.exec(name) ?? ATOMIC_TEMP.exec(name);
-      if (t) await sweep(join(tree, name), t[1]);
+      if (t) temps.push({ path: join(tree, name), pid: t[1], minAgeMs: 0 });
     }
   }
-  return removed;
+  return temps;
 }
 
 /**
  * Removes the temporaries killed mp processes left anywhere in the source cache (half-written trees
  * with their index files, half-added submodules). Repositories another process is fetching into
  * right now are skipped (their next fetch sweeps them). For a build's start and `mp clean`.
+ * A repository is locked only when its listing shows a temporary: taking and releasing each
+ * lock is most of a sweep's time, and almost every sweep finds nothing.
  */
 export async function sweepCacheTemps(cacheDir: string): Promise<SweptTemp[]> {
   const root = join(cacheDir, 'git');
@@ -83,6 +98,7 @@ export async function sweepCacheTemps(cacheDir: string): Promise<SweptTemp[]> {
   for (const entry of await readdir(root, { withFileTypes: true }).catch(() => [])) {
     if (!entry.isDirectory()) continue;
     const repo = join(root, entry.name);
+    if ((await repoTemps(repo)).length === 0) continue;
     const lock = await tryAcquireLock(join(repo, 'lock'));
     if ('heldBy' in lock) continue;
     try {
