@@ -11,6 +11,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tempProject } from '@mp/test-utils';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/load.ts';
+import { ValidationError } from '../src/errors.ts';
 import { findCachedFirmware, firmwareCacheSize, storeFirmware } from '../src/firmware/firmware-cache.ts';
 import {
   findRemoteFirmware,
@@ -249,6 +251,40 @@ describe('cache.remote settings', () => {
     expect(() => resolveRemoteCache(undefined, { MP_REMOTE_CACHE_URL: 'cache.example.com' })).toThrow(
       expect.objectContaining({ code: 'REMOTE_CACHE_URL_INVALID' }),
     );
+  });
+
+  it('reach the resolved config: the file under the environment; a bad URL is a config error with its key', async () => {
+    const project = tempProject({
+      'mp.config.json': JSON.stringify({
+        cache: { maxSize: '1GB', remote: { url: 'https://cache.example.com', team: 'fw' } },
+      }),
+    });
+    const plain = await loadConfig({ projectDir: project.dir, env: {} });
+    expect(plain.cache).toEqual({
+      maxSize: '1GB',
+      remote: { url: 'https://cache.example.com', team: 'fw', write: true },
+    });
+    const ci = await loadConfig({
+      projectDir: project.dir,
+      env: { MP_REMOTE_CACHE_TOKEN: 'ci-token', MP_REMOTE_CACHE_WRITE: 'false' },
+    });
+    expect(ci.cache.remote).toEqual({
+      url: 'https://cache.example.com',
+      team: 'fw',
+      token: 'ci-token',
+      write: false,
+    });
+    expect((await loadConfig({ projectDir: tempProject().dir, env: {} })).cache.remote).toBeUndefined();
+
+    const bad = tempProject({
+      'mp.config.json': JSON.stringify({ cache: { remote: { url: 'ftp://x', wrte: true } } }),
+    });
+    const error = await loadConfig({ projectDir: bad.dir, env: {} }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).issues.map((i) => i.path)).toEqual([
+      'cache.remote.url',
+      'cache.remote.wrte',
+    ]);
   });
 
   it('show the server without credentials or query', () => {
