@@ -1,10 +1,12 @@
 /**
  * `mp` entry: parses the command line (command-line.ts), runs one command, maps errors to
  * messages and exit codes (0 ok, 1 failure, 2 usage error, 130 interrupted). The parser and the
- * commands are imported lazily, so `mp --help` loads neither (start-up time).
+ * commands are imported lazily, so `mp --help` loads neither (start-up time); a plain line
+ * (plain-line.ts) does not load the parser either.
  */
 import type { CommandInput } from './commands/table.ts';
 import { globalHelp, versionText } from './help.ts';
+import { parsePlainLine } from './plain-line.ts';
 
 export interface MainIO {
   stdout?: CommandInput['stdout'];
@@ -20,8 +22,9 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     stdout.write(alone === '--help' || alone === '-h' ? globalHelp() : `${versionText()}\n`);
     return 0;
   }
-  const { parseCommandLine } = await import('./command-line.ts');
-  const line = await parseCommandLine(argv);
+  // The usual lines without commander (start-up time); commander parses the rest, errors included.
+  const line =
+    parsePlainLine(argv) ?? (await (await import('./command-line.ts')).parseCommandLine(argv));
   if (line.kind === 'print') {
     stdout.write(line.text);
     return 0;
