@@ -65,7 +65,8 @@ export class RawRepl {
         await this.#transport.write(new Uint8Array([0x0d, CTRL_C, CTRL_C]));
         // What the interrupted program and the friendly REPL printed is not ours to read.
         await sleep(100);
-        this.#buffer = new Uint8Array(0);
+        // A banner answering an earlier attempt may be on its way: only the first clears.
+        if (attempt === 0) this.#buffer = new Uint8Array(0);
         await this.#transport.write(new Uint8Array([0x0d, CTRL_A]));
         await this.#readUntil(RAW_BANNER, 'entering the raw REPL (Ctrl-A)', last ? this.#timeoutMs : 500);
       } catch (error) {
@@ -74,13 +75,9 @@ export class RawRepl {
         await sleep(attempt === 0 ? 0 : 100);
         continue;
       }
-      if (attempt > 0) {
-        // An earlier Ctrl-A that the board read late prints the banner again: keep only the last.
-        await sleep(150);
-        const needle = new TextEncoder().encode(RAW_BANNER);
-        for (let at = indexOf(this.#buffer, needle); at >= 0; at = indexOf(this.#buffer, needle))
-          this.#buffer = this.#buffer.slice(at + needle.length);
-      }
+      // Every Ctrl-A the board read prints the banner: after several, one program whose output is
+      // known puts everything they printed behind us (the board answers in the order it reads).
+      if (attempt > 0) await this.#sync();
       return;
     }
   }
@@ -119,6 +116,18 @@ export class RawRepl {
       });
     }
     return { stdout, stderr };
+  }
+
+  /** Runs `print('mp-sync', n)` in plain raw mode and reads up to its output, whatever came first. */
+  async #sync(): Promise<void> {
+    const n = Math.floor(Math.random() * 1e9);
+    await this.#transport.write(new TextEncoder().encode(`print('mp-sync', ${n})`));
+    await this.#transport.write(new Uint8Array([CTRL_D]));
+    // Then the rest of its stdout (`\r\n` on boards, `\n` from the unix port), the end of stdout
+    // and the (empty) stderr; the prompt stays for the next program.
+    await this.#readUntil(`mp-sync ${n}`, 'entering the raw REPL (Ctrl-A)');
+    await this.#readUntil('\x04', 'entering the raw REPL (Ctrl-A)');
+    await this.#readUntil('\x04', 'entering the raw REPL (Ctrl-A)');
   }
 
   /**
