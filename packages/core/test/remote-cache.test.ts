@@ -32,6 +32,7 @@ interface Seen {
   url: string;
   authorization?: string;
   contentType?: string;
+  duration?: string;
 }
 
 /** The artifacts API of a Turborepo remote cache: GET/PUT /v8/artifacts/:hash, Bearer tokens. */
@@ -65,6 +66,7 @@ class FakeServer {
       url: req.url!,
       authorization: req.headers.authorization,
       contentType: req.headers['content-type'],
+      duration: req.headers['x-artifact-duration'] as string | undefined,
     });
     if (this.status) return { status: this.status, body: JSON.stringify({ message: 'nope' }) };
     if (req.headers.authorization !== `Bearer ${TOKEN}`)
@@ -145,7 +147,7 @@ describe('the remote firmware cache', () => {
       `GET ${artifactPath}?slug=firmware`,
     ]);
     expect(server.seen.every((s) => s.authorization === `Bearer ${TOKEN}`)).toBe(true);
-    expect(server.seen[1]!.contentType).toBe('application/octet-stream');
+    expect(server.seen[1]).toMatchObject({ contentType: 'application/octet-stream', duration: '4321' });
   });
 
   it('sends a team_ id as teamId, and packs equal entries into equal bytes', async () => {
@@ -200,6 +202,12 @@ describe('the remote firmware cache', () => {
 
     const none = await findRemoteFirmware(remote({ token: undefined }), b, KEY, 10_000_000);
     expect(none.kind === 'unavailable' && none.warning).toContain('wants a token and none is set');
+
+    server.status = 400;
+    const teamless = await findRemoteFirmware(remote({ team: undefined }), b, KEY, 10_000_000);
+    expect(teamless.kind === 'unavailable' && teamless.warning).toContain(
+      'answered HTTP 400: nope (it may want a team: cache.remote.team or MP_REMOTE_CACHE_TEAM)',
+    );
 
     server.status = 403;
     const upload = await uploadFirmware(remote(), a, KEY);
