@@ -27,7 +27,11 @@ class ScriptedBoard implements ReplTransport {
   #line: number[] = [];
   #pasting = false;
 
-  constructor(readonly options: { deafMs?: number; busyMs?: number; silent?: boolean } = {}) {}
+  readonly options: { deafMs?: number; busyMs?: number; silent?: boolean };
+
+  constructor(options: { deafMs?: number; busyMs?: number; silent?: boolean } = {}) {
+    this.options = options;
+  }
 
   async write(data: Uint8Array | string): Promise<void> {
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
