@@ -191,6 +191,15 @@ describe('the remote firmware cache (a real Turborepo remote-cache server)', () 
       sha256: first.result.sha256,
     });
     expect(third.run.stdout).not.toContain('Asking the remote firmware cache');
+
+    // The terminal view says where it came from too.
+    const plain = await mpBuild(fixtures, remoteProject(), [], {
+      env: { MP_CACHE_DIR: tempDir('mp-e2e-cache-e-'), MP_REMOTE_CACHE_TOKEN: TOKEN },
+    });
+    expect(plain.code, plain.output).toBe(0);
+    expect(plain.stdout).toMatch(
+      /✔ From the remote firmware cache: export\/\S+\.bin \(built .* from the same inputs; nothing compiled, no container\)/,
+    );
   }, 240_000);
 
   it('a token the server refuses is a warning (the token not shown), and the build compiles', async () => {
