@@ -162,6 +162,27 @@ describe('mp flash --baud', () => {
 });
 
 describe('mp flash errors', () => {
+  it('says the firmware is flashed but the files were not copied when the board answers no raw REPL', async () => {
+    // The emulator's built-in application echoes lines and knows no raw REPL, like a firmware
+    // without MicroPython's REPL on that port.
+    const fw = makeTestFirmware('ESP8266', { seed: 6 });
+    const f = flashFixture('ESP8266', [{ chip: 'esp8266' }]);
+    f.project.write('mp.config.json', JSON.stringify({ board: 'esp8266-d1mini', files: ['main.py'] }));
+    f.project.write('main.py', 'import app\n');
+    f.project.write('fw.bin', fw.image);
+    const run = await f.mp(['flash', 'fw.bin'], { timeoutMs: 60_000 });
+    expect(run.code).toBe(1);
+    expect(f.flashed(fw)).toEqual(fw.image);
+    expect(run.stderr).toContain("The firmware is flashed, but the config's files were not copied");
+    expect(run.stderr).toContain('The board on /dev/ttyEMU0 did not answer a MicroPython REPL');
+    expect(run.stderr).toContain('(REPL_NOT_ANSWERING)');
+    expect(run.stderr).toContain('--no-files');
+
+    const skipped = await f.mp(['flash', 'fw.bin', '--no-files']);
+    expect(skipped.code, skipped.output).toBe(0);
+    expect(skipped.stderr).not.toContain('Copying');
+  }, 60_000);
+
   it('refuses a file that is not a firmware image before opening the port; --force flashes it', async () => {
     const f = flashFixture('ESP8266', [{ chip: 'esp8266' }]);
     f.project.write('main.py', 'import machine\nprint("hello")\n'.repeat(100));
