@@ -5,6 +5,8 @@
  * and exported, and the flasher reads the sidecar the export wrote.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { tempProject } from '@mp/test-utils';
 import { describe, expect, it } from 'vitest';
@@ -64,6 +66,32 @@ async function build(options: BuildOptions) {
 }
 
 describe('a build with a fake toolchain and fake sources', () => {
+  it('asks the remote firmware cache and uploads to it, unless remoteCache is off (mp dev)', async () => {
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url?.split('?')[0]}`);
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(req.method === 'GET' ? 404 : 200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const config = JSON.stringify({ cache: { remote: { url, token: 't' } } });
+      const dev = await setUp({ 'mp.config.json': config });
+      await build({ ...dev.options, remoteCache: false });
+      expect(requests).toEqual([]);
+
+      const shared = await setUp({ 'mp.config.json': config, 'modules/app.py': 'print("other")\n' });
+      const { ctx } = await build(shared.options);
+      const key = ctx.planned!.firmwareKey;
+      expect(requests).toEqual([`GET /v8/artifacts/${key}`, `PUT /v8/artifacts/${key}`]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('runs resolve → fetch → plan → compile → export, each stage adding its own result', async () => {
     const { project, micropython, mqttAs, options, sources, toolchain } = await setUp();
     const { steps, ctx } = await build(options);

@@ -169,6 +169,8 @@ function warmToolchain(options: RealDevEffectsOptions): DevToolchain {
         project,
         container,
         keepContainer: true,
+        // The remote firmware cache is for builds a teammate or CI may share, not every save.
+        remoteCache: false,
         env: options.env,
         cacheDir: options.cacheDir,
       });

@@ -52,6 +52,8 @@ export interface ExportDeps {
   cacheDir?: string;
   /** The firmware cache's bound (config `cache.maxSize`). */
   cacheMaxBytes?: number;
+  /** Upload to the remote firmware cache of `cache.remote` (default true). */
+  remote?: boolean;
 }
 
 export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Promise<Exported> {
@@ -163,7 +165,7 @@ async function keepInFirmwareCache(
  */
 async function uploadToRemote(compiled: Compiled, deps: ExportDeps): Promise<void> {
   const remote = compiled.project.config.cache.remote;
-  if (!remote?.write || compiled.remoteUnavailable) return;
+  if (!remote?.write || compiled.remoteUnavailable || deps.remote === false) return;
   deps.step.title(`Uploading to the remote firmware cache ${shownUrl(remote.url)}`);
   const sent = await uploadFirmware(remote, deps.cacheDir!, compiled.firmwareKey);
   if (sent.warning) deps.step.logger.warn(sent.warning);

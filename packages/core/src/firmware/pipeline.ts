@@ -58,6 +58,12 @@ export interface BuildOptions {
    */
   firmwareCache?: boolean;
   /**
+   * Ask the remote firmware cache (`cache.remote`) on a local miss and upload what was compiled
+   * (default true). `mp dev` turns it off: a save's state is its own, and the inner loop should not
+   * wait on a network round trip or push every intermediate firmware to the team.
+   */
+  remoteCache?: boolean;
+  /**
    * mp dev: a running toolchain container to compile in. It is left running; if its mounts or image
    * no longer fit (another MicroPython version), a new one is started and put in `ctx.container`.
    */
@@ -235,7 +241,8 @@ function buildSteps({ sources, toolchain, held }: StageDeps): Step<BuildContext>
       c.drafted = draftPlan(need(c.fetched, 'sources'));
       const { force } = c.options;
       const cacheDir = c.options.firmwareCache === false ? undefined : c.cacheDir;
-      const deps = { step, force, startedAt: c.startedAt, logFile: c.logFile, cacheDir };
+      const remote = c.options.remoteCache !== false;
+      const deps = { step, force, startedAt: c.startedAt, logFile: c.logFile, cacheDir, remote };
       c.planned = await planBuild(c.drafted, need(c.image, 'toolchain'), deps);
     }),
     {
@@ -265,6 +272,7 @@ function buildSteps({ sources, toolchain, held }: StageDeps): Step<BuildContext>
         c.exported = await exportFirmware(c.compiled ?? fromFirmwareCache(need(c.planned, 'manifest')), {
           cacheDir: c.options.firmwareCache === false ? undefined : c.cacheDir,
           cacheMaxBytes: parseByteSize(c.project.config.cache.maxSize),
+          remote: c.options.remoteCache !== false,
           step,
           now: c.options.now ?? (() => new Date()),
           startedAt: c.startedAt,

@@ -106,6 +106,8 @@ export interface PlanDeps {
   logFile: string;
   /** mp's user cache, whose firmware cache may answer the build; none: it is not asked. */
   cacheDir?: string;
+  /** Ask the remote firmware cache of `cache.remote` on a local miss (default true). */
+  remote?: boolean;
 }
 
 /** The `manifest` step: the build directory with the manifest in it, unless the last export is the answer. */
@@ -129,7 +131,7 @@ export async function planBuild(
     deps.step.title(`Up to date: ${displayPath(project, upToDate.firmware)}`);
     return { ...planned, upToDate };
   }
-  const found = deps.force || !deps.cacheDir ? {} : await findFirmware(planned, deps.cacheDir, deps.step);
+  const found = deps.force || !deps.cacheDir ? {} : await findFirmware(planned, deps.cacheDir, deps.step, deps.remote !== false);
   if (found.cached) {
     const which = found.cached.source === 'remote' ? 'the remote firmware cache' : 'the firmware cache';
     deps.step.title(`From ${which}: built ${found.cached.entry.builtAt} from the same inputs`);
@@ -155,10 +157,11 @@ async function findFirmware(
   planned: Planned,
   cacheDir: string,
   step: StepContext,
+  askRemote: boolean,
 ): Promise<{ cached?: CachedFirmware; remoteUnavailable?: boolean }> {
   const local = await findCachedFirmware(cacheDir, planned.firmwareKey);
   const { cache } = planned.project.config;
-  if (local || !cache.remote) return { cached: local };
+  if (local || !cache.remote || !askRemote) return { cached: local };
   step.title(`Asking the remote firmware cache ${shownUrl(cache.remote.url)}`);
   const found = await findRemoteFirmware(
     cache.remote,
