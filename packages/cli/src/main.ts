@@ -23,8 +23,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     return 0;
   }
   // The usual lines without commander (start-up time); commander parses the rest, errors included.
-  const line =
-    parsePlainLine(argv) ?? (await (await import('./command-line.ts')).parseCommandLine(argv));
+  const line = parsePlainLine(argv) ?? (await (await import('./command-line.ts')).parseCommandLine(argv));
   if (line.kind === 'print') {
     stdout.write(line.text);
     return 0;
