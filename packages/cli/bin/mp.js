@@ -19,8 +19,46 @@ for (const stream of [process.stdout, process.stderr]) {
     throw error;
   });
 }
-// From a clone the TypeScript sources run as they are; Node does not strip types under
-// node_modules, so an installed mp runs the JavaScript that `pnpm build` emitted into dist/.
+// From a clone the TypeScript sources run, bundled (src/bundle.ts) while the bundle is what the
+// sources say, as they are otherwise; Node does not strip types under node_modules, so an
+// installed mp runs the JavaScript that `pnpm build` emitted into dist/.
 const installed = import.meta.url.includes('/node_modules/');
-const { main } = await import(installed ? '../dist/main.js' : '../src/main.ts');
+const bundle = installed ? undefined : await currentBundle();
+if (bundle) globalThis[Symbol.for('mp.bundledCore')] = new URL('core.js', bundle).href;
+const { main } = await import(
+  installed ? '../dist/main.js' : bundle ? new URL('main.js', bundle).href : '../src/main.ts'
+);
 process.exitCode = await main(process.argv.slice(2));
+
+/**
+ * The bundle's folder when every file it was made from still has the mtime it had then (some
+ * 150 stats, about a millisecond); otherwise undefined, and a new bundle is made after this run
+ * (not during it: it would compete for the processor). MP_BUNDLE=0 runs the sources always.
+ */
+async function currentBundle() {
+  if (process.env.MP_BUNDLE === '0') return undefined;
+  const { readFileSync, statSync } = await import('node:fs');
+  const root = new URL('../node_modules/.cache/mp-cli/', import.meta.url);
+  try {
+    const record = JSON.parse(readFileSync(new URL('current.json', root), 'utf8'));
+    if (
+      record.inputs.every(([file, mtimeMs]) => statSync(file, { throwIfNoEntry: false })?.mtimeMs === mtimeMs)
+    )
+      return new URL(`${record.dir}/`, root);
+  } catch {
+    // No bundle yet, or an unreadable record: make one.
+  }
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  process.once('exit', () => {
+    try {
+      spawn(process.execPath, [fileURLToPath(new URL('../src/bundle.ts', import.meta.url))], {
+        detached: true,
+        stdio: 'ignore',
+      }).unref();
+    } catch {
+      // Without a bundle mp still runs; the next run tries again.
+    }
+  });
+  return undefined;
+}

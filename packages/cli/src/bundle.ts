@@ -1,0 +1,205 @@
+/**
+ * The CLI of a clone, bundled: the workspace's TypeScript (this package and core) as a few ES
+ * modules instead of some 150, because loading that many files one by one is most of a short
+ * command's start-up (each is found, read, looked up in the compile cache and linked).
+ * `bin/mp.js` uses the bundle only while every file it was made from is unchanged (same mtime,
+ * as recorded in `current.json`); otherwise it runs the sources, and asks for a new bundle as it
+ * exits (`node src/bundle.ts`, detached). An installed mp runs dist/ and never bundles.
+ *
+ * What is bundled behaves as the sources do: `import.meta.url` is each source file's own URL
+ * (files found next to the sources are still found), packages from node_modules stay outside at
+ * the files Node resolves them to, class fields and names are kept, and plugins that import
+ * `@mp/core` get the bundle's core (plugin/core-resolver.ts), so there is one core in the process.
+ *
+ * Run: node packages/cli/src/bundle.ts   (prints nothing; exit 0 when a bundle was made or is current)
+ */
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const CLI_DIR = fileURLToPath(new URL('..', import.meta.url));
+/** Under node_modules: never committed, and removed with it. */
+export const BUNDLE_ROOT = join(CLI_DIR, 'node_modules', '.cache', 'mp-cli');
+/**
+ * Bundles that are not the current one are removed once older than this, or beyond the newest
+ * KEPT_BUNDLES: a long `mp dev` may still load a chunk from the one it started with.
+ */
+const OLD_BUNDLE_MS = 24 * 60 * 60 * 1000;
+const KEPT_BUNDLES = 20;
+/** Another process making a bundle for longer than this has died. */
+const STALE_BUILD_MS = 2 * 60 * 1000;
+
+/** `current.json`: the bundle in use and the files it was made from, with their mtimes. */
+export interface BundleRecord {
+  dir: string;
+  inputs: Array<[file: string, mtimeMs: number]>;
+}
+
+/** The part of esbuild's API used here (esbuild comes with tsx, so its types are not a dependency of this package). */
+interface Esbuild {
+  build(options: Record<string, unknown> & { plugins: EsbuildPlugin[] }): Promise<{
+    metafile: { inputs: Record<string, unknown> };
+  }>;
+}
+interface EsbuildPlugin {
+  name: string;
+  setup(build: PluginBuild): void;
+}
+interface ResolveArgs {
+  path: string;
+  kind: string;
+  resolveDir: string;
+  importer: string;
+  pluginData?: unknown;
+}
+interface PluginBuild {
+  onResolve(
+    options: { filter: RegExp },
+    callback: (
+      args: ResolveArgs,
+    ) => Promise<{ path?: string; external?: boolean; errors?: unknown[] } | undefined>,
+  ): void;
+  onLoad(
+    options: { filter: RegExp },
+    callback: (args: { path: string }) => Promise<{ contents: string; loader: 'ts' }>,
+  ): void;
+  resolve(
+    path: string,
+    options: Omit<ResolveArgs, 'path'>,
+  ): Promise<{ path: string; external: boolean; errors: unknown[] }>;
+}
+
+/** esbuild as tsx (a dependency of this package) has it: no dependency of its own to install. */
+function loadEsbuild(): Esbuild {
+  const tsx = createRequire(join(CLI_DIR, 'package.json')).resolve('tsx/package.json');
+  return createRequire(tsx)('esbuild') as Esbuild;
+}
+
+export async function buildBundle(): Promise<BundleRecord | undefined> {
+  await mkdir(BUNDLE_ROOT, { recursive: true });
+  const building = join(BUNDLE_ROOT, 'building');
+  try {
+    await mkdir(building);
+  } catch {
+    const since = await stat(building).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
+    if (since < STALE_BUILD_MS) return undefined; // another process is at it
+    await rm(building, { recursive: true, force: true });
+    await mkdir(building);
+  }
+  try {
+    const dir = `b-${Date.now()}-${process.pid}`;
+    const outdir = join(BUNDLE_ROOT, dir);
+    const started = await sourceMtimes();
+    const { build } = loadEsbuild();
+    const externals = new Set<string>();
+    const result = await build({
+      entryPoints: {
+        main: join(CLI_DIR, 'src/main.ts'),
+        core: fileURLToPath(import.meta.resolve('@mp/core')),
+      },
+      outdir,
+      absWorkingDir: CLI_DIR,
+      bundle: true,
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'esnext',
+      keepNames: true,
+      // As Node resolves: no `module` condition, `main` before `module`.
+      conditions: [],
+      mainFields: ['main'],
+      // As Node runs TypeScript: type stripping keeps class fields as they are written.
+      tsconfigRaw: { compilerOptions: { useDefineForClassFields: true, verbatimModuleSyntax: true } },
+      metafile: true,
+      write: true,
+      logLevel: 'silent',
+      plugins: [
+        {
+          name: 'mp',
+          setup(b) {
+            // Packages from node_modules stay outside, imported from the file Node would load.
+            b.onResolve({ filter: /^[^./]/ }, async (args) => {
+              if (args.path.startsWith('node:') || args.path.startsWith('@mp/') || args.pluginData === 'mp')
+                return undefined;
+              const found = await b.resolve(args.path, {
+                kind: args.kind,
+                resolveDir: args.resolveDir,
+                importer: args.importer,
+                pluginData: 'mp',
+              });
+              if (found.errors.length > 0 || !found.path) return { errors: found.errors };
+              if (found.external) return { path: args.path, external: true };
+              externals.add(found.path);
+              return { path: pathToFileURL(found.path).href, external: true };
+            });
+            // Each module keeps its own URL: `new URL('../package.json', import.meta.url)` works as before.
+            b.onLoad({ filter: /\.ts$/ }, async (args) => {
+              const text = await readFile(args.path, 'utf8');
+              const url = JSON.stringify(pathToFileURL(args.path).href);
+              return { contents: text.replaceAll('import.meta.url', url), loader: 'ts' };
+            });
+          },
+        },
+      ],
+    });
+    const inputs = new Set([
+      ...Object.keys(result.metafile.inputs).map((file) => join(CLI_DIR, file)),
+      ...externals,
+    ]);
+    const record: BundleRecord = { dir, inputs: [] };
+    for (const file of [...inputs].sort()) {
+      const mtimeMs = (await stat(file)).mtimeMs;
+      // A source edited while it was bundled: this bundle is not what the sources say now.
+      if (started.has(file) && started.get(file) !== mtimeMs) {
+        await rm(outdir, { recursive: true, force: true });
+        return undefined;
+      }
+      record.inputs.push([file, mtimeMs]);
+    }
+    const temp = join(BUNDLE_ROOT, `.current.${process.pid}.json`);
+    await writeFile(temp, `${JSON.stringify(record)}\n`);
+    await rename(temp, join(BUNDLE_ROOT, 'current.json'));
+    await removeOldBundles(dir);
+    return record;
+  } finally {
+    await rm(building, { recursive: true, force: true });
+  }
+}
+
+/** The mtimes of the workspace's sources before esbuild reads them, to notice an edit meanwhile. */
+async function sourceMtimes(): Promise<Map<string, number>> {
+  const mtimes = new Map<string, number>();
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.name.endsWith('.ts')) mtimes.set(path, (await stat(path)).mtimeMs);
+    }
+  };
+  await walk(join(CLI_DIR, 'src'));
+  await walk(join(dirname(fileURLToPath(import.meta.resolve('@mp/core')))));
+  return mtimes;
+}
+
+async function removeOldBundles(current: string): Promise<void> {
+  const bundles: Array<{ path: string; mtimeMs: number }> = [];
+  for (const name of await readdir(BUNDLE_ROOT).catch(() => [] as string[])) {
+    if (!name.startsWith('b-') || name === current) continue;
+    const path = join(BUNDLE_ROOT, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info) bundles.push({ path, mtimeMs: info.mtimeMs });
+  }
+  bundles.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const [i, { path, mtimeMs }] of bundles.entries()) {
+    if (i >= KEPT_BUNDLES - 1 || Date.now() - mtimeMs > OLD_BUNDLE_MS)
+      await rm(path, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await buildBundle();
+}
