@@ -131,7 +131,10 @@ export async function planBuild(
     deps.step.title(`Up to date: ${displayPath(project, upToDate.firmware)}`);
     return { ...planned, upToDate };
   }
-  const found = deps.force || !deps.cacheDir ? {} : await findFirmware(planned, deps.cacheDir, deps.step, deps.remote !== false);
+  const found =
+    deps.force || !deps.cacheDir
+      ? {}
+      : await findFirmware(planned, deps.cacheDir, deps.step, deps.remote !== false);
   if (found.cached) {
     const which = found.cached.source === 'remote' ? 'the remote firmware cache' : 'the firmware cache';
     deps.step.title(`From ${which}: built ${found.cached.entry.builtAt} from the same inputs`);

@@ -19,7 +19,15 @@ import { type RestartResult, restartIntoApplication } from './reset.ts';
 import { changedRuns, hashSectors, padToWord, runBytes, SECTOR_SIZE, type SectorRun } from './sectors.ts';
 
 export interface FlashFirmwareOptions {
+  /** What to flash; with `pending`, a firmware of the same board to connect as (see there). */
   firmware: FirmwareImage;
+  /**
+   * The firmware to write is still being built (`mp dev`): the job resets the board into its
+   * loader, loads the stub and raises the rate meanwhile, as for `firmware` (the one flashed last:
+   * same board, chip and rate), then writes what this resolves to. If it rejects, the board is
+   * restarted into what it ran and the job fails with that error.
+   */
+  pending?: Promise<FirmwareImage>;
   /** Serial port path (see `selectPort`). */
   port: string;
   /** Baud rate once the stub runs. Default: the firmware's (board layout or export sidecar). */
@@ -115,6 +123,8 @@ export class FlashJob {
   session: EspSession | undefined;
   result: FlashResult | undefined;
   readonly #devices: DeviceStateStore;
+  /** What is written: `options.firmware`, or what `options.pending` resolved to once connected. */
+  #firmware: FirmwareImage;
   #record: DeviceState | undefined;
   #segments: PlannedSegment[] = [];
   /** The chip the image's header names (undefined: it does not say, or --force). */
@@ -133,6 +143,7 @@ export class FlashJob {
 
   constructor(options: FlashFirmwareOptions) {
     this.options = options;
+    this.#firmware = options.firmware;
     this.#devices = options.devices ?? new DeviceStateStore();
     const explained =
       (work: (step: StepContext) => Promise<void>) =>
@@ -170,32 +181,42 @@ export class FlashJob {
   }
 
   async #connect(step: StepContext): Promise<void> {
-    const { firmware } = this.options;
-    for (const segment of firmware.segments) {
-      if (segment.offset % SECTOR_SIZE !== 0) {
-        throw new MpError({
-          code: 'FLASH_LAYOUT_INVALID',
-          message: `${segment.file} goes to ${hex(segment.offset)}, which is not on a 4 KiB sector boundary`,
-          file: segment.file,
-          plugin: firmware.boardId,
-          hint: `Fix the flash layout of board ${firmware.boardId}: offsets must be multiples of 0x1000.`,
-        });
-      }
-    }
-    if (!this.options.force) this.#imageChip = checkFirmwareImage(firmware);
+    this.#checkImage(this.options.firmware);
     await this.options.monitor?.detach();
+    const { pending } = this.options;
     // CPU work that does not need the board (~10 ms per MiB of image, 25 ms for the compressor's
     // first use) is done while the reset into the loader waits; the image as written usually is
     // the image as given.
     const early = new Map<number, { data: Uint8Array; digests: SegmentDigests }>();
     setTimeout(() => {
       warmUpDeflate();
-      for (const segment of firmware.segments) {
+      if (pending) return;
+      for (const segment of this.options.firmware.segments) {
         const data = padToWord(segment.data);
         early.set(segment.offset, { data, digests: digestsOf(data) });
       }
     }, 20).unref();
     this.session = await this.#openSession(step);
+    if (pending) {
+      step.title(
+        `Connected to ${this.session.info.description} on ${this.options.port}; waiting for the build`,
+      );
+      const connectedAs = this.#imageChip;
+      // A rejection (the build failed) ends the job here: dispose() restarts the board.
+      const firmware = await pending;
+      this.#checkImage(firmware);
+      if (this.#imageChip !== connectedAs && this.#imageChip !== undefined) {
+        throw new MpError({
+          code: 'IMAGE_WRONG_CHIP',
+          message: `${firmware.file} is a firmware image for the ${this.#imageChip}, but the board on ${this.options.port} is an ${this.session.info.chip}`,
+          file: firmware.file,
+          plugin: firmware.boardId,
+          hint: `Nothing was written. Build for the ${this.session.info.chip}, or connect the ${this.#imageChip} board.`,
+        });
+      }
+      this.#firmware = firmware;
+    }
+    const firmware = this.#firmware;
     const session = this.session;
     const info = session.info;
     const segments: PlannedSegment[] = [];
@@ -227,6 +248,22 @@ export class FlashJob {
     step.title(
       `Connected to ${info.description} on ${this.options.port} (MAC ${info.mac}${info.flashSize ? `, ${info.flashSize} flash` : ''}, ${info.baudRate} baud)`,
     );
+  }
+
+  /** The layout on sector boundaries, and the chip the image's header names (unless --force). */
+  #checkImage(firmware: FirmwareImage): void {
+    for (const segment of firmware.segments) {
+      if (segment.offset % SECTOR_SIZE !== 0) {
+        throw new MpError({
+          code: 'FLASH_LAYOUT_INVALID',
+          message: `${segment.file} goes to ${hex(segment.offset)}, which is not on a 4 KiB sector boundary`,
+          file: segment.file,
+          plugin: firmware.boardId,
+          hint: `Fix the flash layout of board ${firmware.boardId}: offsets must be multiples of 0x1000.`,
+        });
+      }
+    }
+    if (!this.options.force) this.#imageChip = checkFirmwareImage(firmware);
   }
 
   /**
@@ -483,8 +520,8 @@ export class FlashJob {
       const first = wrong[0]!;
       throw new MpError({
         code: 'VERIFY_FAILED',
-        message: `The flash at ${hex(first.offset)} on ${this.options.port} does not match ${this.options.firmware.file} after writing it (MD5 differs)`,
-        file: this.options.firmware.file,
+        message: `The flash at ${hex(first.offset)} on ${this.options.port} does not match ${this.#firmware.file} after writing it (MD5 differs)`,
+        file: this.#firmware.file,
         hint: 'Run `mp flash --full` again. If it fails again, lower the speed with --baud 115200, use another USB cable or port, and check the board’s power supply.',
       });
     }
@@ -577,7 +614,7 @@ export class FlashJob {
       chip: info.chip,
       ...(info.flashSize ? { flashSize: info.flashSize } : {}),
       updatedAt: new Date().toISOString(),
-      firmware: { file: this.options.firmware.file, board: this.options.firmware.boardId },
+      firmware: { file: this.#firmware.file, board: this.#firmware.boardId },
       segments: [...others, ...updated].sort((a, b) => a.offset - b.offset),
     };
     await this.#devices.write(record);
