@@ -165,24 +165,25 @@ try {
     edit();
     const built = await waitFor('dev:built', from);
     toFirmware.push(built.at - saved);
-    const since = (type: string, id?: string) => {
+    const since = (type: string, id?: string, edge: 'step:start' | 'step:end' = 'step:start') => {
       const e = events.find(
         (x, j) =>
           j >= from &&
           (id
-            ? x.event.type === 'dev:step' && x.event.event.type === 'step:start' && x.event.event.id === id
+            ? x.event.type === 'dev:step' && x.event.event.type === edge && x.event.event.id === id
             : x.event.type === type),
       );
       return e ? `${(e.at - saved).toFixed(0)}` : '-';
     };
-    breakdown.push(
-      `change ${since('dev:change')} · compile starts ${since('', 'compile')} · export starts ${since('', 'export')} · built ${(built.at - saved).toFixed(0)} ms`,
-    );
+    let line = `change ${since('dev:change')} · compile starts ${since('', 'compile')} · export starts ${since('', 'export')} · built ${(built.at - saved).toFixed(0)}`;
     if (flash) {
       const flashed = await waitFor('dev:flashed', from);
       toFlashed.push(flashed.at - saved);
       if (flashed.event.type === 'dev:flashed') written.push(flashed.event.result.writtenBytes);
+      // The connection starts once the saved Python compiles, beside make (see DevSessionOptions.connectEarly).
+      line += ` · connect ${since('', 'connect')}–${since('', 'connect', 'step:end')} · write ${since('', 'write')} · restart ${since('', 'reset')} · flashed ${(flashed.at - saved).toFixed(0)}`;
     }
+    breakdown.push(`${line} ms`);
     await waitFor('dev:idle', from);
   }
   stop.abort();

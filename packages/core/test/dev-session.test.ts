@@ -89,6 +89,9 @@ class FakeBoards {
   readonly puts: Array<{ port: string; files: string[] }> = [];
   /** The next copy finds no REPL. */
   failPut = false;
+  /** Flashes that connected while their firmware was built, and those of them whose build failed. */
+  earlyConnections = 0;
+  restartedUnflashed = 0;
   /** Unplug the board this long into the next flash (and plug it back `replugAfterMs` later, if set). */
   unplug: { afterMs: number; replugAfterMs?: number; as?: string } | undefined;
 
@@ -106,7 +109,11 @@ class FakeBoards {
     this.monitored = onData !== undefined;
     return {
       port,
-      flash: async (firmware: FirmwareImage, { signal }: { signal: AbortSignal }) => {
+      flash: async (
+        connectAs: FirmwareImage,
+        { signal, pending }: { signal: AbortSignal; pending?: Promise<FirmwareImage> },
+      ) => {
+        let firmware = connectAs;
         const unplug = this.unplug;
         this.unplug = undefined;
         if (unplug) {
@@ -116,7 +123,18 @@ class FakeBoards {
             setTimeout(() => this.ports.push(unplug.as ?? port), unplug.replugAfterMs);
           throw new MpError({ code: 'DEVICE_LOST', message: `${port} went away` });
         }
-        await sleep(500, signal);
+        // 0.3 s to connect, 0.2 s to write; a flash that connected early waits for its firmware between.
+        await sleep(300, signal);
+        if (pending) {
+          this.earlyConnections++;
+          try {
+            firmware = await pending;
+          } catch (error) {
+            this.restartedUnflashed++;
+            throw error;
+          }
+        }
+        await sleep(200, signal);
         if (!this.ports.includes(port))
           throw new MpError({ code: 'PORT_NOT_FOUND', message: `${port} is gone` });
         this.flashed.push({ port, file: firmware.file });
@@ -625,6 +643,73 @@ describe('mp dev session', () => {
     expect(noFiles.boards.puts).toEqual([]);
     noFiles.stop();
     await noFiles.session;
+  });
+
+  it('connects to the board while the build runs once the saved Python compiles; a failed build restarts it', async () => {
+    const { project } = await givenProject();
+    const app = `${project.config.modulesDir}/app.py`;
+    const dev = startDev([project]);
+    await dev.settled();
+    const flashed = () => dev.events.filter((e) => e.type === 'dev:flashed') as Array<{ ms: number }>;
+    // The first flash connects after its build: 0.3 s to connect, 0.2 s to write.
+    expect(dev.boards.earlyConnections).toBe(0);
+    expect(flashed()[0]!.ms).toBeGreaterThanOrEqual(500);
+
+    // A good save: the 0.3 s connection hides in the 1 s build; after it only the write is left.
+    let from = dev.events.length;
+    dev.watcher.save(app);
+    await dev.settled(from);
+    expect(dev.types(from)).toEqual([
+      'dev:change',
+      'dev:build-start',
+      'dev:built',
+      'dev:flash-start',
+      'dev:flashed',
+      'dev:idle',
+    ]);
+    expect(dev.boards.earlyConnections).toBe(1);
+    expect(flashed()[1]!.ms).toBeLessThan(300);
+    expect(dev.boards.flashed.map((f) => f.file)).toEqual([
+      `${project.config.exportDir}/fw-1.bin`,
+      `${project.config.exportDir}/fw-2.bin`,
+    ]);
+
+    // make fails after the board was reset into its loader: restarted unflashed, no flash error.
+    from = dev.events.length;
+    dev.toolchain.failNext = true;
+    dev.watcher.save(app);
+    await dev.settled(from);
+    expect(dev.types(from)).toEqual(['dev:change', 'dev:build-start', 'dev:build-failed', 'dev:idle']);
+    expect(dev.boards.earlyConnections).toBe(2);
+    expect(dev.boards.restartedUnflashed).toBe(1);
+    expect(dev.boards.flashed).toHaveLength(2);
+
+    // A syntax error never touches the board.
+    from = dev.events.length;
+    dev.toolchain.syntaxProblems.set(app, { file: app, line: 1, message: 'SyntaxError', output: [] });
+    dev.watcher.save(app);
+    await dev.settled(from);
+    expect(dev.boards.earlyConnections).toBe(2);
+    dev.toolchain.syntaxProblems.clear();
+
+    // After a failed build, the next good save connects early again.
+    from = dev.events.length;
+    dev.watcher.save(app);
+    await dev.settled(from);
+    expect(dev.boards.earlyConnections).toBe(3);
+    expect(dev.boards.flashed).toHaveLength(3);
+    dev.stop();
+    await dev.session;
+
+    const off = startDev([project], { connectEarly: false });
+    await off.settled();
+    const later = off.events.length;
+    off.watcher.save(app);
+    await off.settled(later);
+    expect(off.boards.flashed).toHaveLength(2);
+    expect(off.boards.earlyConnections).toBe(0);
+    off.stop();
+    await off.session;
   });
 
   it('a board without a chip (unix) is rebuilt on save and never looks for a port', async () => {

@@ -29,6 +29,11 @@ export class BoardLink {
     this.#onData = onData;
   }
 
+  /** The port the board was last flashed on (or came back on). */
+  get port(): string | undefined {
+    return this.#port;
+  }
+
   /** Pick the port again before the next flash: `flash.port` or the board may have changed. */
   forgetPort(): void {
     this.#port = undefined;
@@ -37,7 +42,13 @@ export class BoardLink {
   async flash(
     firmware: FirmwareImage,
     project: Project,
-    run: { signal: AbortSignal; observer: StepObserver; onPort: (port: string) => void },
+    run: {
+      signal: AbortSignal;
+      observer: StepObserver;
+      onPort: (port: string) => void;
+      /** The firmware still being built; `firmware` is the last one flashed (see DevBoard.flash). */
+      pending?: Promise<FirmwareImage>;
+    },
   ): Promise<FlashResult> {
     const explicit = project.config.flash.port;
     try {
@@ -55,6 +66,7 @@ export class BoardLink {
         baudRate: project.config.flash.baud,
         signal: run.signal,
         observer: run.observer,
+        pending: run.pending,
       });
       // The next flash goes there; the monitor has followed the board already.
       if (result.portAfterRestart && !explicit) this.#port = result.portAfterRestart;

@@ -47,9 +47,10 @@ export interface DevToolchain {
 /** The board on one port, with its serial monitor (when wanted) attached between flashes. */
 export interface DevBoard {
   readonly port: string;
+  /** `pending`: connect as `firmware` (the last one flashed) now, write what it resolves to (see FlashFirmwareOptions). */
   flash(
     firmware: FirmwareImage,
-    run: { baudRate?: number; signal: AbortSignal; observer: StepObserver },
+    run: { baudRate?: number; signal: AbortSignal; observer: StepObserver; pending?: Promise<FirmwareImage> },
   ): Promise<FlashResult>;
   /**
    * Copies `files` onto the board that was just flashed (over its raw REPL, those that differ),
@@ -135,8 +136,8 @@ function serialBoard(
     });
   return {
     port,
-    flash: (firmware, { baudRate, signal, observer }) =>
-      flashFirmware({ firmware, port, binding, baudRate, monitor, signal, observer }),
+    flash: (firmware, { baudRate, signal, observer, pending }) =>
+      flashFirmware({ firmware, pending, port, binding, baudRate, monitor, signal, observer }),
     put: async (files, run) => {
       muted = true;
       try {

@@ -24,7 +24,12 @@ export class Rebuilder {
   async run(
     project: Project,
     files: string[],
-    run: { signal: AbortSignal; observer: StepObserver },
+    run: {
+      signal: AbortSignal;
+      observer: StepObserver;
+      /** The saved Python compiled (or there was none): the build is likely to succeed. */
+      onChecked?: () => void;
+    },
   ): Promise<RebuildOutcome> {
     const { toolchain } = this.#effects;
     const python = files.filter((f) => extname(f) === '.py' && this.#effects.fileExists(f));
@@ -38,8 +43,9 @@ export class Rebuilder {
       ? toolchain.syntaxCheck(python, attempt.signal).then((found) => {
           problem = found;
           if (found) attempt.abort();
+          else run.onChecked?.();
         })
-      : Promise.resolve();
+      : Promise.resolve().then(() => run.onChecked?.());
     let outcome: Awaited<ReturnType<typeof toolchain.build>>;
     try {
       outcome = await toolchain.build(project, { signal: attempt.signal, observer: run.observer });

@@ -6,7 +6,7 @@
  * Whatever way it ends (Ctrl-C, an error), the container is removed, the watcher closed, the port
  * released and the cache registration dropped.
  */
-import { asMpError, type MpError } from '../errors.ts';
+import { asMpError, MpError } from '../errors.ts';
 import type { StepEvent, StepObserver } from '../events.ts';
 import type { Project } from '../project.ts';
 import type { BindingInterface } from '../serial/index.ts';
@@ -57,6 +57,13 @@ export interface DevSessionOptions {
   monitor?: boolean;
   /** Copy the config's `files` to the board after a flash when they changed (default true). */
   files?: boolean;
+  /**
+   * Connect to the board while the firmware builds (default true): once the saved Python compiles,
+   * the board is reset into its loader, the stub loaded and the rate raised during make, so only
+   * the write, the check and the restart come after it. A build that fails then restarts the board
+   * into what it ran.
+   */
+  connectEarly?: boolean;
   /** Serial binding (tests: the emulator); default MP_SERIAL_BINDING or real ports. */
   binding?: BindingInterface;
   env?: NodeJS.ProcessEnv;
@@ -85,6 +92,16 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
   await new DevSession(options, effects, project).run();
 }
 
+/** A flash that connected while its firmware was being built. */
+interface EarlyFlash {
+  resolve(firmware: FirmwareImage): void;
+  reject(reason: unknown): void;
+  /** The firmware it writes, once the build gave it. */
+  firmware?: FirmwareImage;
+  port?: string;
+  outcome: Promise<{ ok: true; result: FlashResult } | { ok: false; error: unknown }>;
+}
+
 class DevSession {
   readonly #options: DevSessionOptions;
   readonly #effects: DevEffects;
@@ -100,6 +117,12 @@ class DevSession {
   #releaseCacheUse = async () => {};
   /** The config's files (board path and sha256) as last copied to the board in this session. */
   #filesOnBoard: string | undefined;
+  /** The firmware flashed last, while the board has not failed since: what an early connection connects as. */
+  #lastFlashed: FirmwareImage | undefined;
+  /** The flash that connected while its firmware builds (see #connectEarly). */
+  #early: EarlyFlash | undefined;
+  /** The board's work in turn: a flash waits for the one before (its restart) to finish. */
+  #boardWork: Promise<unknown> = Promise.resolve();
 
   constructor(options: DevSessionOptions, effects: DevEffects, project: Project) {
     this.#options = options;
@@ -183,6 +206,13 @@ class DevSession {
 
   /** Never throws: every failure is an event, and the outcome for the state machine. */
   async #build(files: string[], reload: boolean): Promise<DevInput<FirmwareImage>> {
+    const outcome = await this.#buildOnce(files, reload);
+    if (outcome.type === 'built' && outcome.firmware) this.#early?.resolve(outcome.firmware);
+    else this.#cancelEarly();
+    return outcome;
+  }
+
+  async #buildOnce(files: string[], reload: boolean): Promise<DevInput<FirmwareImage>> {
     const { signal } = this.#options;
     try {
       if (files.length) this.#emit({ type: 'dev:change', files });
@@ -192,6 +222,7 @@ class DevSession {
       const outcome = await this.#rebuilder.run(this.#project, files, {
         signal,
         observer: this.#observer('build'),
+        onChecked: () => this.#connectEarly(),
       });
       if (signal.aborted) return { type: 'build-failed' };
       if (outcome.kind === 'syntax-error') {
@@ -212,8 +243,64 @@ class DevSession {
     }
   }
 
+  /**
+   * The saved Python compiles: while make runs, reset the board into its loader and get it ready
+   * (the flash job waits for the firmware). Only for a board flashed in this session and a project
+   * not re-opened since, so the port, chip and rate are the ones the last flash used.
+   */
+  #connectEarly(): void {
+    const connectAs = this.#lastFlashed;
+    if (!connectAs || this.#early || this.#options.flash === false || this.#options.connectEarly === false)
+      return;
+    if (this.#state.phase !== 'building' || this.#options.signal.aborted) return;
+    let resolve!: (firmware: FirmwareImage) => void;
+    let reject!: (reason: unknown) => void;
+    const pending = new Promise<FirmwareImage>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    pending.catch(() => {}); // the flash job reads the rejection
+    const early: EarlyFlash = {
+      resolve: (firmware) => {
+        early.firmware = firmware;
+        resolve(firmware);
+      },
+      reject,
+      outcome: Promise.resolve({ ok: false, error: undefined }),
+    };
+    early.outcome = this.#boardTurn(() =>
+      this.#board.flash(connectAs, this.#project, {
+        signal: this.#options.signal,
+        observer: this.#observer('flash'),
+        onPort: (port) => {
+          early.port = port;
+        },
+        pending,
+      }),
+    ).then(
+      (result) => ({ ok: true as const, result }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    this.#early = early;
+  }
+
+  /** The build gave nothing to flash: an early connection restarts the board into what it ran. */
+  #cancelEarly(): void {
+    const early = this.#early;
+    this.#early = undefined;
+    early?.reject(new MpError({ code: 'CANCELLED', message: 'the build gave no firmware to flash' }));
+  }
+
+  #boardTurn<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.#boardWork.then(work, work);
+    this.#boardWork = turn.catch(() => undefined);
+    return turn;
+  }
+
   async #reload(): Promise<void> {
     this.#project = await this.#options.openProject();
+    // Another board or port may be configured now: the next flash connects from scratch.
+    this.#lastFlashed = undefined;
     this.#board.forgetPort();
     this.#emit({ type: 'dev:reload', configFile: this.#project.config.configFile });
     await this.#rewatch();
@@ -224,19 +311,35 @@ class DevSession {
     const { signal } = this.#options;
     const { clock } = this.#effects;
     let started = clock.now();
+    const early = this.#early;
+    this.#early = undefined;
     try {
-      const result = await this.#board.flash(firmware, this.#project, {
-        signal,
-        observer: this.#observer('flash'),
-        onPort: (port) => {
-          this.#emit({ type: 'dev:flash-start', port });
-          started = clock.now();
-        },
-      });
+      let result: FlashResult;
+      if (early && early.firmware === firmware) {
+        // Connected during the build: what is left is the write, the check and the restart.
+        this.#emit({ type: 'dev:flash-start', port: early.port ?? this.#board.port ?? '' });
+        const outcome = await early.outcome;
+        if (!outcome.ok) throw outcome.error;
+        result = outcome.result;
+      } else {
+        early?.reject(new MpError({ code: 'CANCELLED', message: 'another firmware is flashed' }));
+        result = await this.#boardTurn(() =>
+          this.#board.flash(firmware, this.#project, {
+            signal,
+            observer: this.#observer('flash'),
+            onPort: (port) => {
+              this.#emit({ type: 'dev:flash-start', port });
+              started = clock.now();
+            },
+          }),
+        );
+      }
+      this.#lastFlashed = firmware;
       this.#emit({ type: 'dev:flashed', result, ms: clock.now() - started });
       await this.#copyFiles();
       return { type: 'flashed' };
     } catch (error) {
+      this.#lastFlashed = undefined;
       if (!signal.aborted)
         this.#emit({ type: 'dev:flash-failed', error: asMpError(error, 'FLASH_FAILED'), willRetry: true });
       return { type: 'flash-failed' };
@@ -287,7 +390,9 @@ class DevSession {
   async #teardown(): Promise<void> {
     this.#cancelDebounce();
     this.#stopWatchingForBoard();
+    this.#cancelEarly();
     await this.#watcher?.close().catch(() => undefined);
+    await this.#boardWork;
     await this.#board.close().catch(() => undefined);
     await this.#effects.toolchain.stop().catch(() => undefined);
     await this.#releaseCacheUse().catch(() => undefined);
