@@ -24,9 +24,9 @@ for (const stream of [process.stdout, process.stderr]) {
 // installed mp runs the JavaScript that `pnpm build` emitted into dist/.
 const installed = import.meta.url.includes('/node_modules/');
 const bundle = installed ? undefined : await currentBundle();
-if (bundle) globalThis[Symbol.for('mp.bundledCore')] = new URL('core.js', bundle).href;
+if (bundle) globalThis[Symbol.for('mp.bundledCore')] = new URL('core.mjs', bundle).href;
 const { main } = await import(
-  installed ? '../dist/main.js' : bundle ? new URL('main.js', bundle).href : '../src/main.ts'
+  installed ? '../dist/main.js' : bundle ? new URL('main.mjs', bundle).href : '../src/main.ts'
 );
 process.exitCode = await main(process.argv.slice(2));
 

@@ -105,6 +105,9 @@ export async function buildBundle(): Promise<BundleRecord | undefined> {
       absWorkingDir: CLI_DIR,
       bundle: true,
       splitting: true,
+      // Not `.js`: under node_modules no package.json says these are ES modules, and Node would
+      // read each file twice to find out.
+      outExtension: { '.js': '.mjs' },
       format: 'esm',
       platform: 'node',
       target: 'esnext',
@@ -149,6 +152,9 @@ export async function buildBundle(): Promise<BundleRecord | undefined> {
     const inputs = new Set([
       ...Object.keys(result.metafile.inputs).map((file) => join(CLI_DIR, file)),
       ...externals,
+      // How bundles are made and loaded: a change to either makes a new one.
+      fileURLToPath(import.meta.url),
+      join(CLI_DIR, 'bin/mp.js'),
     ]);
     const record: BundleRecord = { dir, inputs: [] };
     for (const file of [...inputs].sort()) {

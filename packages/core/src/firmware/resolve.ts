@@ -102,7 +102,7 @@ export async function resolveBuild(project: Project, { sources, step }: ResolveD
   return {
     project,
     board,
-    boardListing: plugins.list('board').find((l) => l.id === board.id),
+    boardListing: plugins.listing('board', board.id),
     micropython,
     libraries,
   };
@@ -154,7 +154,7 @@ async function loadLibraries(project: Project, board: BoardPlugin): Promise<Libr
     libraries.push({
       id: plugin.id,
       plugin,
-      listing: plugins.list('library').find((l) => l.id === plugin.id),
+      listing: plugins.listing('library', plugin.id),
     });
   }
   return libraries;

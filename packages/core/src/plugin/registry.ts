@@ -94,6 +94,14 @@ export class PluginRegistry {
       .sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /**
+   * One plugin's listing, as `list(kind)` has it, without sorting them all: a build needs only its
+   * board's and libraries' (and the collation list() sorts with costs milliseconds on first use).
+   */
+  listing(kind: PluginKind, id: string): PluginListing | undefined {
+    return this.entries.get(this.key(kind, id))?.listing;
+  }
+
   has(kind: PluginKind, id: string): boolean {
     return this.entries.has(this.key(kind, id));
   }
