@@ -33,6 +33,9 @@ class FakeToolchain implements DevToolchain {
   stopped = false;
   /** The next build fails in make. */
   failNext = false;
+  /** The next build finds nothing changed: the last export again. */
+  upToDateNext = false;
+  #last: BuildResult | undefined;
   /** What mpy-cross says about a file. */
   readonly syntaxProblems = new Map<string, SyntaxProblem>();
 
@@ -52,6 +55,10 @@ class FakeToolchain implements DevToolchain {
       this.failNext = false;
       return { ok: false as const, error: new MpError({ code: 'COMPILE_FAILED', message: 'make failed' }) };
     }
+    if (this.upToDateNext && this.#last) {
+      this.upToDateNext = false;
+      return { ok: true as const, result: { ...this.#last, upToDate: true }, flashable: true };
+    }
     const firmware = `${project.config.exportDir}/fw-${this.builds.length}.bin`;
     writeFileSync(firmware, `firmware ${this.builds.length}`);
     writeFileSync(`${firmware}.json`, '{}');
@@ -64,6 +71,7 @@ class FakeToolchain implements DevToolchain {
       logFile: '',
       durationMs: 1000,
     };
+    this.#last = result;
     return { ok: true as const, result, flashable: project.config.board !== 'unix' };
   }
 
@@ -275,7 +283,7 @@ function firmwareImage(file: string): FirmwareImage {
   return {
     file,
     boardId: 'esp8266-d1mini',
-    segments: [],
+    segments: [{ offset: 0, data: readFileSync(file), file }],
     mode: 'keep',
     freq: 'keep',
     size: 'detect',
@@ -615,11 +623,24 @@ describe('mp dev session', () => {
     expect(dev.types(from)).not.toContain('dev:put-start');
     expect(dev.boards.puts).toHaveLength(1);
 
-    // main.py saved: copied after the (unchanged) flash.
+    // main.py saved: the build is up to date, the board already runs that firmware (not flashed
+    // again, nor connected to early), and main.py is copied.
     from = dev.events.length;
     dir.write('main.py', 'import app\nprint("edited")\n');
+    dev.toolchain.upToDateNext = true;
     dev.watcher.save(dir.path('main.py'));
     await dev.settled(from);
+    expect(dev.types(from)).toEqual([
+      'dev:change',
+      'dev:build-start',
+      'dev:built',
+      'dev:flash-skipped',
+      'dev:put-start',
+      'dev:put',
+      'dev:idle',
+    ]);
+    expect(dev.boards.earlyConnections).toBe(1); // the module edit's, not this one
+    expect(dev.boards.flashed).toHaveLength(2);
     expect(dev.boards.puts).toHaveLength(2);
 
     // The board does not answer: reported, the flash stands, and the next flash copies them.

@@ -121,6 +121,9 @@ function humanPrinter(input: CommandInput, at: (path: string) => string): (event
         line(`${style.green('✔')} flashed: ${what} ${style.dim(`in ${formatSeconds(event.ms / 1000)}`)}`);
         break;
       }
+      case 'dev:flash-skipped':
+        line(`${style.green('✔')} the board already runs this firmware ${style.dim('(not flashed again)')}`);
+        break;
       case 'dev:flash-failed':
         failure(event.error, 'will flash when the board is back, or on the next save');
         break;

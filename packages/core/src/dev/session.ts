@@ -36,6 +36,8 @@ export type DevEvent =
   | { type: 'dev:build-failed'; error: MpError }
   | { type: 'dev:flash-start'; port: string }
   | { type: 'dev:flashed'; result: FlashResult; ms: number }
+  /** The build gave the very firmware flashed last in this session (a save of a board file only). */
+  | { type: 'dev:flash-skipped'; firmware: string }
   | { type: 'dev:flash-failed'; error: MpError; willRetry: boolean }
   /** The config's `files` are being copied after a flash (only when they changed since the last copy). */
   | { type: 'dev:put-start'; files: PutFile[] }
@@ -90,6 +92,17 @@ export async function runDevSession(options: DevSessionOptions): Promise<void> {
   const project = await options.openProject();
   const effects: DevEffects = { ...realDevEffects(options), ...options.effects };
   await new DevSession(options, effects, project).run();
+}
+
+/** Same layout, same bytes: the board holds `b` if it holds `a`. */
+function sameImage(a: FirmwareImage, b: FirmwareImage): boolean {
+  return (
+    a.segments.length === b.segments.length &&
+    a.segments.every((segment, i) => {
+      const other = b.segments[i]!;
+      return segment.offset === other.offset && Buffer.compare(segment.data, other.data) === 0;
+    })
+  );
 }
 
 /** A flash that connected while its firmware was being built. */
@@ -222,7 +235,7 @@ class DevSession {
       const outcome = await this.#rebuilder.run(this.#project, files, {
         signal,
         observer: this.#observer('build'),
-        onChecked: () => this.#connectEarly(),
+        onChecked: () => this.#connectEarly(files),
       });
       if (signal.aborted) return { type: 'build-failed' };
       if (outcome.kind === 'syntax-error') {
@@ -248,8 +261,11 @@ class DevSession {
    * (the flash job waits for the firmware). Only for a board flashed in this session and a project
    * not re-opened since, so the port, chip and rate are the ones the last flash used.
    */
-  #connectEarly(): void {
+  #connectEarly(saved: string[]): void {
     const connectAs = this.#lastFlashed;
+    // Only board files saved (a main.py that is copied, not frozen): the firmware will not change.
+    const boardFiles = new Set(this.#project.config.files.map((f) => f.from));
+    if (saved.length > 0 && saved.every((file) => boardFiles.has(file))) return;
     if (!connectAs || this.#early || this.#options.flash === false || this.#options.connectEarly === false)
       return;
     if (this.#state.phase !== 'building' || this.#options.signal.aborted) return;
@@ -313,6 +329,12 @@ class DevSession {
     let started = clock.now();
     const early = this.#early;
     this.#early = undefined;
+    if (!early && this.#lastFlashed && sameImage(this.#lastFlashed, firmware)) {
+      // Flashing it again would only restart the board; the files may still have changed.
+      this.#emit({ type: 'dev:flash-skipped', firmware: firmware.file });
+      await this.#copyFiles();
+      return { type: 'flashed' };
+    }
     try {
       let result: FlashResult;
       if (early && early.firmware === firmware) {
