@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { type EmulatorDeviceConfig, writeEmulatorConfig } from '@mp/esp-emulator';
 import { runMp, tempProject } from '@mp/test-utils';
-import { makeTestFirmware } from '@mp/test-utils/esp-firmware';
+import { makeTestS3Firmware, S3_USB_BOARD_FILES } from '@mp/test-utils/esp-firmware';
 import { describe, expect, it } from 'vitest';
 import { runMpInteractive } from './flash-helpers.ts';
 
@@ -15,27 +15,7 @@ import { runMpInteractive } from './flash-helpers.ts';
 function s3Project(device: Partial<EmulatorDeviceConfig> = {}) {
   const project = tempProject({
     'mp.config.json': JSON.stringify({ board: 'esp32s3-usb', libraries: [] }),
-    'boards/esp32s3-usb/package.json': JSON.stringify({
-      name: 'mp-board-esp32s3-usb',
-      type: 'module',
-      exports: './index.mjs',
-      mp: { board: 'esp32s3-usb' },
-    }),
-    'boards/esp32s3-usb/index.mjs': `import { defineBoard } from '@mp/core';
-export default defineBoard({
-  id: 'esp32s3-usb',
-  title: 'ESP32-S3 on its USB-Serial/JTAG port',
-  port: 'esp32',
-  chip: 'ESP32-S3',
-  exportPrefix: 'ESP32S3',
-  board: 'ESP32_GENERIC_S3',
-  toolchain: { image: 'espressif/idf:v5.5.1' },
-  artifacts: { firmware: 'firmware.bin' },
-  firmware: 'firmware',
-  defaultManifest: '$(PORT_DIR)/boards/manifest.py',
-  flash: { segments: [{ offset: 0x0, artifact: 'firmware' }], mode: 'keep', freq: 'keep', size: 'keep', baud: 460800 },
-});
-`,
+    ...S3_USB_BOARD_FILES,
   });
   const emulator = writeEmulatorConfig(project.path('.emulator'), [
     {
@@ -56,13 +36,6 @@ export default defineBoard({
   };
 }
 
-/** The ESP32 test firmware with the extended header's chip id set to 9: an ESP32-S3 image. */
-function s3Image(revision = 1): Uint8Array {
-  const image = makeTestFirmware('ESP32', { revisions: { app: revision } }).image.slice();
-  image[12] = 9;
-  return image;
-}
-
 describe('mp flash to an ESP32-S3 on its USB-Serial/JTAG port', () => {
   it('lists the board, flashes it, and says where it came back after the restart', async () => {
     const f = s3Project();
@@ -71,7 +44,7 @@ describe('mp flash to an ESP32-S3 on its USB-Serial/JTAG port', () => {
     expect(ports.stdout).toContain('/dev/ttyACM0');
     expect(ports.stdout).toContain('Espressif USB-Serial/JTAG');
 
-    const image = s3Image();
+    const image = makeTestS3Firmware();
     f.project.write('fw.bin', image);
     const run = await f.mp(['flash', 'fw.bin']);
     expect(run.code, run.output).toBe(0);
@@ -91,7 +64,7 @@ describe('mp flash to an ESP32-S3 on its USB-Serial/JTAG port', () => {
 
   it('the next mp flash finds the board under its new name (by its serial number) and writes only the change', async () => {
     const f = s3Project();
-    f.project.write('fw.bin', s3Image(1));
+    f.project.write('fw.bin', makeTestS3Firmware(1));
     expect((await f.mp(['flash', 'fw.bin'])).code).toBe(0);
     expect(JSON.parse(readFileSync(f.project.path('.mp/port.json'), 'utf8'))).toMatchObject({
       path: '/dev/ttyACM0',
@@ -99,7 +72,7 @@ describe('mp flash to an ESP32-S3 on its USB-Serial/JTAG port', () => {
       serialNumber: 'F4:12:FA:A1:B2:C3',
     });
 
-    const image = s3Image(2);
+    const image = makeTestS3Firmware(2);
     f.project.write('fw.bin', image);
     const again = await f.mp(['flash', 'fw.bin', '--json']);
     expect(again.code, again.output).toBe(0);
@@ -112,7 +85,7 @@ describe('mp flash to an ESP32-S3 on its USB-Serial/JTAG port', () => {
 
   it('mp flash --monitor reattaches to the board once it is back, and the REPL answers', async () => {
     const f = s3Project();
-    f.project.write('fw.bin', s3Image());
+    f.project.write('fw.bin', makeTestS3Firmware());
     const run = await runMpInteractive(
       ['flash', 'fw.bin', '--monitor'],
       { cwd: f.project.dir, env: f.env, timeoutMs: 60_000 },

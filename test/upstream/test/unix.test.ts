@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { cModuleTemplate } from '@mp/core';
 import { writeEmulatorConfig } from '@mp/esp-emulator';
 import { createFixtureRepos, ensureFixtureToolchainImage, runMp, tempProject } from '@mp/test-utils';
-import { makeTestFirmware } from '@mp/test-utils/esp-firmware';
+import { makeTestFirmware, makeTestS3Firmware, S3_USB_BOARD_FILES } from '@mp/test-utils/esp-firmware';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unpackKit } from '../src/kit.ts';
 import { jsonResult, kitRunner, startDevJson } from '../src/mp.ts';
@@ -173,8 +173,8 @@ describe('real MicroPython: the unix port of v1.28.0', () => {
         }),
         'export/mqtt_local.py': 'config = {"ssid": "home", "wifi_pw": "secret"}\n',
         'main.py': 'import app\n',
-        'firmware.bin': s3 ? s3Image() : makeTestFirmware('ESP8266', { seed: 5 }).image,
-        ...(s3 ? S3_USB_BOARD : {}),
+        'firmware.bin': s3 ? makeTestS3Firmware() : makeTestFirmware('ESP8266', { seed: 5 }).image,
+        ...(s3 ? S3_USB_BOARD_FILES : {}),
       });
       try {
         // The S3 is reached through its USB-Serial/JTAG peripheral: after the flasher's reset the
@@ -319,36 +319,4 @@ describe('real MicroPython: the unix port of v1.28.0', () => {
 function copiedNames(event: Record<string, unknown>): string[] {
   const outcomes = event.outcomes as Array<{ file: { to: string }; status: string }>;
   return outcomes.filter((o) => o.status === 'copied').map((o) => basename(o.file.to));
-}
-
-/** A board plugin for an ESP32-S3 on its USB-Serial/JTAG port (firmware.bin at 0x0, as esptool says). */
-const S3_USB_BOARD = {
-  'boards/esp32s3-usb/package.json': JSON.stringify({
-    name: 'mp-board-esp32s3-usb',
-    type: 'module',
-    exports: './index.mjs',
-    mp: { board: 'esp32s3-usb' },
-  }),
-  'boards/esp32s3-usb/index.mjs': `import { defineBoard } from '@mp/core';
-export default defineBoard({
-  id: 'esp32s3-usb',
-  title: 'ESP32-S3 on its USB-Serial/JTAG port',
-  port: 'esp32',
-  chip: 'ESP32-S3',
-  exportPrefix: 'ESP32S3',
-  board: 'ESP32_GENERIC_S3',
-  toolchain: { image: 'espressif/idf:v5.5.1' },
-  artifacts: { firmware: 'firmware.bin' },
-  firmware: 'firmware',
-  defaultManifest: '$(PORT_DIR)/boards/manifest.py',
-  flash: { segments: [{ offset: 0x0, artifact: 'firmware' }], mode: 'keep', freq: 'keep', size: 'keep', baud: 460800 },
-});
-`,
-};
-
-/** The ESP32 test firmware with the extended header's chip id set to 9: an ESP32-S3 image. */
-function s3Image(): Uint8Array {
-  const image = makeTestFirmware('ESP32', { seed: 5 }).image.slice();
-  image[12] = 9;
-  return image;
 }

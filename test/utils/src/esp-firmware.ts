@@ -314,3 +314,41 @@ export function makeTestFirmware(chip: TestChip, options: TestFirmwareOptions = 
   const image = concat([padTo(bootloader, 0x7000), padTo(partitions, appStart - 0x7000), app]);
   return { chip, offset: 0x1000, image, modules };
 }
+
+/**
+ * The ESP32 test firmware with the extended header's chip id set to 9 (esptool's
+ * ESP32S3ROM.IMAGE_CHIP_ID): an ESP32-S3 image. `revision` changes module `app`, as `revisions` does.
+ */
+export function makeTestS3Firmware(revision = 1): Uint8Array {
+  const image = makeTestFirmware('ESP32', { revisions: { app: revision } }).image.slice();
+  image[12] = 9;
+  return image;
+}
+
+/**
+ * Project files of a board plugin `esp32s3-usb`: an ESP32-S3 on its USB-Serial/JTAG port,
+ * firmware.bin at 0x0 as esptool writes it (for tests that flash `makeTestS3Firmware`).
+ */
+export const S3_USB_BOARD_FILES: Readonly<Record<string, string>> = {
+  'boards/esp32s3-usb/package.json': JSON.stringify({
+    name: 'mp-board-esp32s3-usb',
+    type: 'module',
+    exports: './index.mjs',
+    mp: { board: 'esp32s3-usb' },
+  }),
+  'boards/esp32s3-usb/index.mjs': `import { defineBoard } from '@mp/core';
+export default defineBoard({
+  id: 'esp32s3-usb',
+  title: 'ESP32-S3 on its USB-Serial/JTAG port',
+  port: 'esp32',
+  chip: 'ESP32-S3',
+  exportPrefix: 'ESP32S3',
+  board: 'ESP32_GENERIC_S3',
+  toolchain: { image: 'espressif/idf:v5.5.1' },
+  artifacts: { firmware: 'firmware.bin' },
+  firmware: 'firmware',
+  defaultManifest: '$(PORT_DIR)/boards/manifest.py',
+  flash: { segments: [{ offset: 0x0, artifact: 'firmware' }], mode: 'keep', freq: 'keep', size: 'keep', baud: 460800 },
+});
+`,
+};
