@@ -137,6 +137,8 @@ export class RawRepl {
    * shared/runtime/pyexec.c and each port's main.c).
    */
   async exit(options: { softReset?: boolean } = {}): Promise<void> {
+    // The prompt after the last program is ours, not the board's output for whoever reads next.
+    if (this.#unsubscribe) await this.#readUntil('>', 'leaving the raw REPL', 200).catch(() => undefined);
     const keys = options.softReset ? [0x0d, CTRL_B, CTRL_D] : [0x0d, CTRL_B];
     await this.#transport.write(new Uint8Array(keys)).catch(() => undefined);
     this.#unsubscribe?.();
