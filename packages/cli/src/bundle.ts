@@ -8,8 +8,9 @@
  *
  * What is bundled behaves as the sources do: `import.meta.url` is each source file's own URL
  * (files found next to the sources are still found), packages from node_modules stay outside at
- * the files Node resolves them to, class fields and names are kept, and plugins that import
- * `@mp/core` get the bundle's core (plugin/core-resolver.ts), so there is one core in the process.
+ * the files Node resolves them to (but for BUNDLED_PACKAGES), class fields and names are kept,
+ * and plugins that import `@mp/core` get the bundle's core (plugin/core-resolver.ts), so there is
+ * one core in the process.
  *
  * Run: node packages/cli/src/bundle.ts   (prints nothing; exit 0 when a bundle was made or is current)
  */
@@ -29,6 +30,12 @@ const OLD_BUNDLE_MS = 24 * 60 * 60 * 1000;
 const KEPT_BUNDLES = 20;
 /** Another process making a bundle for longer than this has died. */
 const STALE_BUILD_MS = 2 * 60 * 1000;
+
+/**
+ * Packages bundled too: plain ES modules without side effects, of which a build uses a part
+ * (valibot is some 200 KB, the schemas take a few functions of it).
+ */
+const BUNDLED_PACKAGES = new Set(['valibot']);
 
 /** `current.json`: the bundle in use and the files it was made from, with their mtimes. */
 export interface BundleRecord {
@@ -126,7 +133,12 @@ export async function buildBundle(): Promise<BundleRecord | undefined> {
           setup(b) {
             // Packages from node_modules stay outside, imported from the file Node would load.
             b.onResolve({ filter: /^[^./]/ }, async (args) => {
-              if (args.path.startsWith('node:') || args.path.startsWith('@mp/') || args.pluginData === 'mp')
+              if (
+                args.path.startsWith('node:') ||
+                args.path.startsWith('@mp/') ||
+                BUNDLED_PACKAGES.has(args.path) ||
+                args.pluginData === 'mp'
+              )
                 return undefined;
               const found = await b.resolve(args.path, {
                 kind: args.kind,

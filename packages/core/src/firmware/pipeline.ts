@@ -210,7 +210,10 @@ function stage(
 function sourceSteps({ sources, held }: StageDeps): Step<BuildContext>[] {
   return [
     stage(held, 'resolve', 'Resolve board, libraries and MicroPython', async (c, step) => {
+      // Importing the plugins writes nothing, so it goes on while the locks are taken (mostly waiting for files).
+      const plugins = preloadPlugins(c.project);
       await held.take(c, step);
+      await plugins;
       c.resolved = await resolveBuild(c.project, { sources, step });
     }),
     stage(held, 'sources', 'Fetch sources', async (c, step) => {
@@ -218,6 +221,18 @@ function sourceSteps({ sources, held }: StageDeps): Step<BuildContext>[] {
       held.sweepCache(c.cacheDir);
     }),
   ];
+}
+
+/**
+ * Starts importing the board and the libraries the config names (the registry keeps each import);
+ * never rejects: resolve reports a plugin that does not load, as it did without this.
+ */
+function preloadPlugins({ config, plugins }: Project): Promise<unknown> {
+  const loads: Array<Promise<unknown>> = [];
+  if (plugins.has('board', config.board)) loads.push(plugins.load('board', config.board));
+  for (const { id } of config.libraries)
+    if (plugins.has('library', id)) loads.push(plugins.load('library', id));
+  return Promise.all(loads.map((load) => load.catch(() => undefined)));
 }
 
 /** `--dry-run` and `--print-manifest`: the plan as far as it goes without Docker. */
