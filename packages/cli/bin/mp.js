@@ -38,8 +38,9 @@ process.exitCode = await main(process.argv.slice(2));
 async function currentBundle() {
   if (process.env.MP_BUNDLE === '0') return undefined;
   const { readFileSync, statSync } = await import('node:fs');
-  const root = new URL('../node_modules/.cache/mp-cli/', import.meta.url);
   try {
+    // src/bundle.ts writes it under core's node_modules.
+    const root = new URL('../node_modules/.cache/mp-cli/', import.meta.resolve('@mp/core'));
     const record = JSON.parse(readFileSync(new URL('current.json', root), 'utf8'));
     if (
       record.inputs.every(([file, mtimeMs]) => statSync(file, { throwIfNoEntry: false })?.mtimeMs === mtimeMs)

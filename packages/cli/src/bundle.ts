@@ -20,8 +20,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const CLI_DIR = fileURLToPath(new URL('..', import.meta.url));
-/** Under node_modules: never committed, and removed with it. */
-export const BUNDLE_ROOT = join(CLI_DIR, 'node_modules', '.cache', 'mp-cli');
+const CORE_SRC = dirname(fileURLToPath(import.meta.resolve('@mp/core')));
+/**
+ * Under core's node_modules: never committed, removed with it, and where a module name core
+ * imports at run time (MP_SERIAL_BINDING=<package>) is found from, as it is from core's sources.
+ */
+export const BUNDLE_ROOT = join(CORE_SRC, '..', 'node_modules', '.cache', 'mp-cli');
 /**
  * Bundles that are not the current one are removed once older than this, or beyond the newest
  * KEPT_BUNDLES: a long `mp dev` may still load a chunk from the one it started with.
@@ -106,7 +110,7 @@ export async function buildBundle(): Promise<BundleRecord | undefined> {
     const result = await build({
       entryPoints: {
         main: join(CLI_DIR, 'src/main.ts'),
-        core: fileURLToPath(import.meta.resolve('@mp/core')),
+        core: join(CORE_SRC, 'index.ts'),
       },
       outdir,
       absWorkingDir: CLI_DIR,
@@ -199,7 +203,7 @@ async function sourceMtimes(): Promise<Map<string, number>> {
     }
   };
   await walk(join(CLI_DIR, 'src'));
-  await walk(join(dirname(fileURLToPath(import.meta.resolve('@mp/core')))));
+  await walk(CORE_SRC);
   return mtimes;
 }
 
