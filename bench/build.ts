@@ -11,7 +11,8 @@
  *               (what `mp dev` does)
  *   raw make    the same edit built by `docker exec <that container> make …`: the floor
  *
- * Every ratio is printed with its goal, all measured in the same run.
+ * Every ratio is printed with its goal, all measured in the same run. mp runs bundled, as a
+ * clone does after its first command (packages/cli/src/bundle.ts); MP_BUNDLE=0: from its sources.
  *
  * Run: node bench/build.ts [--runs 5]
  *   Uses the fixture MicroPython/mqtt_as repositories (test/utils) behind mp's default URLs.
@@ -24,6 +25,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ensureBundle } from '../packages/cli/src/bundle.ts';
 import {
   createBuild,
   openProject,
@@ -38,6 +40,10 @@ import {
   MP_BIN,
   REPO_ROOT,
 } from '../test/utils/src/index.ts';
+
+// What a clone runs after its first command: the bundled CLI, unless MP_BUNDLE=0 (the sources).
+const bundle = await ensureBundle();
+console.log(`mp runs ${bundle ? `bundled (${bundle})` : 'from its TypeScript sources'}`);
 
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '5' }, project: { type: 'string' } },

@@ -1,11 +1,14 @@
 /**
  * `mp --help` start-up time next to bare `node -e 0`, the floor no Node CLI can go under.
- * Run: node bench/startup.ts [runs]
+ * Run: node bench/startup.ts [runs]   (MP_BUNDLE=0: mp from its sources instead of its bundle)
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ensureBundle } from '../packages/cli/src/bundle.ts';
 
 const runs = Number(process.argv[2] ?? 20);
+// What a clone runs after its first command: the bundled CLI, unless MP_BUNDLE=0 (the sources).
+const bundle = await ensureBundle();
 const mp = fileURLToPath(new URL('../packages/cli/bin/mp.js', import.meta.url));
 
 function median(command: string[]): number {
@@ -25,7 +28,9 @@ const help = median([mp, '--help']);
 const boards = median([mp, 'boards']);
 const row = (name: string, ms: number) =>
   console.log(`${name.padEnd(16)} ${ms.toFixed(1).padStart(7)} ms   ${(ms / node).toFixed(2)}× node`);
-console.log(`median of ${runs} runs, Node ${process.version}`);
+console.log(
+  `median of ${runs} runs, Node ${process.version}, mp ${bundle ? 'bundled' : 'from its TypeScript sources'}`,
+);
 row('node -e 0', node);
 row('mp --help', help);
 row('mp boards', boards);
