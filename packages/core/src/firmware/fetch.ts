@@ -105,15 +105,18 @@ export async function fetchSources(resolved: Resolved, { sources, step }: FetchD
     resolved.board.port,
     project.config.projectDir,
   );
-  const target = await boardTarget(resolved, source, cModules, step);
-  const libraries: FetchedLibrary[] = [];
-  for (const c of checkouts) libraries.push(await fetchLibrary(c.library, c.dir, c.checkout, source, step));
-
-  const modules = await scanProjectModules(project.config.modulesDir);
+  // The board's hook, each library's files and the project's modules are independent reads of
+  // files: side by side (a build with everything cached mostly waits for them), an error thrown
+  // in the order they had one after another (the board's, the libraries', the modules').
+  const [board, modulesRead, ...libraryReads] = await Promise.all([
+    settle(boardTarget(resolved, source, cModules, step)),
+    settle(readProjectModules(project.config.modulesDir)),
+    ...checkouts.map((c) => settle(fetchLibrary(c.library, c.dir, c.checkout, source, step))),
+  ]);
+  const target = settled(board);
+  const libraries = libraryReads.map(settled);
+  const { modules, moduleHashes } = settled(modulesRead);
   checkModuleNames(resolved, modules, libraries);
-  const moduleHashes = await hashFiles(
-    modules.flatMap((m) => m.files).map((f) => ({ name: f, path: join(project.config.modulesDir, f) })),
-  );
   reportModules(resolved, step, fetched, moduleHashes.length);
   for (const { file, why } of await credentialModules(
     project.config.modulesDir,
@@ -124,6 +127,31 @@ export async function fetchSources(resolved: Resolved, { sources, step }: FetchD
     );
   }
   return { ...resolved, micropython, libraries, target, cModules, modules, moduleHashes };
+}
+
+/** The project's modules and the hash of each of their files. */
+async function readProjectModules(
+  modulesDir: string,
+): Promise<{ modules: ProjectModule[]; moduleHashes: Array<{ file: string; sha256: string }> }> {
+  const modules = await scanProjectModules(modulesDir);
+  const moduleHashes = await hashFiles(
+    modules.flatMap((m) => m.files).map((f) => ({ name: f, path: join(modulesDir, f) })),
+  );
+  return { modules, moduleHashes };
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
+
+function settled<T>(result: Settled<T>): T {
+  if (result.ok) return result.value;
+  throw result.error;
 }
 
 function reportModules(resolved: Resolved, step: StepContext, fetched: string[], files: number): void {
