@@ -38,9 +38,10 @@ process.exitCode = await main(process.argv.slice(2));
 async function currentBundle() {
   if (process.env.MP_BUNDLE === '0') return undefined;
   const { readFileSync, statSync } = await import('node:fs');
+  let root;
   try {
     // src/bundle.ts writes it under core's node_modules.
-    const root = new URL('../node_modules/.cache/mp-cli/', import.meta.resolve('@mp/core'));
+    root = new URL('../node_modules/.cache/mp-cli/', import.meta.resolve('@mp/core'));
     const record = JSON.parse(readFileSync(new URL('current.json', root), 'utf8'));
     if (
       record.inputs.every(([file, mtimeMs]) => statSync(file, { throwIfNoEntry: false })?.mtimeMs === mtimeMs)
@@ -49,6 +50,13 @@ async function currentBundle() {
   } catch {
     // No bundle yet, or an unreadable record: make one.
   }
+  // Not while another process makes one, nor within a minute of a failure (no esbuild, a source
+  // that does not parse): each try is a Node process.
+  const recent = (name, ms) => {
+    const info = root && statSync(new URL(name, root), { throwIfNoEntry: false });
+    return info && Date.now() - info.mtimeMs < ms;
+  };
+  if (!root || recent('building', 120_000) || recent('failed', 60_000)) return undefined;
   const { spawn } = await import('node:child_process');
   const { fileURLToPath } = await import('node:url');
   process.once('exit', () => {

@@ -105,9 +105,8 @@ export async function buildBundle(): Promise<BundleRecord | undefined> {
     const dir = `b-${Date.now()}-${process.pid}`;
     const outdir = join(BUNDLE_ROOT, dir);
     const started = await sourceMtimes();
-    const { build } = loadEsbuild();
     const externals = new Set<string>();
-    const result = await build({
+    const result = await esbuild({
       entryPoints: {
         main: join(CLI_DIR, 'src/main.ts'),
         core: join(CORE_SRC, 'index.ts'),
@@ -185,6 +184,7 @@ export async function buildBundle(): Promise<BundleRecord | undefined> {
     const temp = join(BUNDLE_ROOT, `.current.${process.pid}.json`);
     await writeFile(temp, `${JSON.stringify(record)}\n`);
     await rename(temp, join(BUNDLE_ROOT, 'current.json'));
+    await rm(join(BUNDLE_ROOT, 'failed'), { force: true });
     await removeOldBundles(dir);
     return record;
   } finally {
@@ -210,6 +210,16 @@ export async function ensureBundle(env: NodeJS.ProcessEnv = process.env): Promis
     }
   };
   return (await current()) ?? ((await buildBundle()) && (await current()));
+}
+
+/** esbuild's build; a failure is noted in `failed` (bin/mp.js waits a minute before it tries again). */
+async function esbuild(options: Parameters<Esbuild['build']>[0]): ReturnType<Esbuild['build']> {
+  try {
+    return await loadEsbuild().build(options);
+  } catch (error) {
+    await writeFile(join(BUNDLE_ROOT, 'failed'), `${String(error)}\n`).catch(() => undefined);
+    throw error;
+  }
 }
 
 /** The mtimes of the workspace's sources before esbuild reads them, to notice an edit meanwhile. */
