@@ -338,7 +338,8 @@ class BuildResources {
     this.releaseCacheUse = await registerCacheUse(c.cacheDir, {
       project: project.config.projectDir,
       signal: step.signal,
-      onWait: (owner) => step.title(`Waiting for ${owner} (it is cleaning mp's cache)`),
+      // The cache lock is held for a moment by every build registering, for longer by `mp clean --all`.
+      onWait: (owner) => step.title(`Waiting for mp's cache, which ${owner} holds`),
     });
   }
 
