@@ -333,14 +333,22 @@ class BuildResources {
 
   async take(c: BuildContext, step: StepContext): Promise<void> {
     const { project } = c;
-    if (!this.options.manifestOnly) this.releaseLock = await takeBoardLock(project, step);
     this.cacheDir = c.cacheDir;
-    this.releaseCacheUse = await registerCacheUse(c.cacheDir, {
-      project: project.config.projectDir,
-      signal: step.signal,
-      // The cache lock is held for a moment by every build registering, for longer by `mp clean --all`.
-      onWait: (owner) => step.title(`Waiting for mp's cache, which ${owner} holds`),
-    });
+    // Independent, and each a few files written and waited for: side by side. What one of them
+    // took when the other failed is released by release(), as always.
+    const [lock, use] = await Promise.allSettled([
+      this.options.manifestOnly ? undefined : takeBoardLock(project, step),
+      registerCacheUse(c.cacheDir, {
+        project: project.config.projectDir,
+        signal: step.signal,
+        // The cache lock is held for a moment by every build registering, for longer by `mp clean --all`.
+        onWait: (owner) => step.title(`Waiting for mp's cache, which ${owner} holds`),
+      }),
+    ]);
+    if (lock.status === 'fulfilled') this.releaseLock = lock.value;
+    if (use.status === 'fulfilled') this.releaseCacheUse = use.value;
+    if (lock.status === 'rejected') throw lock.reason;
+    if (use.status === 'rejected') throw use.reason;
   }
 
   /**
