@@ -167,9 +167,11 @@ export async function buildBundle(): Promise<BundleRecord | undefined> {
     const inputs = new Set([
       ...Object.keys(result.metafile.inputs).map((file) => join(CLI_DIR, file)),
       ...externals,
-      // How bundles are made and loaded: a change to either makes a new one.
+      // How bundles are made and loaded, and how the two packages resolve: a change makes a new one.
       fileURLToPath(import.meta.url),
       join(CLI_DIR, 'bin/mp.js'),
+      join(CLI_DIR, 'package.json'),
+      join(CORE_SRC, '..', 'package.json'),
     ]);
     const record: BundleRecord = { dir, inputs: [] };
     for (const file of [...inputs].sort()) {
