@@ -9,7 +9,10 @@
  * program gets a raw pty as its controlling terminal, as `test/upstream/src/pty.ts` does for a
  * standalone board. A reset ends the process (the chip stops running it); the program ending by
  * itself (the unix port exits on Ctrl-D, where a board soft-reboots) starts it again, as a board's
- * soft reboot starts MicroPython again with its filesystem kept.
+ * soft reboot starts MicroPython again with its filesystem kept: on the boards, Ctrl-D at the
+ * friendly REPL returns PYEXEC_FORCED_EXIT (shared/runtime/pyexec.c, pyexec_friendly_repl), and
+ * ports/esp8266/main.c and ports/esp32/main.c print "MPY: soft reboot" and go round their
+ * `soft_reset:` loop, running boot.py and main.py again.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 
