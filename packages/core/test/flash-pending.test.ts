@@ -6,6 +6,7 @@
 import { firmwareBanner } from '@mp/esp-emulator';
 import { describe, it } from 'vitest';
 import { MpError } from '../src/errors.ts';
+import { SerialMonitor } from '../src/serial/monitor.ts';
 import { bench, bootedApp, firmware, firmwareImage, flashAt } from './flash-helpers.ts';
 
 describe.each(['ESP8266', 'ESP32'] as const)('a flash connected early to an %s', (chip) => {
@@ -48,9 +49,21 @@ describe.each(['ESP8266', 'ESP32'] as const)('a flash connected early to an %s',
     const pending = new Promise<ReturnType<typeof firmwareImage>>((_, reject) =>
       setTimeout(() => reject(failed), 300),
     );
-    await expect(b.flash(firmwareImage(before), { pending })).rejects.toBe(failed);
+    // The serial monitor of mp dev was on the port before: it is again, and sees the board boot.
+    const monitor = new SerialMonitor({ path: device.path, binding: b.emulator.binding });
+    let seen = '';
+    monitor.onData((bytes) => {
+      seen += Buffer.from(bytes).toString('latin1');
+    });
+    await monitor.attach();
+    await expect(b.flash(firmwareImage(before), { pending, monitor })).rejects.toBe(failed);
     expect(device.stats.flashWrites).toEqual([]);
     await bootedApp(b.emulator);
     expect(device.banner).toBe(firmwareBanner(emulated, before.image));
+    expect(monitor.attached).toBe(true);
+    for (let i = 0; i < 100 && !seen.includes(device.banner); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(seen).toContain(device.banner);
+    await monitor.detach();
   });
 });

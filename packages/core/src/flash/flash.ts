@@ -629,6 +629,19 @@ export class FlashJob {
     const session = this.session;
     this.session = undefined;
     if (!session) return;
+    const monitor = this.options.monitor;
+    if (!this.#writeStarted && monitor && !session.lost) {
+      // Nothing was written (the build an early connection waited for failed, a check refused the
+      // image): the board goes back to what it ran with the monitor on its port, as it was before.
+      try {
+        const port = await session.releasePort();
+        await monitor.adopt(port);
+        await restartIntoApplication(port, { binding: this.options.binding });
+        return;
+      } catch {
+        // The port went away meanwhile: there is nothing to hand back.
+      }
+    }
     if (!this.#writeStarted) await session.resetToApp().catch(() => {});
     await session.close();
   }
