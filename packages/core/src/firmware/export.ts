@@ -6,6 +6,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { describeError } from '../errors.ts';
 import type { StepContext } from '../events.ts';
 import { buildFolderName, hashOf, writeLastBuild } from './cache-key.ts';
 import { type Compiled, sourceDateEpoch } from './compile.ts';
@@ -153,7 +154,7 @@ async function keepInFirmwareCache(
     return true;
   } catch (error) {
     deps.step.logger.warn(
-      `The firmware was not kept in mp's firmware cache (${error instanceof Error ? error.message : String(error)}); the next build of these inputs compiles again.`,
+      `The firmware was not kept in mp's firmware cache (${describeError(error)}); the next build of these inputs compiles again.`,
     );
     return false;
   }

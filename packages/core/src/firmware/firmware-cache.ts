@@ -89,13 +89,18 @@ export async function findCachedFirmware(cacheDir: string, key: string): Promise
 }
 
 /**
- * Keeps `artifacts` (name → host file) under `key`, then trims the cache to `maxBytes`. Storing a
- * key that is already there changes nothing: equal keys are equal firmware.
+ * Keeps `artifacts` (name → host file, or the bytes themselves) under `key`, then trims the cache
+ * to `maxBytes`. Storing a key that is already there changes nothing: equal keys are equal firmware.
  */
 export async function storeFirmware(
   cacheDir: string,
   key: string,
-  build: { artifacts: Record<string, string>; submodules: string[]; builtAt: string; durationMs: number },
+  build: {
+    artifacts: Record<string, string | Uint8Array>;
+    submodules: string[];
+    builtAt: string;
+    durationMs: number;
+  },
   maxBytes: number,
 ): Promise<{ evicted: string[] }> {
   const root = firmwareCacheDir(cacheDir);
@@ -112,7 +117,7 @@ export async function storeFirmware(
     };
     for (const [name, host] of Object.entries(build.artifacts)) {
       const file = `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.bin`;
-      const data = await readFile(host);
+      const data = typeof host === 'string' ? await readFile(host) : host;
       await writeFile(join(temp, file), data);
       entry.artifacts[name] = { file, sha256: sha256Hex(data), size: data.length };
     }

@@ -16,26 +16,23 @@
  * Nothing from the server is trusted: an artifact is a hit only when its entry names this very
  * key and every file it lists is there with its sha256 and size; anything else (damaged, foreign,
  * not a tar) is a miss with a warning, never a wrong firmware. Unpacked files are only read into
- * memory and written by storeFirmware under names of its own, never under the tar's names.
+ * memory and handed to storeFirmware, which writes them under names of its own, never the tar's.
  *
  * Failures are warnings, never a failed build: an unreachable or slow server (5 s to answer), a
  * refused token, an upload the server turns down. The token goes only into the Authorization
  * header: never into a message, the sidecar or the log, and the URL is shown without credentials
  * or query.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type tar from 'tar-stream';
-import { MpError } from '../errors.ts';
+import { describeError, MpError } from '../errors.ts';
 import { sha256Hex } from '../util/hash.ts';
 import {
   type CachedFirmware,
   type FirmwareCacheEntry,
   findCachedFirmware,
-  firmwareCacheDir,
   storeFirmware,
 } from './firmware-cache.ts';
 
@@ -152,38 +149,31 @@ export async function findRemoteFirmware(
     if (error instanceof TransferError) {
       return { kind: 'unavailable', warning: `${where} ${error.message}; building without it.` };
     }
-    return { kind: 'miss', warning: damaged(where, key, `not a firmware archive: ${messageOf(error)}`) };
+    return { kind: 'miss', warning: damaged(where, key, `not a firmware archive: ${describeError(error)}`) };
   } finally {
     answer.done();
   }
   const checked = checkEntry(files, key);
   if (typeof checked === 'string') return { kind: 'miss', warning: damaged(where, key, checked) };
 
-  const temp = join(
-    firmwareCacheDir(cacheDir),
-    `.tmp-remote-${process.pid}-${randomBytes(4).toString('hex')}`,
-  );
   try {
-    await mkdir(temp, { recursive: true });
-    const artifacts: Record<string, string> = {};
-    for (const [index, [name, data]] of Object.entries(checked.files).entries()) {
-      artifacts[name] = join(temp, `${index}.bin`);
-      await writeFile(artifacts[name], data);
-    }
     const { entry } = checked;
     await storeFirmware(
       cacheDir,
       key,
-      { artifacts, submodules: entry.submodules, builtAt: entry.builtAt, durationMs: entry.durationMs },
+      {
+        artifacts: checked.files,
+        submodules: entry.submodules,
+        builtAt: entry.builtAt,
+        durationMs: entry.durationMs,
+      },
       maxBytes,
     );
   } catch (error) {
     return {
       kind: 'miss',
-      warning: `${where} had this firmware, but it could not be kept in mp's firmware cache (${messageOf(error)}); building it.`,
+      warning: `${where} had this firmware, but it could not be kept in mp's firmware cache (${describeError(error)}); building it.`,
     };
-  } finally {
-    await rm(temp, { recursive: true, force: true }).catch(() => undefined);
   }
   const cached = await findCachedFirmware(cacheDir, key);
   if (!cached)
@@ -393,11 +383,7 @@ async function serverMessage(response: Response, remote: RemoteCacheSettings): P
 
 function networkReason(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
-  return cause?.code ?? cause?.message ?? messageOf(error);
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return cause?.code ?? cause?.message ?? describeError(error);
 }
 
 function formatMs(ms: number): string {
