@@ -16,7 +16,7 @@ import {
   MpError,
   type PutFile,
   type PutOutcome,
-  putToBoard,
+  putAfterFlash,
   SerialMonitor,
 } from '@mp/core';
 import { loadProject, positiveInt } from '../project.ts';
@@ -94,9 +94,6 @@ function summary(result: FlashResult, seconds: number): string {
   return `${style.green('✔')} Flashed ${result.device.description} on ${result.port}: ${what} in ${formatSeconds(seconds)}`;
 }
 
-/** How long a board may take from the flasher's reset to answering its REPL (ROM, boot.py, USB). */
-const BOOT_MS = 5000;
-
 /**
  * The config's `files` onto the board that was just flashed and reset: over its raw REPL, only
  * those that differ, then a soft reset so main.py runs with them. A board that does not answer
@@ -114,14 +111,7 @@ async function copyFilesAfterFlash(
       style.dim(`Copying ${files.length} file${files.length === 1 ? '' : 's'} to the board…\n`),
     );
   try {
-    const outcomes = await putToBoard({
-      port,
-      files,
-      transport: monitor,
-      bootingMs: BOOT_MS,
-      softReset: true,
-      onProgress: putProgress(input),
-    });
+    const outcomes = await putAfterFlash({ port, files, transport: monitor, onProgress: putProgress(input) });
     if (!input.json) reportPut(input, outcomes, port, started);
     return outcomes;
   } catch (error) {

@@ -13,7 +13,7 @@ import { type BuildResult, createBuild, hostMpyCrossPath, pathMappings } from '.
 import { type FirmwareImage, firmwareFromSidecar } from '../flash/firmware.ts';
 import { type FlashResult, flashFirmware } from '../flash/flash.ts';
 import type { Project } from '../project.ts';
-import { type PutFile, type PutOutcome, putToBoard } from '../repl/index.ts';
+import { type PutFile, type PutOutcome, putAfterFlash } from '../repl/index.ts';
 import type { BindingInterface } from '../serial/index.ts';
 import { SerialMonitor } from '../serial/monitor.ts';
 import { listBoardPorts, selectPort } from '../serial/ports.ts';
@@ -25,9 +25,6 @@ import { checkPythonSyntax, checkPythonSyntaxOnHost, type SyntaxProblem } from '
 import { watchProject } from './watch.ts';
 
 export type { BuildResult, FirmwareImage, FlashResult, PutFile, PutOutcome, ToolchainContainer };
-
-/** How long a board may take from the flasher's reset to answering its REPL (ROM, boot.py, USB). */
-const BOOT_MS = 5000;
 
 /** `flashable`: the board has a chip to flash (the unix port has none; its build is the result). */
 export type DevBuildOutcome =
@@ -141,13 +138,11 @@ function serialBoard(
     put: async (files, run) => {
       muted = true;
       try {
-        return await putToBoard({
+        return await putAfterFlash({
           port: run.port,
           binding,
           files,
           transport: monitor?.attached ? monitor : undefined,
-          bootingMs: BOOT_MS,
-          softReset: true,
         });
       } finally {
         muted = false;

@@ -30,6 +30,20 @@ export interface PutToBoardOptions {
   onProgress?: (file: PutFile, done: number, total: number) => void;
 }
 
+/** How long a just-flashed board may take from its reset to answering its REPL (ROM, boot.py, USB). */
+const BOOT_MS = 5000;
+
+/**
+ * The config's files onto a board that was just flashed and reset (`mp flash`, `mp dev`): the REPL
+ * is knocked on while the board boots, and a good copy ends with a soft reset, so main.py runs with
+ * the new files.
+ */
+export function putAfterFlash(
+  options: Omit<PutToBoardOptions, 'bootingMs' | 'softReset'>,
+): Promise<PutOutcome[]> {
+  return putToBoard({ ...options, bootingMs: BOOT_MS, softReset: true });
+}
+
 /** Opens the port, enters the raw REPL, copies what differs, leaves the REPL and frees the port. */
 export async function putToBoard(options: PutToBoardOptions): Promise<PutOutcome[]> {
   const monitor = options.transport

@@ -9,6 +9,7 @@
  * The transport is anything that writes bytes and hands over what arrives: the serial monitor in
  * the CLI, a fake in tests.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MpError } from '../errors.ts';
 
 export interface ReplTransport {
@@ -232,10 +233,6 @@ export class RawRepl {
       hint: 'Reset the board (unplug it, or `mp flash`) and try again; check that the firmware is MicroPython.',
     });
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
