@@ -554,21 +554,32 @@ export class FlashJob {
     const monitor = this.options.monitor;
     let restarted: RestartResult;
     if (monitor) {
-      // Start reading before the reset, so the first lines the new firmware prints are seen.
-      const port = await session.releasePort();
-      await monitor.adopt(port);
       this.session = undefined;
-      restarted = await restartIntoApplication(port, {
-        binding: this.options.binding,
-        signal: step.signal,
-        logger: step.logger,
-      });
+      restarted = await this.#restartWithMonitor(session, monitor, step);
     } else {
       restarted = await session.restart({ signal: step.signal });
       await session.close();
       this.session = undefined;
     }
     this.#followRestart(step, restarted);
+  }
+
+  /**
+   * Hands the session's port to the monitor, then restarts the board into its application: the
+   * monitor reads before the reset, so the first lines the application prints are seen.
+   */
+  async #restartWithMonitor(
+    session: EspSession,
+    monitor: SerialMonitor,
+    step?: Pick<StepContext, 'signal' | 'logger'>,
+  ): Promise<RestartResult> {
+    const port = await session.releasePort();
+    await monitor.adopt(port);
+    return restartIntoApplication(port, {
+      binding: this.options.binding,
+      signal: step?.signal,
+      logger: step?.logger,
+    });
   }
 
   /** A board on its own USB re-enumerated: say where it is now. */
@@ -634,9 +645,7 @@ export class FlashJob {
       // Nothing was written (the build an early connection waited for failed, a check refused the
       // image): the board goes back to what it ran with the monitor on its port, as it was before.
       try {
-        const port = await session.releasePort();
-        await monitor.adopt(port);
-        await restartIntoApplication(port, { binding: this.options.binding });
+        await this.#restartWithMonitor(session, monitor);
         return;
       } catch {
         // The port went away meanwhile: there is nothing to hand back.
