@@ -282,21 +282,21 @@ class DevSession {
         resolve(firmware);
       },
       reject,
-      outcome: Promise.resolve({ ok: false, error: undefined }),
+      // The board's turn starts after this object exists: the callbacks see it.
+      outcome: this.#boardTurn(() =>
+        this.#board.flash(connectAs, this.#project, {
+          signal: this.#options.signal,
+          observer: this.#observer('flash'),
+          onPort: (port) => {
+            early.port = port;
+          },
+          pending,
+        }),
+      ).then(
+        (result) => ({ ok: true as const, result }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
     };
-    early.outcome = this.#boardTurn(() =>
-      this.#board.flash(connectAs, this.#project, {
-        signal: this.#options.signal,
-        observer: this.#observer('flash'),
-        onPort: (port) => {
-          early.port = port;
-        },
-        pending,
-      }),
-    ).then(
-      (result) => ({ ok: true as const, result }),
-      (error: unknown) => ({ ok: false as const, error }),
-    );
     this.#early = early;
   }
 

@@ -14,7 +14,8 @@ export interface WatchTargets {
   configFiles: string[];
   /**
    * The config's `files` outside export/ (a `main.py` beside the config): a save of one gives a
-   * build (up to date when only it changed), a flash (unchanged) and its copy to the board.
+   * build (up to date when only it changed), no flash (the board runs that firmware already) and
+   * its copy to the board.
    */
   boardFiles: string[];
   /** Folders never to watch into (export/, .mp/). */
