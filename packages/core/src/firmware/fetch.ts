@@ -108,10 +108,10 @@ export async function fetchSources(resolved: Resolved, { sources, step }: FetchD
   // The board's hook, each library's files and the project's modules are independent reads of
   // files: side by side (a build with everything cached mostly waits for them), an error thrown
   // in the order they had one after another (the board's, the libraries', the modules').
-  const [board, modulesRead, ...libraryReads] = await Promise.all([
-    settle(boardTarget(resolved, source, cModules, step)),
-    settle(readProjectModules(project.config.modulesDir)),
-    ...checkouts.map((c) => settle(fetchLibrary(c.library, c.dir, c.checkout, source, step))),
+  const [board, modulesRead, ...libraryReads] = await Promise.allSettled([
+    boardTarget(resolved, source, cModules, step),
+    readProjectModules(project.config.modulesDir),
+    ...checkouts.map((c) => fetchLibrary(c.library, c.dir, c.checkout, source, step)),
   ]);
   const target = settled(board);
   const libraries = libraryReads.map(settled);
@@ -140,18 +140,10 @@ async function readProjectModules(
   return { modules, moduleHashes };
 }
 
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
-  return promise.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  );
-}
-
-function settled<T>(result: Settled<T>): T {
-  if (result.ok) return result.value;
-  throw result.error;
+/** The value of one of Promise.allSettled's results, or its error thrown. */
+function settled<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === 'fulfilled') return result.value;
+  throw result.reason;
 }
 
 function reportModules(resolved: Resolved, step: StepContext, fetched: string[], files: number): void {
