@@ -193,13 +193,7 @@ const ESP32: ChipDefinition = {
     [0x3ff90000, 0x40000000],
     [0x40070000, 0x400c2000],
   ],
-  usb: {
-    vendorId: '10c4',
-    productId: 'ea60',
-    manufacturer: 'Silicon Labs',
-    serialNumber: '0001',
-    pnpId: 'usb-Silicon_Labs_CP2102_USB_to_UART_Bridge_Controller_0001-if00-port0',
-  },
+  usb: cp210x('CP2102', '0001'),
   defaultMac: '24:0a:c4:a1:b2:c3',
   constantRegisters(mac) {
     const efuse = 0x3ff5a000;
@@ -232,12 +226,30 @@ const ESP32: ChipDefinition = {
   noFirmwareMessage: 'flash read err, 1000\r\nets_main.c 371 \r\n',
 };
 
-/** What the BLOCK1 MAC words hold on the S3, C3 and later: esptool-js `readMac` of targets/esp32s3.js. */
-function block1Mac(macEfuseReg: number, mac: Uint8Array): Array<[number, number]> {
-  return [
-    [macEfuseReg, ((mac[2]! << 24) | (mac[3]! << 16) | (mac[4]! << 8) | mac[5]!) >>> 0],
-    [macEfuseReg + 4, (mac[0]! << 8) | mac[1]!],
-  ];
+/** A Silicon Labs USB-serial bridge (VID 10c4, PID ea60) as Linux lists it. */
+function cp210x(model: 'CP2102' | 'CP2102N', serialNumber: string): UsbIdentity {
+  return {
+    vendorId: '10c4',
+    productId: 'ea60',
+    manufacturer: 'Silicon Labs',
+    serialNumber,
+    pnpId: `usb-Silicon_Labs_${model}_USB_to_UART_Bridge_Controller_${serialNumber}-if00-port0`,
+  };
+}
+
+/**
+ * The S3's, C3's and later chips' constant registers: the detect magic, the BLOCK1 MAC words
+ * (esptool-js `readMac` of targets/esp32s3.js) and the package/revision words (word3, word5) of a
+ * package 0 chip of minor revision `minor`, major 0.
+ */
+function block1Registers(magic: number, block1: number, mac: Uint8Array, minor: number): Map<number, number> {
+  return new Map([
+    [CHIP_DETECT_MAGIC_REG, magic],
+    [block1, ((mac[2]! << 24) | (mac[3]! << 16) | (mac[4]! << 8) | mac[5]!) >>> 0],
+    [block1 + 4, (mac[0]! << 8) | mac[1]!],
+    [block1 + 4 * 3, minor << 18],
+    [block1 + 4 * 5, 0],
+  ]);
 }
 
 /**
@@ -293,25 +305,11 @@ const ESP32S3: ChipDefinition = {
     [0x40370000, 0x403e0000],
   ],
   // ESP32-S3-DevKitC-1's UART port: a CP2102N.
-  usb: {
-    vendorId: '10c4',
-    productId: 'ea60',
-    manufacturer: 'Silicon Labs',
-    serialNumber: '0002',
-    pnpId: 'usb-Silicon_Labs_CP2102N_USB_to_UART_Bridge_Controller_0002-if00-port0',
-  },
+  usb: cp210x('CP2102N', '0002'),
   defaultMac: 'f4:12:fa:a1:b2:c3',
-  constantRegisters(mac) {
-    const block1 = 0x60007044;
-    // esptool-js esp32s3.js: package = word3 bits 23..21 (0: QFN56), minor revision = word5 bit 23
-    // and word3 bits 20..18, major = word5 bits 25..24; an ESP32-S3 (QFN56) revision v0.2.
-    return new Map([
-      [CHIP_DETECT_MAGIC_REG, 0x9],
-      ...block1Mac(block1, mac),
-      [block1 + 4 * 3, 2 << 18],
-      [block1 + 4 * 5, 0],
-    ]);
-  },
+  // esptool-js esp32s3.js: package = word3 bits 23..21 (0: QFN56), minor revision = word5 bit 23
+  // and word3 bits 20..18, major = word5 bits 25..24; an ESP32-S3 (QFN56) revision v0.2.
+  constantRegisters: (mac) => block1Registers(0x9, 0x60007044, mac, 2),
   romBanner: newRomBanner(
     'ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021',
     'boot:0x0 (DOWNLOAD(USB/UART0))',
@@ -338,25 +336,11 @@ const ESP32C3: ChipDefinition = {
     [0x4037c000, 0x403e0000],
   ],
   // ESP32-C3-DevKitM-1's UART port: a CP2102N.
-  usb: {
-    vendorId: '10c4',
-    productId: 'ea60',
-    manufacturer: 'Silicon Labs',
-    serialNumber: '0003',
-    pnpId: 'usb-Silicon_Labs_CP2102N_USB_to_UART_Bridge_Controller_0003-if00-port0',
-  },
+  usb: cp210x('CP2102N', '0003'),
   defaultMac: '34:85:18:a1:b2:c3',
-  constantRegisters(mac) {
-    const block1 = 0x60008844;
-    // esptool-js esp32c3.js: package word3 bits 23..21 (0: QFN32), minor word5 bit 23 + word3
-    // bits 20..18, major word5 bits 25..24; an ESP32-C3 (QFN32) revision v0.3.
-    return new Map([
-      [CHIP_DETECT_MAGIC_REG, 0x1b31506f],
-      ...block1Mac(block1, mac),
-      [block1 + 4 * 3, 3 << 18],
-      [block1 + 4 * 5, 0],
-    ]);
-  },
+  // esptool-js esp32c3.js: package word3 bits 23..21 (0: QFN32), minor word5 bit 23 + word3
+  // bits 20..18, major word5 bits 25..24; an ESP32-C3 (QFN32) revision v0.3.
+  constantRegisters: (mac) => block1Registers(0x1b31506f, 0x60008844, mac, 3),
   romBanner: newRomBanner(
     'ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb 7 2021',
     'boot:0x4 (DOWNLOAD(USB/UART0/1))',
