@@ -113,6 +113,45 @@ export async function removeOrphanContainers(
 }
 
 /** Splits a byte stream into lines at `\n`, `\r\n` and bare `\r` (progress updates). */
+/**
+ * The rest of an exec, for either engine client: its output stream (already wired to `lines`) to
+ * its end, the processes killed when `signal` aborts, then the exit code `exitCode` reads (a
+ * failure there worded by the client's `asError`). A container stopped meanwhile, or an abort, is
+ * a CancelledError.
+ */
+export async function followExec(
+  container: { readonly stopped: boolean; killProcesses(): Promise<void> },
+  stream: NodeJS.ReadableStream,
+  lines: LineSplitter,
+  signal: AbortSignal | undefined,
+  exitCode: () => Promise<number | null | undefined>,
+  asError: (error: unknown, doing: string) => MpError,
+): Promise<ExecResult> {
+  let killing: Promise<void> | undefined;
+  const onAbort = () => {
+    killing = container.killProcesses();
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', (error) => (container.stopped ? resolve() : reject(error)));
+    });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    lines.flush();
+  }
+  if (killing) await killing;
+  if (container.stopped || signal?.aborted) throw new CancelledError('compile');
+  try {
+    return { exitCode: (await exitCode()) ?? -1 };
+  } catch (error) {
+    if (container.stopped) throw new CancelledError('compile');
+    throw asError(error, 'reading the exit code of a command in the toolchain container');
+  }
+}
+
 export class LineSplitter {
   private pending = '';
   private readonly onLine: (line: string) => void;
@@ -260,31 +299,15 @@ export class DockerContainer {
     const lines = new LineSplitter((line) => options.onLine?.(line));
     const sink = new PassThrough();
     sink.on('data', (chunk: Buffer) => lines.push(chunk));
-    let killing: Promise<void> | undefined;
-    const onAbort = () => {
-      killing = this.killProcesses();
-    };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.docker.modem.demuxStream(stream, sink, sink);
-        stream.on('end', resolve);
-        stream.on('close', resolve);
-        stream.on('error', (error) => (this.stopped ? resolve() : reject(error)));
-      });
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-      lines.flush();
-    }
-    if (killing) await killing;
-    if (this.stopped || options.signal?.aborted) throw new CancelledError('compile');
-    try {
-      const info = await exec.inspect();
-      return { exitCode: info.ExitCode ?? -1 };
-    } catch (error) {
-      if (this.stopped) throw new CancelledError('compile');
-      throw asEngineError(error, 'reading the exit code of a command in the toolchain container');
-    }
+    this.docker.modem.demuxStream(stream, sink, sink);
+    return followExec(
+      this,
+      stream,
+      lines,
+      options.signal,
+      async () => (await exec.inspect()).ExitCode,
+      asEngineError,
+    );
   }
 
   /**

@@ -27,7 +27,13 @@ import { hostname } from 'node:os';
 import { join, posix } from 'node:path';
 import { CancelledError, MpError } from '../errors.ts';
 import { hashOf } from '../util/hash.ts';
-import { type DockerContainerSpec, LineSplitter, ownerLabels, TOOLCHAIN_LABEL } from './container.ts';
+import {
+  type DockerContainerSpec,
+  followExec,
+  LineSplitter,
+  ownerLabels,
+  TOOLCHAIN_LABEL,
+} from './container.ts';
 import { type EngineApi, engineApi, FrameReader } from './engine-api.ts';
 import { engineAddress } from './engine-http.ts';
 import type { ExecOptions, ExecResult } from './toolchain.ts';
@@ -306,31 +312,15 @@ export class LeasedContainer {
     }
     const lines = new LineSplitter((line) => options.onLine?.(line));
     const frames = new FrameReader((chunk) => lines.push(chunk));
-    let killing: Promise<void> | undefined;
-    const onAbort = () => {
-      killing = this.killProcesses();
-    };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        stream.on('data', (chunk: Buffer) => frames.push(chunk));
-        stream.on('end', resolve);
-        stream.on('close', resolve);
-        stream.on('error', (error) => (this.stopped ? resolve() : reject(error)));
-      });
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-      lines.flush();
-    }
-    if (killing) await killing;
-    if (this.stopped || options.signal?.aborted) throw new CancelledError('compile');
-    try {
-      const info = await this.api.json<{ ExitCode: number | null }>('GET', `/exec/${execId}/json`);
-      return { exitCode: info.ExitCode ?? -1 };
-    } catch (error) {
-      if (this.stopped) throw new CancelledError('compile');
-      throw asEngineError(error, 'reading the exit code of a command in the toolchain container');
-    }
+    stream.on('data', (chunk: Buffer) => frames.push(chunk));
+    return followExec(
+      this,
+      stream,
+      lines,
+      options.signal,
+      async () => (await this.api.json<{ ExitCode: number | null }>('GET', `/exec/${execId}/json`)).ExitCode,
+      asEngineError,
+    );
   }
 
   /** TERM, then KILL, to every process but the watchdog (`kill -1` spares PID 1). */
