@@ -40,6 +40,7 @@ import {
   MP_BIN,
   REPO_ROOT,
 } from '../test/utils/src/index.ts';
+import { median, timedMp } from './lib.ts';
 
 // What a clone runs after its first command: the bundled CLI, unless MP_BUNDLE=0 (the sources).
 const bundle = await ensureBundle();
@@ -50,35 +51,19 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 function mpBuild(
   projectDir: string,
   env: NodeJS.ProcessEnv,
   args: string[] = [],
 ): { ms: number; result: Record<string, unknown> } {
-  const started = performance.now();
-  const r = spawnSync(process.execPath, [MP_BIN, 'build', '--cwd', projectDir, '--json', ...args], {
-    // A lease of its own: CI (set for plain output) would turn leases off.
-    env: { ...process.env, MP_CONTAINER_LEASE: '120', ...env, CI: '1', NO_COLOR: '1' },
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
+  // A lease of its own: CI (set for plain output) would turn leases off.
+  return timedMp(['build', '--cwd', projectDir, ...args], {
+    ...process.env,
+    MP_CONTAINER_LEASE: '120',
+    ...env,
+    CI: '1',
+    NO_COLOR: '1',
   });
-  const ms = performance.now() - started;
-  const last = r.stdout
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .pop();
-  const result = last ? (JSON.parse(last) as Record<string, unknown>) : {};
-  if (r.status !== 0 || result.ok !== true)
-    throw new Error(
-      `mp build failed (exit ${r.status}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`,
-    );
-  return { ms, result };
 }
 
 function mpStop(projectDir: string, env: NodeJS.ProcessEnv): void {

@@ -19,36 +19,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureEsp8266Toolchain, unpackKit } from '../test/upstream/src/kit.ts';
 import { MP_BIN } from '../test/utils/src/index.ts';
+import { median, timedMp } from './lib.ts';
 
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '1' }, only: { type: 'string' } },
 });
 const runs = Number(values.runs);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 function mp(args: string[], env: NodeJS.ProcessEnv): { ms: number; result: Record<string, unknown> } {
-  const started = performance.now();
-  const r = spawnSync(process.execPath, [MP_BIN, ...args, '--json'], {
-    env: { ...process.env, CI: '1', NO_COLOR: '1', ...env },
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  const ms = performance.now() - started;
-  const last = r.stdout
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .pop();
-  const result = last ? (JSON.parse(last) as Record<string, unknown>) : {};
-  if (r.status !== 0 || result.ok !== true)
-    throw new Error(
-      `mp ${args.join(' ')} failed (exit ${r.status}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`,
-    );
-  return { ms, result };
+  return timedMp(args, { ...process.env, CI: '1', NO_COLOR: '1', ...env });
 }
 
 interface Target {

@@ -26,12 +26,12 @@ import {
 } from '../packages/core/src/index.ts';
 import { createEspEmulator } from '../test/esp-emulator/src/index.ts';
 import { createFixtureRepos, ensureFixtureToolchainImage, REPO_ROOT } from '../test/utils/src/index.ts';
+import { median } from './lib.ts';
 
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '5' }, project: { type: 'string' } },
 });
 const runs = Number(values.runs);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 let projectDir: string;
 let env: NodeJS.ProcessEnv;

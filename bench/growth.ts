@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createFixtureRepos, ensureFixtureToolchainImage, MP_BIN } from '../test/utils/src/index.ts';
+import { timedMp } from './lib.ts';
 
 const { values } = parseArgs({ options: { kit: { type: 'boolean' } } });
 const SECTOR = 4096;
@@ -98,20 +99,13 @@ for (let i = 0; i < MODULES; i++)
   writeFileSync(join(projectDir, 'modules', moduleName(i)), moduleText(i, 1000));
 
 function mpBuild(): { ms: number; firmware: string; container: string } {
-  const started = performance.now();
-  const r = spawnSync(process.execPath, [MP_BIN, 'build', '--cwd', projectDir, '--json', ...args], {
-    env: { ...process.env, ...env, CI: '1', NO_COLOR: '1' },
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
+  const { ms, result } = timedMp(['build', '--cwd', projectDir, ...args], {
+    ...process.env,
+    ...env,
+    CI: '1',
+    NO_COLOR: '1',
   });
-  const ms = performance.now() - started;
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  const result = last.startsWith('{') ? JSON.parse(last) : {};
-  if (r.status !== 0 || result.ok !== true)
-    throw new Error(
-      `mp build failed (exit ${r.status}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`,
-    );
-  return { ms, firmware: result.firmware, container: result.container };
+  return { ms, firmware: result.firmware as string, container: result.container as string };
 }
 
 /** Sectors of `b` that differ from `a` (what a delta flash writes over `a`), and `b`'s sector count. */

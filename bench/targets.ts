@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createFixtureRepos, ensureFixtureToolchainImage, MP_BIN } from '../test/utils/src/index.ts';
 import { type SecondEngine, startSecondEngine } from '../test/utils/src/second-engine.ts';
+import { median } from './lib.ts';
 
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '1' }, 'no-second': { type: 'boolean' } },
@@ -37,11 +38,6 @@ const TARGETS = {
   'unix-nobtree': { board: 'unix', make: { MICROPY_PY_BTREE: 0 } },
   'unix-nolibs': { board: 'unix', libraries: [] },
 };
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** `mp build --all --json` (asynchronous: the second engine's TCP proxy lives in this process). */
 function buildAll(
