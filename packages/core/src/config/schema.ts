@@ -206,7 +206,13 @@ export const configSchema = strict({
       v.union(
         [
           text(),
-          strict({ from: text(), to: v.pipe(text(), v.startsWith('/', 'a board path starts with /')) }),
+          strict({
+            from: text(),
+            to: v.pipe(
+              text(),
+              v.startsWith('/', "a board path starts with / (e.g. '/lib/app.py', or '/lib/' for a folder)"),
+            ),
+          }),
         ],
         expected("a file name, or { from: 'file', to: '/path/on/board' }"),
       ),
