@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { LeasedContainer, leaseSecondsFromEnv } from '@mp/core';
+import { CACHE_LABEL, LeasedContainer, leaseSecondsFromEnv, removeLeasedContainers } from '@mp/core';
 import { ensureFixtureToolchainImage, tempProject } from '@mp/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -32,12 +32,12 @@ async function goneWithin(id: string, ms: number): Promise<number> {
   return Number.POSITIVE_INFINITY;
 }
 
-async function start(seconds: number) {
+async function start(seconds: number, extraLabels: Record<string, string> = {}) {
   const folder = tempProject();
   const spec = {
     image,
     mounts: [{ host: folder.dir, container: '/mp/build' }],
-    labels: { 'mp.test': 'toolchain-lease', 'mp.project': folder.dir, 'mp.board': 'test' },
+    labels: { 'mp.test': 'toolchain-lease', 'mp.project': folder.dir, 'mp.board': 'test', ...extraLabels },
   };
   const lease = { seconds, folder: { host: folder.dir, container: '/mp/build' } };
   const container = await LeasedContainer.start(spec, lease);
@@ -83,6 +83,22 @@ describe('a leased container', () => {
     rmSync(folder.dir, { recursive: true, force: true });
     expect(await goneWithin(container.id, 3000)).toBeLessThan(3000);
   }, 30_000);
+});
+
+describe('removing leased containers (mp stop, mp clean)', () => {
+  it('takes those of one project, or those of one mp cache, and leaves the others running', async () => {
+    const mine = await start(60, { [CACHE_LABEL]: '/tmp/mp-cache-mine' });
+    const theirs = await start(60, { [CACHE_LABEL]: '/tmp/mp-cache-theirs' });
+    // mp clean --all of one cache: another user's (or another test's) cache keeps its container.
+    expect(await removeLeasedContainers({ cache: '/tmp/mp-cache-mine' })).toEqual([mine.container.id]);
+    expect(exists(mine.container.id)).toBe(false);
+    expect(exists(theirs.container.id)).toBe(true);
+    // mp stop of a project: that project's alone.
+    const other = await start(60);
+    expect(await removeLeasedContainers({ project: other.folder.dir })).toEqual([other.container.id]);
+    expect(exists(theirs.container.id)).toBe(true);
+    expect(await removeLeasedContainers({ project: theirs.folder.dir })).toEqual([theirs.container.id]);
+  }, 60_000);
 });
 
 describe('the lease length', () => {

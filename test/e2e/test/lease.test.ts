@@ -85,6 +85,7 @@ describe('a leased toolchain container', () => {
       'mp.board': 'esp8266-d1mini',
       'mp.lease': String(LEASE),
       'mp.spec': expect.stringMatching(/^[0-9a-f]{24}$/),
+      'mp.cache': fixtures.env.MP_CACHE_DIR,
     });
 
     p.write('modules/app.py', 'X = 2\n');
@@ -179,6 +180,14 @@ describe('a leased toolchain container', () => {
     const clean = await runMp(['clean', '--cwd', p.dir], { env: { ...fixtures.env, ...env } });
     expect(clean.code, clean.output).toBe(0);
     expect(clean.stdout).toMatch(/removed container [0-9a-f]{12}/);
+    expect(projectContainers(p)).toEqual([]);
+
+    // mp clean --all removes the cache this container's sources come from: it goes too.
+    p.write('modules/app.py', 'Y = 2\n');
+    expect((await build(p)).container).toBe('started');
+    const all = await runMp(['clean', '--all', '--cwd', p.dir], { env: { ...fixtures.env, ...env } });
+    expect(all.code, all.output).toBe(0);
+    expect(all.stdout).toMatch(/removed container [0-9a-f]{12}/);
     expect(projectContainers(p)).toEqual([]);
   }, 120_000);
 

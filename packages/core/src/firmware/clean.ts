@@ -3,7 +3,7 @@
  * `.mp/build` (the next build is a cold one) and the Docker volumes copy mode made for it; with
  * `all`, also mp's user-wide cache (source clones, remote answers, device records, the firmware
  * cache) and every mp volume; toolchain containers left warm under a lease (of the project, or with
- * `all` every one) are removed first. Exports, the remembered port and the records that protect edited export files stay.
+ * `all` every one whose sources come from that cache) are removed first. Exports, the remembered port and the records that protect edited export files stay.
  * Temporaries that killed builds left (in export/ and in the cache) go too.
  *
  * Nothing a running build uses is removed, and nothing at all is removed when one is in the way:
@@ -59,7 +59,7 @@ export async function cleanProject(options: CleanOptions): Promise<CleanResult> 
     if (options.all) cache = await holdCache(cacheDir, held);
 
     // Containers builds left warm under a lease go first: they mount the folders and volumes below.
-    const stopped = await stopContainers({ ...options, toolchain: options.toolchain });
+    const stopped = await stopContainers({ ...options, cacheDir: options.all ? cacheDir : undefined });
     for (const id of stopped.stopped) result.removed.push({ what: `container ${id.slice(0, 12)}` });
     result.notes.push(...stopped.notes);
 

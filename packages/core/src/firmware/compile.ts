@@ -58,6 +58,7 @@ export interface CompileDeps {
 export async function compileFirmware(planned: Planned, deps: CompileDeps): Promise<Compiled> {
   const { step } = deps;
   const spec = toolchainSpec(planned, {
+    cacheDir: deps.cacheDir,
     ccacheDir: deps.ccache ? ccacheHostDir(deps.cacheDir, planned.board.id, planned.image.id) : undefined,
   });
   const warm = deps.warm && !deps.warm.stopped && sameSpec(deps.warm.spec, spec) ? deps.warm : undefined;
@@ -112,7 +113,10 @@ async function leasedContainer(
 }
 
 /** The container a build compiles in; `mp dev` compares it with its warm container. */
-export function toolchainSpec(planned: Planned, options: { ccacheDir?: string } = {}): ToolchainSpec {
+export function toolchainSpec(
+  planned: Planned,
+  options: { cacheDir?: string; ccacheDir?: string } = {},
+): ToolchainSpec {
   const { micropython: mp, target, buildDir } = planned;
   const { config } = planned.project;
   // ccache writes its cache as the commands' user: only for builds that run as the host user.
@@ -131,7 +135,7 @@ export function toolchainSpec(planned: Planned, options: { ccacheDir?: string } 
     ccache: ccache ? { dir: ccache } : undefined,
     hostUser: target.toolchain.runAsHostUser !== false,
     workdir: CONTAINER.micropython,
-    owner: { project: config.projectDir, board: planned.board.id },
+    owner: { project: config.projectDir, board: planned.board.id, cache: options.cacheDir },
     leaseMount: CONTAINER.build,
     mounts: [
       // The tree is shared by every build of that commit (and may be the user's own checkout): make

@@ -12,6 +12,11 @@ export interface StopOptions {
   project: Project;
   /** Every leased container on the engine, not only the project's. */
   all?: boolean;
+  /**
+   * With `all`, only those whose sources come from this mp cache (`mp clean --all` removes that
+   * cache; another user's or test's cache on the same engine keeps its containers).
+   */
+  cacheDir?: string;
   env?: NodeJS.ProcessEnv;
   /** Where the containers are; default the Docker engine of `env`. */
   toolchain?: Toolchain;
@@ -30,7 +35,7 @@ export async function stopContainers(options: StopOptions): Promise<StopResult> 
   if (!toolchain.removeContainers) return result;
   try {
     result.stopped = await toolchain.removeContainers(
-      options.all ? undefined : options.project.config.projectDir,
+      options.all ? { cache: options.cacheDir } : { project: options.project.config.projectDir },
     );
   } catch (error) {
     result.notes.push(

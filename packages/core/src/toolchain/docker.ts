@@ -22,7 +22,13 @@ import { copyFileOut, type MountMode, mountModeFor, syncIntoContainer } from './
 import { connectDocker } from './engine.ts';
 import { pingEngine } from './engine-http.ts';
 import { ensureImage } from './image.ts';
-import { LeasedContainer, type LeaseOptions, leaseAvailable, removeLeasedContainers } from './lease.ts';
+import {
+  CACHE_LABEL,
+  LeasedContainer,
+  type LeaseOptions,
+  leaseAvailable,
+  removeLeasedContainers,
+} from './lease.ts';
 import type {
   CopyInOptions,
   ExecOptions,
@@ -49,7 +55,7 @@ export function dockerToolchain(options: DockerToolchainOptions = {}): Toolchain
       const found = await LeasedContainer.find(dockerSpec(spec, 'bind', tool), leased, { env });
       return found && new DockerToolchainContainer(found, spec, false);
     },
-    removeContainers: (project) => removeLeasedContainers(project, env),
+    removeContainers: (scope) => removeLeasedContainers(scope, env),
     async prepare(request, progress = {}) {
       // A clear "engine not reachable" before anything else asks it.
       await pingEngine(env);
@@ -115,7 +121,11 @@ export function dockerSpec(spec: ToolchainSpec, mode: MountMode, ccacheTool = fa
     env: spec.env,
     user: runAsHost ? `${process.getuid!()}:${process.getgid!()}` : undefined,
     workdir: spec.workdir,
-    labels: { 'mp.project': spec.owner.project, 'mp.board': spec.owner.board },
+    labels: {
+      'mp.project': spec.owner.project,
+      'mp.board': spec.owner.board,
+      ...(spec.owner.cache ? { [CACHE_LABEL]: spec.owner.cache } : {}),
+    },
     mounts:
       mode === 'copy'
         ? spec.mounts.map((m) => volumeMount(m, spec.owner.project)).concat(ccache)

@@ -35,6 +35,7 @@ export {
   toolchainImageRef,
 } from './image.ts';
 export {
+  CACHE_LABEL,
   DEFAULT_LEASE_SECONDS,
   LEASE_LABEL,
   LeasedContainer,

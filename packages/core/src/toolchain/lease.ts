@@ -36,11 +36,13 @@ import {
 } from './container.ts';
 import { type EngineApi, engineApi, FrameReader } from './engine-api.ts';
 import { engineAddress } from './engine-http.ts';
-import type { ExecOptions, ExecResult } from './toolchain.ts';
+import type { ContainerScope, ExecOptions, ExecResult } from './toolchain.ts';
 
 /** Every leased container carries it, with the lease's length at its start as the value. */
 export const LEASE_LABEL = 'mp.lease';
 export const SPEC_LABEL = 'mp.spec';
+/** The mp cache (MP_CACHE_DIR) a container's sources come from: `mp clean --all` stops those. */
+export const CACHE_LABEL = 'mp.cache';
 const MOUNTS_LABEL = 'mp.mounts';
 const ENTRYPOINT_LABEL = 'mp.entrypoint';
 export const DEFAULT_LEASE_SECONDS = 600;
@@ -364,12 +366,17 @@ async function writeLease(file: string, seconds: number, renewal: number): Promi
  * one on the engine when undefined. Returns the ids removed.
  */
 export async function removeLeasedContainers(
-  project: string | undefined,
+  scope: ContainerScope,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string[]> {
   if (!leaseAvailable(env)) return [];
   const api = engineApi(engineAddress(env));
-  const label = [TOOLCHAIN_LABEL, LEASE_LABEL, ...(project ? [`mp.project=${project}`] : [])];
+  const label = [
+    TOOLCHAIN_LABEL,
+    LEASE_LABEL,
+    ...(scope.project ? [`mp.project=${scope.project}`] : []),
+    ...(scope.cache ? [`${CACHE_LABEL}=${scope.cache}`] : []),
+  ];
   const filters = encodeURIComponent(JSON.stringify({ label }));
   const list = await api.json<ContainerSummary[]>('GET', `/containers/json?all=1&filters=${filters}`);
   const removed: string[] = [];

@@ -32,6 +32,12 @@ export interface ToolchainMount {
  * A toolchain container as a build asks for it.
  * @example { image: 'sha256:…', mounts: [{ host: '/p/.mp/build/unix/3f…', container: '/mp/build', volume: { kind: 'build', key: '/p/.mp/build/unix/3f…' } }], owner: { project: '/p', board: 'unix' } }
  */
+/** Which leased containers `removeContainers` takes: every given field must match. */
+export interface ContainerScope {
+  project?: string;
+  cache?: string;
+}
+
 export interface ToolchainSpec {
   /** Image id or reference. */
   image: string;
@@ -42,8 +48,11 @@ export interface ToolchainSpec {
   workdir?: string;
   /** Run commands as the host user (default true), so the build folder holds no root-owned files. */
   hostUser?: boolean;
-  /** The project and board it builds: `mp clean` and the tests find containers and volumes by them. */
-  owner: { project: string; board: string };
+  /**
+   * The project and board it builds, and the mp cache its sources come from: `mp clean` and the
+   * tests find containers and volumes by them.
+   */
+  owner: { project: string; board: string; cache?: string };
   /**
    * The container path of a writable mount (the build folder) where a leased container keeps its
    * lease file; without one a container is never leased.
@@ -128,8 +137,11 @@ export interface Toolchain {
    * this one (renewed while held); undefined when there is none.
    */
   reuse?(spec: ToolchainSpec, options: { lease: number }): Promise<ToolchainContainer | undefined>;
-  /** Removes leased containers at once, of `project` or all of them (`mp stop`, `mp clean`); their ids. */
-  removeContainers?(project: string | undefined): Promise<string[]>;
+  /**
+   * Removes leased containers at once (`mp stop`, `mp clean`): those of `project`, or that use the
+   * mp cache `cache`, or every one when neither is given; their ids.
+   */
+  removeContainers?(scope: ContainerScope): Promise<string[]>;
   /**
    * Removes the volumes copies made for `project` (every project's when undefined). What could not
    * be removed, or checked at all, is said in `notes`.
