@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { runMp } from '@mp/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BuildFixtures,
@@ -45,6 +46,13 @@ afterAll(async () => {
   fixtures?.cleanup();
 });
 
+function volumeLabels(name: string): Record<string, string> {
+  const out = spawnSync('docker', ['volume', 'inspect', '--format', '{{json .Labels}}', name], {
+    encoding: 'utf8',
+  });
+  return JSON.parse(out.stdout);
+}
+
 function projectVolumes(dir: string): string[] {
   const out = spawnSync('docker', ['volume', 'ls', '-q', '--filter', `label=mp.project=${dir}`], {
     encoding: 'utf8',
@@ -63,7 +71,16 @@ describe('mp build on a remote engine (DOCKER_HOST=tcp://…)', () => {
       expect(readFileSync(built.firmware).toString('latin1')).toContain('hello from app');
       const log = readFileSync(project.path('.mp/build/esp8266-d1mini/build.log'), 'utf8');
       expect(log).toMatch(/copied \d+ files to \/mp\/micropython/);
-      expect(projectVolumes(project.dir).length).toBeGreaterThanOrEqual(3);
+      const volumes = projectVolumes(project.dir);
+      expect(volumes.length).toBeGreaterThanOrEqual(3);
+      // Each is labelled with the cache its sources came from: `mp clean --all` of another cache
+      // (another user of this engine, another test) leaves them, and the next build stays incremental.
+      for (const name of volumes) expect(volumeLabels(name)['mp.cache']).toBe(fixtures.env.MP_CACHE_DIR);
+      const other = await runMp(['clean', '--all', '--cwd', project.dir], {
+        env: { ...fixtures.env, ...env, MP_CACHE_DIR: project.path('another-cache') },
+      });
+      expect(other.code, other.output).toBe(0);
+      expect(projectVolumes(project.dir)).toEqual(volumes);
 
       project.write('modules/app.py', 'GREETING = "edited on the remote engine"\n');
       const second = await mpBuild(fixtures, project, ['--json'], { env });
@@ -79,6 +96,13 @@ describe('mp build on a remote engine (DOCKER_HOST=tcp://…)', () => {
       const noop = await mpBuild(fixtures, project, ['--json'], { env });
       expect(jsonResult(noop).upToDate).toBe(true);
       expect(projectContainers(project)).toEqual([]);
+
+      // `mp clean --all` of this cache takes them.
+      const cleaned = await runMp(['clean', '--all', '--cwd', project.dir], {
+        env: { ...fixtures.env, ...env },
+      });
+      expect(cleaned.code, cleaned.output).toBe(0);
+      expect(projectVolumes(project.dir)).toEqual([]);
     } finally {
       const volumes = projectVolumes(project.dir);
       if (volumes.length) spawnSync('docker', ['volume', 'rm', '-f', ...volumes], { stdio: 'ignore' });

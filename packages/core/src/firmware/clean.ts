@@ -2,8 +2,9 @@
  * `mp clean`: removes what builds leave behind for a project: its build folders under
  * `.mp/build` (the next build is a cold one) and the Docker volumes copy mode made for it; with
  * `all`, also mp's user-wide cache (source clones, remote answers, device records, the firmware
- * cache) and every mp volume; toolchain containers left warm under a lease (of the project, or with
- * `all` every one whose sources come from that cache) are removed first. Exports, the remembered port and the records that protect edited export files stay.
+ * cache) and every mp volume made from it; toolchain containers left warm under a lease (of the
+ * project, or with `all` every one whose sources come from that cache) are removed first. Another
+ * cache's containers and volumes on the same engine (another user's, a concurrent test's) stay. Exports, the remembered port and the records that protect edited export files stay.
  * Temporaries that killed builds left (in export/ and in the cache) go too.
  *
  * Nothing a running build uses is removed, and nothing at all is removed when one is in the way:
@@ -206,7 +207,7 @@ async function removeContents(dir: string, keep: string[]): Promise<void> {
 async function removeVolumes(options: CleanOptions, result: CleanResult): Promise<void> {
   const toolchain = options.toolchain ?? dockerToolchain({ env: options.env });
   const { removed, notes } = await toolchain.removeVolumes(
-    options.all ? undefined : options.project.config.projectDir,
+    options.all ? { cache: userCacheDir(options.env) } : { project: options.project.config.projectDir },
   );
   for (const name of removed) result.removed.push({ what: `volume ${name}` });
   result.notes.push(...notes);

@@ -30,6 +30,7 @@ import {
   removeLeasedContainers,
 } from './lease.ts';
 import type {
+  ContainerScope,
   CopyInOptions,
   ExecOptions,
   ExecResult,
@@ -79,7 +80,7 @@ export function dockerToolchain(options: DockerToolchainOptions = {}): Toolchain
       });
       return new DockerToolchainContainer(container, spec, mode === 'copy');
     },
-    removeVolumes: (project) => removeVolumes(project, options.docker, env),
+    removeVolumes: (scope) => removeVolumes(scope, options.docker, env),
   };
 }
 
@@ -110,7 +111,7 @@ export function dockerSpec(spec: ToolchainSpec, mode: MountMode, ccacheTool = fa
         ? {
             volume: `mp-ccache-${key}`,
             container: CCACHE_DIR,
-            labels: { 'mp.volume': '1', 'mp.ccache': key },
+            labels: { 'mp.volume': '1', 'mp.ccache': key, ...cacheLabel(spec.owner) },
           }
         : { host: spec.ccache.dir, container: CCACHE_DIR },
     );
@@ -124,11 +125,11 @@ export function dockerSpec(spec: ToolchainSpec, mode: MountMode, ccacheTool = fa
     labels: {
       'mp.project': spec.owner.project,
       'mp.board': spec.owner.board,
-      ...(spec.owner.cache ? { [CACHE_LABEL]: spec.owner.cache } : {}),
+      ...cacheLabel(spec.owner),
     },
     mounts:
       mode === 'copy'
-        ? spec.mounts.map((m) => volumeMount(m, spec.owner.project)).concat(ccache)
+        ? spec.mounts.map((m) => volumeMount(m, spec.owner)).concat(ccache)
         : spec.mounts
             .filter((m) => !m.optional || existsSync(m.host))
             .map((m): ContainerMount => ({ host: m.host, container: m.container, readOnly: m.readOnly }))
@@ -148,12 +149,17 @@ export function volumeName(mount: ToolchainMount, project: string): string {
   return `mp-${kind}-${hash.slice(0, 16)}`;
 }
 
-function volumeMount(mount: ToolchainMount, project: string): ContainerMount {
+function volumeMount(mount: ToolchainMount, owner: ToolchainSpec['owner']): ContainerMount {
   return {
-    volume: volumeName(mount, project),
+    volume: volumeName(mount, owner.project),
     container: mount.container,
-    labels: { 'mp.volume': '1', 'mp.project': project },
+    labels: { 'mp.volume': '1', 'mp.project': owner.project, ...cacheLabel(owner) },
   };
+}
+
+/** The label naming the mp cache a container or volume was made from (`mp clean --all` takes those). */
+function cacheLabel(owner: ToolchainSpec['owner']): Record<string, string> {
+  return owner.cache ? { [CACHE_LABEL]: owner.cache } : {};
 }
 
 class DockerToolchainContainer implements ToolchainContainer {
@@ -224,8 +230,12 @@ class DockerToolchainContainer implements ToolchainContainer {
   }
 }
 
+/**
+ * The mp volumes of `scope`: a project's, or those made from one mp cache. A volume made before
+ * volumes were labelled with their cache counts as any cache's, so `mp clean --all` still takes it.
+ */
 async function removeVolumes(
-  project: string | undefined,
+  scope: ContainerScope,
   docker?: Dockerode,
   env?: NodeJS.ProcessEnv,
 ): Promise<{ removed: string[]; notes: string[] }> {
@@ -233,8 +243,10 @@ async function removeVolumes(
   let volumes: Array<{ Name: string }>;
   try {
     docker ??= await connectDocker(env);
-    const label = project ? ['mp.volume', `mp.project=${project}`] : ['mp.volume'];
-    volumes = (await docker.listVolumes({ filters: JSON.stringify({ label }) })).Volumes ?? [];
+    const label = scope.project ? ['mp.volume', `mp.project=${scope.project}`] : ['mp.volume'];
+    volumes = ((await docker.listVolumes({ filters: JSON.stringify({ label }) })).Volumes ?? []).filter(
+      (v) => !scope.cache || (v.Labels?.[CACHE_LABEL] ?? scope.cache) === scope.cache,
+    );
   } catch (error) {
     out.notes.push(
       `Docker volumes were not checked: ${error instanceof Error ? error.message : String(error)}`,

@@ -143,8 +143,9 @@ export interface Toolchain {
    */
   removeContainers?(scope: ContainerScope): Promise<string[]>;
   /**
-   * Removes the volumes copies made for `project` (every project's when undefined). What could not
-   * be removed, or checked at all, is said in `notes`.
+   * Removes the volumes copies made: for `project`, or from the mp cache `cache` (`mp clean --all`),
+   * or every one when neither is given. What could not be removed, or checked at all, is said in
+   * `notes`.
    */
-  removeVolumes(project: string | undefined): Promise<{ removed: string[]; notes: string[] }>;
+  removeVolumes(scope: ContainerScope): Promise<{ removed: string[]; notes: string[] }>;
 }
