@@ -137,7 +137,11 @@ describe('a build with a fake toolchain and fake sources', () => {
     expect(ctx.compiled?.submodules).toEqual(['lib/micropython-lib']);
     expect(readFileSync(ctx.compiled!.artifacts.firmware!)).toEqual(Buffer.from(FIRMWARE));
     const [container] = toolchain.containers;
-    expect(container?.spec.owner).toEqual({ project: project.dir, board: 'esp8266-d1mini', cache: ctx.cacheDir });
+    expect(container?.spec.owner).toEqual({
+      project: project.dir,
+      board: 'esp8266-d1mini',
+      cache: ctx.cacheDir,
+    });
     expect(container?.spec.mounts.map((m) => [m.container, m.host, m.readOnly ?? false])).toEqual([
       ['/mp/micropython', micropython.dir, true],
       ['/mp/build', planned.buildDir, false],
