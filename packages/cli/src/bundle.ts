@@ -14,6 +14,7 @@
  *
  * Run: node packages/cli/src/bundle.ts   (prints nothing; exit 0 when a bundle was made or is current)
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -26,6 +27,8 @@ const CORE_SRC = dirname(fileURLToPath(import.meta.resolve('@mp/core')));
  * imports at run time (MP_SERIAL_BINDING=<package>) is found from, as it is from core's sources.
  */
 export const BUNDLE_ROOT = join(CORE_SRC, '..', 'node_modules', '.cache', 'mp-cli');
+/** The workspace's install, as pnpm records it (see the bundle's inputs). */
+export const PNPM_STATE = join(CLI_DIR, '..', '..', 'node_modules', '.pnpm', 'lock.yaml');
 /**
  * Bundles that are not the current one are removed once older than this, or beyond the newest
  * KEPT_BUNDLES: a long `mp dev` may still load a chunk from the one it started with.
@@ -172,6 +175,9 @@ export async function buildBundle(): Promise<BundleRecord | undefined> {
       join(CLI_DIR, 'bin/mp.js'),
       join(CLI_DIR, 'package.json'),
       join(CORE_SRC, '..', 'package.json'),
+      // pnpm rewrites it on every install that changes node_modules: an upgraded dependency may
+      // sit at a new path while the old one is still on disk, which the bundle would go on importing.
+      ...(existsSync(PNPM_STATE) ? [PNPM_STATE] : []),
     ]);
     const record: BundleRecord = { dir, inputs: [] };
     for (const file of [...inputs].sort()) {

@@ -9,7 +9,7 @@ import { readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { BUNDLE_ROOT, type BundleRecord, ensureBundle } from '../src/bundle.ts';
+import { BUNDLE_ROOT, type BundleRecord, ensureBundle, PNPM_STATE } from '../src/bundle.ts';
 
 const MP = fileURLToPath(new URL('../bin/mp.js', import.meta.url));
 
@@ -40,6 +40,8 @@ describe('the bundled CLI of a clone', () => {
       expect.arrayContaining([
         expect.stringMatching(/cli\/src\/main\.ts$/),
         expect.stringMatching(/core\/src\/index\.ts$/),
+        // A `pnpm install` that changes node_modules makes a new bundle too.
+        PNPM_STATE,
       ]),
     );
     const bundled = mpBoards();
