@@ -12,7 +12,15 @@
  *                    edited; a board without a chip (unix) is built but not flashed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -67,6 +75,7 @@ if (values.project) {
   env = { ...process.env };
 } else {
   console.log('setting up: fixture repositories, fixture toolchain image …');
+  useRealPython();
   const repos = createFixtureRepos();
   const image = await ensureFixtureToolchainImage();
   cacheDir = mkdtempSync(join(tmpdir(), 'mp-bench-cache-'));
@@ -83,6 +92,24 @@ if (values.project) {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   };
 }
+/**
+ * The fixture's mpy-cross is a Python script standing in for the real one, a C program that
+ * starts in a millisecond. mp dev runs it on the host to check a save before it resets the board
+ * (the early connection waits for it): started through a version manager's shim (pyenv's takes
+ * ~0.1 s) it would delay every connection by that, which no real mpy-cross does. So the
+ * interpreter itself goes first on PATH, for this process and what it starts.
+ */
+function useRealPython(): void {
+  const found = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' });
+  const real = found.status === 0 ? found.stdout.trim() : '';
+  if (!real || real === execFileSync('sh', ['-c', 'command -v python3'], { encoding: 'utf8' }).trim()) return;
+  const dir = mkdtempSync(join(tmpdir(), 'mp-bench-python-'));
+  symlinkSync(real, join(dir, 'python3'));
+  process.env.PATH = `${dir}:${process.env.PATH}`;
+  console.log(`python3 is a shim here: the fixture's mpy-cross runs ${real} directly`);
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+}
+
 const appFile = join(projectDir, 'modules/app.py');
 const original = existsSync(appFile) ? readFileSync(appFile, 'utf8') : undefined;
 let edits = 0;
