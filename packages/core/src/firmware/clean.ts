@@ -4,7 +4,8 @@
  * `all`, also mp's user-wide cache (source clones, remote answers, device records, the firmware
  * cache) and every mp volume made from it; toolchain containers left warm under a lease (of the
  * project, or with `all` every one whose sources come from that cache) are removed first. Another
- * cache's containers and volumes on the same engine (another user's, a concurrent test's) stay. Exports, the remembered port and the records that protect edited export files stay.
+ * cache's containers and volumes on the same engine (another user's, a concurrent test's) stay, as
+ * do exports, the remembered port and the records that protect edited export files.
  * Temporaries that killed builds left (in export/ and in the cache) go too.
  *
  * Nothing a running build uses is removed, and nothing at all is removed when one is in the way:
