@@ -9,6 +9,7 @@ import { dirname, join, posix } from 'node:path';
 import { CancelledError, MpError } from '../errors.ts';
 import type { StepContext } from '../events.ts';
 import { versionAtLeast } from '../plugin/version.ts';
+import { isTreeTemporary } from '../sources/cache-housekeeping.ts';
 import { CCACHE_DIR, ccacheHostDir } from '../toolchain/ccache.ts';
 import type { Toolchain, ToolchainContainer, ToolchainSpec } from '../toolchain/toolchain.ts';
 import { stableJson } from './cache-key.ts';
@@ -223,7 +224,9 @@ async function copySourcesIn(
     fingerprint: mp.checkout
       ? `${mp.sha} ${Object.keys(mp.checkout.submodules).sort().join(' ')}`
       : undefined,
-    skip: (rel: string) => rel === '.mp-checkout.json',
+    // The checkout record, and what another target's fetch is adding to the shared tree right now
+    // (a submodule under a temporary name, renamed into place once complete).
+    skip: (rel: string) => rel === '.mp-checkout.json' || isTreeTemporary(rel.split('/')[0]!),
   });
   for (const library of planned.libraries) await sync(library.dir, containerLibraryDir(library.id));
   const { modulesDir } = planned.project.config;

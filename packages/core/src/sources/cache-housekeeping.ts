@@ -23,6 +23,14 @@ const TREE_TEMP = /^\.tmp-[0-9a-f]{12}-(?:(\d+)-)?[0-9a-f]{8}(?:\.index)?$/;
 const SUBMODULE_TEMP = /^\.mp-submodule-(?:(\d+)-)?[0-9a-f]{8}(?:\.index)?$/;
 /** writeFileAtomic's `.<file>.<pid>.<rand>.tmp` (refs.json, .mp-checkout.json). */
 const ATOMIC_TEMP = /^\.(?:refs\.json|mp-checkout\.json)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+/**
+ * A temporary a fetch writes inside a checked-out tree (a submodule being added, the checkout record
+ * being replaced), by its name: never part of the sources, and gone by the time one reads it.
+ */
+export function isTreeTemporary(name: string): boolean {
+  return SUBMODULE_TEMP.test(name) || ATOMIC_TEMP.test(name);
+}
+
 /** Whatever its pid says, a temporary this old is abandoned (the pid may belong to another process by now). */
 const ABANDONED_MS = 24 * 60 * 60 * 1000;
 

@@ -4,6 +4,7 @@
  * files whose size or modification time changed since the last copy travel, and times are kept,
  * so make stays incremental from one build to the next. Artifacts come back the same way.
  */
+import type { Dirent } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import type tar from 'tar-stream';
@@ -52,16 +53,32 @@ interface HostEntry {
   symlink: boolean;
 }
 
+/** A file or folder that went between listing and reading: another process's temporary. */
+function isGone(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
 async function walk(root: string, skip: (rel: string) => boolean): Promise<HostEntry[]> {
   const out: HostEntry[] = [];
   const visit = async (dir: string) => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      if (dir !== root && isGone(error)) return;
+      throw error;
+    }
+    for (const entry of entries) {
       const full = join(dir, entry.name);
       const rel = relative(root, full).split(sep).join('/');
       if (SKIPPED.has(entry.name) || rel === STATE_FILE || skip(rel)) continue;
       if (entry.isDirectory()) await visit(full);
       else if (entry.isFile() || entry.isSymbolicLink()) {
-        const info = await lstat(full);
+        const info = await lstat(full).catch((error: unknown) => {
+          if (isGone(error)) return undefined;
+          throw error;
+        });
+        if (!info) continue;
         out.push({
           rel,
           full,
@@ -153,36 +170,64 @@ export async function syncIntoContainer(
   const pack = tar.pack();
   const dirs = new Set<string>();
   const putting = container.putArchive(pack as unknown as NodeJS.ReadableStream, containerDir);
+  // An upload the engine refused reads no more: an entry waiting for room would wait forever.
+  const refused = new Promise<never>((_, reject) => {
+    putting.catch(reject);
+  });
+  refused.catch(() => undefined);
   const add = (entry: Partial<tar.Header> & { name: string }, data?: Buffer) =>
-    new Promise<void>((resolve, reject) => {
-      const header = { uid, gid, ...entry };
-      const done = (error?: Error | null) => (error ? reject(error) : resolve());
-      if (data) pack.entry(header, data, done);
-      else pack.entry(header, done);
-    });
-  for (const e of changed) {
-    // Parent folders first, so the engine creates them with sane modes.
-    const parts = e.rel.split('/').slice(0, -1);
-    for (let i = 1; i <= parts.length; i++) {
-      const dir = parts.slice(0, i).join('/');
-      if (dirs.has(dir)) continue;
-      dirs.add(dir);
-      await add({ name: `${dir}/`, type: 'directory', mode: 0o755, mtime: new Date(0) });
+    Promise.race([
+      new Promise<void>((resolve, reject) => {
+        const header = { uid, gid, ...entry };
+        const done = (error?: Error | null) => (error ? reject(error) : resolve());
+        if (data) pack.entry(header, data, done);
+        else pack.entry(header, done);
+      }),
+      refused,
+    ]);
+  let sent = 0;
+  try {
+    for (const e of changed) {
+      // Read first: a file gone since the listing (another process's temporary) is left out.
+      let content: { linkname: string } | { data: Buffer };
+      try {
+        content = e.symlink ? { linkname: await readlink(e.full) } : { data: await readFile(e.full) };
+      } catch (error) {
+        if (!isGone(error)) throw error;
+        delete state.files[e.rel];
+        continue;
+      }
+      // Parent folders first, so the engine creates them with sane modes.
+      const parts = e.rel.split('/').slice(0, -1);
+      for (let i = 1; i <= parts.length; i++) {
+        const dir = parts.slice(0, i).join('/');
+        if (dirs.has(dir)) continue;
+        dirs.add(dir);
+        await add({ name: `${dir}/`, type: 'directory', mode: 0o755, mtime: new Date(0) });
+      }
+      // A tar header holds whole seconds; the PAX record keeps the fraction. Without it a file edited
+      // in the same second as its last compile would look older than its object, and not be rebuilt.
+      const times = { mtime: new Date(e.mtimeMs), pax: { mtime: (e.mtimeMs / 1000).toFixed(6) } };
+      if ('linkname' in content)
+        await add({ name: e.rel, type: 'symlink', linkname: content.linkname, mode: e.mode, ...times });
+      else await add({ name: e.rel, type: 'file', mode: e.mode, ...times }, content.data);
+      sent += 1;
     }
-    // A tar header holds whole seconds; the PAX record keeps the fraction. Without it a file edited
-    // in the same second as its last compile would look older than its object, and not be rebuilt.
-    const times = { mtime: new Date(e.mtimeMs), pax: { mtime: (e.mtimeMs / 1000).toFixed(6) } };
-    if (e.symlink)
-      await add({ name: e.rel, type: 'symlink', linkname: await readlink(e.full), mode: e.mode, ...times });
-    else await add({ name: e.rel, type: 'file', mode: e.mode, ...times }, await readFile(e.full));
+    if (removed.length)
+      await add({ name: REMOVE_LIST, type: 'file', mode: 0o644 }, Buffer.from(`${removed.join('\0')}\0`));
+    await add({ name: STATE_FILE, type: 'file', mode: 0o644 }, Buffer.from(JSON.stringify(state)));
+  } catch (error) {
+    // The upload still ends (a shorter archive, and the old state file, so the next sync sends
+    // what this one did not): left open, the engine would wait for the rest of it forever, with
+    // the container busy, and removing the container would wait for that.
+    pack.finalize();
+    await putting.catch(() => undefined);
+    throw error;
   }
-  if (removed.length)
-    await add({ name: REMOVE_LIST, type: 'file', mode: 0o644 }, Buffer.from(`${removed.join('\0')}\0`));
-  await add({ name: STATE_FILE, type: 'file', mode: 0o644 }, Buffer.from(JSON.stringify(state)));
   pack.finalize();
   await putting;
   if (removed.length) {
     await container.exec(`cd '${containerDir}' && xargs -0 rm -f -- < ${REMOVE_LIST}; rm -f ${REMOVE_LIST}`);
   }
-  return { copied: changed.length, removed: removed.length };
+  return { copied: sent, removed: removed.length };
 }
