@@ -7,12 +7,13 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { tempProject } from '@mp/test-utils';
-import { extract } from 'tar-stream';
+import { extract, pack } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { isTreeTemporary } from '../src/sources/cache-housekeeping.ts';
 import type { DockerContainer } from '../src/toolchain/container.ts';
-import { syncIntoContainer } from '../src/toolchain/copy.ts';
+import { readContainerFile, syncIntoContainer } from '../src/toolchain/copy.ts';
 
 /** A container that unpacks each archive it gets; `beforeRead` runs as the upload starts. */
 function fakeContainer(beforeRead: () => void = () => {}) {
@@ -88,6 +89,25 @@ describe('syncing a folder into a container (copy mode)', () => {
     } as unknown as DockerContainer;
     await expect(syncIntoContainer(container, dir, '/mp/micropython')).rejects.toThrow(
       'the engine refused the archive',
+    );
+  });
+});
+
+describe('reading a file out of a container (copy mode)', () => {
+  it('ends with an error when the download breaks off, instead of waiting for the rest', async () => {
+    const archive = pack();
+    archive.entry({ name: 'firmware.bin', size: 1024 * 1024 }, Buffer.alloc(1024 * 1024, 1));
+    archive.finalize();
+    const parts: Buffer[] = [];
+    for await (const part of archive as AsyncIterable<Buffer>) parts.push(part);
+    const whole = Buffer.concat(parts);
+    // The engine went after 100 KiB of the archive.
+    const download = new PassThrough();
+    download.write(whole.subarray(0, 100 * 1024));
+    setTimeout(() => download.destroy(new Error('socket hang up')), 20);
+    const container = { getArchive: async () => download } as unknown as DockerContainer;
+    await expect(readContainerFile(container, '/mp/build/port/firmware.bin')).rejects.toThrow(
+      'socket hang up',
     );
   });
 });

@@ -7,6 +7,8 @@
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type tar from 'tar-stream';
 import type { DockerContainer } from './container.ts';
 import { parseDockerHost } from './engine.ts';
@@ -103,13 +105,22 @@ export async function readContainerFile(
   const stream = await container.getArchive(path);
   if (!stream) return undefined;
   const extract = tar.extract();
-  stream.pipe(extract as unknown as NodeJS.WritableStream);
+  // pipeline, not pipe: a download that breaks off (the engine went) ends the read with its error
+  // instead of leaving it waiting for the rest; a read that stops early lets go of the download.
+  const piping = pipeline(stream, extract as unknown as NodeJS.WritableStream);
+  piping.catch(() => undefined);
   let content: Buffer | undefined;
-  for await (const entry of extract) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of entry) chunks.push(chunk as Buffer);
-    if (content === undefined && entry.header.type === 'file') content = Buffer.concat(chunks);
+  try {
+    for await (const entry of extract) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) chunks.push(chunk as Buffer);
+      if (content === undefined && entry.header.type === 'file') content = Buffer.concat(chunks);
+    }
+  } catch (error) {
+    (stream as Partial<Readable>).destroy?.();
+    throw error;
   }
+  await piping;
   return content;
 }
 
