@@ -112,7 +112,6 @@ export async function removeOrphanContainers(
   return removed;
 }
 
-/** Splits a byte stream into lines at `\n`, `\r\n` and bare `\r` (progress updates). */
 /**
  * The rest of an exec, for either engine client: its output stream (already wired to `lines`) to
  * its end, the processes killed when `signal` aborts, then the exit code `exitCode` reads (a
@@ -152,6 +151,7 @@ export async function followExec(
   }
 }
 
+/** Splits a byte stream into lines at `\n`, `\r\n` and bare `\r` (progress updates). */
 export class LineSplitter {
   private pending = '';
   private readonly onLine: (line: string) => void;

@@ -362,8 +362,9 @@ async function writeLease(file: string, seconds: number, renewal: number): Promi
 }
 
 /**
- * Removes leased toolchain containers at once (`mp stop`, `mp clean`): those of `project`, or every
- * one on the engine when undefined. Returns the ids removed.
+ * Removes leased toolchain containers at once (`mp stop`, `mp clean`): those of `scope` (a
+ * project's, those made from one mp cache), or every one on the engine when it names neither.
+ * Returns the ids removed.
  */
 export async function removeLeasedContainers(
   scope: ContainerScope,

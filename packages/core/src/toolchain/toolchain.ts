@@ -29,15 +29,18 @@ export interface ToolchainMount {
 }
 
 /**
- * A toolchain container as a build asks for it.
- * @example { image: 'sha256:…', mounts: [{ host: '/p/.mp/build/unix/3f…', container: '/mp/build', volume: { kind: 'build', key: '/p/.mp/build/unix/3f…' } }], owner: { project: '/p', board: 'unix' } }
+ * Which leased containers `removeContainers` and which volumes `removeVolumes` take: those of a
+ * project, those made from one mp cache (every given field must match), or all when neither is given.
  */
-/** Which leased containers `removeContainers` takes: every given field must match. */
 export interface ContainerScope {
   project?: string;
   cache?: string;
 }
 
+/**
+ * A toolchain container as a build asks for it.
+ * @example { image: 'sha256:…', mounts: [{ host: '/p/.mp/build/unix/3f…', container: '/mp/build', volume: { kind: 'build', key: '/p/.mp/build/unix/3f…' } }], owner: { project: '/p', board: 'unix' } }
+ */
 export interface ToolchainSpec {
   /** Image id or reference. */
   image: string;
