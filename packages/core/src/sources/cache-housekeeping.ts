@@ -28,7 +28,12 @@ const ATOMIC_TEMP = /^\.(?:refs\.json|mp-checkout\.json)\.(\d+)\.[0-9a-f]{8}\.tm
  * being replaced), by its name: never part of the sources, and gone by the time one reads it.
  */
 export function isTreeTemporary(name: string): boolean {
-  return SUBMODULE_TEMP.test(name) || ATOMIC_TEMP.test(name);
+  return treeTemporary(name) !== null;
+}
+
+/** `isTreeTemporary`'s match, with the pid that wrote it as group 1 (when its name has one). */
+function treeTemporary(name: string): RegExpExecArray | null {
+  return SUBMODULE_TEMP.exec(name) ?? ATOMIC_TEMP.exec(name);
 }
 
 /** Whatever its pid says, a temporary this old is abandoned (the pid may belong to another process by now). */
@@ -86,7 +91,7 @@ async function repoTemps(repo: string): Promise<RepoTemp[]> {
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
     const tree = join(trees, entry.name);
     for (const name of await readdir(tree).catch(() => [] as string[])) {
-      const t = SUBMODULE_TEMP.exec(name) ?? ATOMIC_TEMP.exec(name);
+      const t = treeTemporary(name);
       if (t) temps.push({ path: join(tree, name), pid: t[1], minAgeMs: 0 });
     }
   }
