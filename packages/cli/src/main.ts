@@ -11,6 +11,17 @@ import { parsePlainLine } from './plain-line.ts';
 export interface MainIO {
   stdout?: CommandInput['stdout'];
   stderr?: CommandInput['stderr'];
+  /**
+   * Cancels the command (a resident process's client pressed Ctrl-C, or went). Given, the process's
+   * own signals are left alone: they are not this command's.
+   */
+  signal?: AbortSignal;
+}
+
+/** Runs as a resident mp (src/resident/server.ts); loaded only by the process that does. */
+export async function serveResident(options: import('./resident/server.ts').ResidentOptions): Promise<void> {
+  const { serveResident } = await import('./resident/server.ts');
+  return serveResident(options);
 }
 
 export async function main(argv: string[], io: MainIO = {}): Promise<number> {
@@ -42,8 +53,9 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
     controller.abort(new Error(`received ${signal}`));
   };
   // A closed terminal (SIGHUP) gets the same cleanup as Ctrl-C: no container or lock is left.
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const signals: NodeJS.Signals[] = io.signal ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const signal of signals) process.on(signal, onSignal);
+  io.signal?.addEventListener('abort', () => controller.abort(io.signal?.reason), { once: true });
   try {
     const { run } = await spec.load();
     const code = await run({
