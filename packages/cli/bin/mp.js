@@ -25,10 +25,71 @@ for (const stream of [process.stdout, process.stderr]) {
 const installed = import.meta.url.includes('/node_modules/');
 const bundle = installed ? undefined : await currentBundle();
 if (bundle) globalThis[Symbol.for('mp.bundledCore')] = new URL('core.mjs', bundle).href;
-const { main } = await import(
-  installed ? '../dist/main.js' : bundle ? new URL('main.mjs', bundle).href : '../src/main.ts'
-);
-process.exitCode = await main(process.argv.slice(2));
+const mainUrl = installed ? '../dist/main.js' : bundle ? new URL('main.mjs', bundle).href : '../src/main.ts';
+// Resident mp (bin/resident.js): only for code that stays as it is while a process lives, a
+// bundle or an install, never the sources one is editing.
+const codeId = installed ? installedCodeId() : bundle?.href;
+if (codeId) globalThis[Symbol.for('mp.resident')] = { codeId };
+const argv = process.argv.slice(2);
+const serving = process.env.MP_RESIDENT_SOCKET;
+if (serving) {
+  await serve(serving);
+} else {
+  let startResident;
+  if (codeId && process.env.MP_RESIDENT !== '0' && argv.includes('build')) {
+    const resident = await import('./resident.js');
+    const dir = resident.residentDir();
+    const socket = dir && resident.residentSocket(dir, codeId);
+    const outcome = socket ? await resident.runInResident(socket, argv) : { declined: 'no socket' };
+    if (outcome.code !== undefined) process.exitCode = outcome.code;
+    // A new one where there is none, or the one there is on its way out; a busy one stays.
+    else if (outcome.declined === 'absent' || outcome.declined === 'retiring')
+      startResident = () => resident.startResidentOnExit(socket, dir, codeId);
+  }
+  if (process.exitCode === undefined) {
+    const { main } = await import(mainUrl);
+    process.exitCode = await main(argv);
+    // The command asks for a resident mp when it ran with a lease (src/resident/client.ts).
+    if (startResident && globalThis[Symbol.for('mp.resident')].wanted) startResident();
+  }
+}
+
+/**
+ * Runs as the resident mp for `socket`: records every module file it loads (with its mtime, so it
+ * can tell when one changed under it), then serves (src/resident/server.ts).
+ */
+async function serve(socket) {
+  const expected = process.env.MP_RESIDENT_CODE;
+  delete process.env.MP_RESIDENT_SOCKET;
+  delete process.env.MP_RESIDENT_CODE;
+  // Started for other code than this process loaded (the bundle changed in between): no use.
+  if (!codeId || codeId !== expected) return;
+  const { registerHooks } = await import('node:module');
+  const { statSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const loaded = new Map();
+  registerHooks({
+    load(url, context, nextLoad) {
+      if (url.startsWith('file:')) {
+        const file = fileURLToPath(url.replace(/[?#].*$/, ''));
+        loaded.set(file, statSync(file, { throwIfNoEntry: false })?.mtimeMs);
+      }
+      return nextLoad(url, context);
+    },
+  });
+  const { main, serveResident } = await import(mainUrl);
+  await serveResident({ socket, loaded, main });
+}
+
+/** An installed mp is its dist folder as it was built: the folder and its entry's mtime. */
+function installedCodeId() {
+  const entry = new URL('../dist/main.js', import.meta.url);
+  try {
+    return `${entry.href}@${process.getBuiltinModule('node:fs').statSync(entry).mtimeMs}`;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The bundle's folder when every file it was made from still has the mtime it had then (some

@@ -22,7 +22,8 @@ import {
 } from './build-helpers.ts';
 
 const LEASE = 5;
-const env = { MP_CONTAINER_LEASE: String(LEASE) };
+// Each build in its own process, as the kill -9 cases need: resident mp has its suite (resident.test.ts).
+const env = { MP_CONTAINER_LEASE: String(LEASE), MP_RESIDENT: '0' };
 
 let fixtures: BuildFixtures;
 const projects: TempProject[] = [];

@@ -12,6 +12,7 @@ import {
   buildTargets,
   createBuild,
   formatBytes,
+  leaseSecondsFromEnv,
   runSteps,
   type StepEvent,
   type TargetEvent,
@@ -20,6 +21,7 @@ import {
   UsageError,
 } from '@mp/core';
 import { buildOverrides, loadProject, positiveInt } from '../project.ts';
+import { inResident, wantResident } from '../resident/client.ts';
 import { formatSeconds } from '../ui/progress.ts';
 import { plainObserver, renderSteps } from '../ui/run-steps.ts';
 import { style } from '../ui/style.ts';
@@ -27,6 +29,8 @@ import { formatTable } from '../ui/table.ts';
 import type { CommandInput, CommandRun, OPTIONS } from './table.ts';
 
 export const run: CommandRun<typeof OPTIONS.build> = async (input) => {
+  // Warm under the lease, as the toolchain container is: the next build runs in this mp, loaded.
+  wantResident(leaseSecondsFromEnv());
   if (input.values.all === true || input.values.target !== undefined) return buildTargetsCommand(input);
   const project = await loadProject(input, buildOverrides(input.values));
   const force = input.values.force === true;
@@ -101,6 +105,7 @@ function printResult(
         fromCache: result.fromCache === true,
         cacheSource: result.fromCache ? (result.cacheSource ?? 'local') : null,
         container,
+        resident: inResident(),
         firmware: result.firmware,
         sidecar: result.sidecarFile,
         sha256: sidecar.sha256,

@@ -3,14 +3,17 @@
 import { relative } from 'node:path';
 import { cleanProject, formatBytes } from '@mp/core';
 import { loadProject } from '../project.ts';
+import { stopResidents } from '../resident/client.ts';
 import { style } from '../ui/style.ts';
 import type { CommandRun, OPTIONS } from './table.ts';
 
 export const run: CommandRun<typeof OPTIONS.clean> = async (input) => {
   const project = await loadProject(input);
-  const result = await cleanProject({ project, all: input.values.all === true });
+  const all = input.values.all === true;
+  // A resident mp goes with the warm containers: the next build starts from scratch in every way.
+  const [result, residents] = await Promise.all([cleanProject({ project, all }), stopResidents({ all })]);
   if (input.json) {
-    input.stdout.write(`${JSON.stringify({ type: 'result', ok: true, ...result })}\n`);
+    input.stdout.write(`${JSON.stringify({ type: 'result', ok: true, ...result, residents })}\n`);
     return 0;
   }
   const shown = (what: string) =>

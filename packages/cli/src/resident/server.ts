@@ -1,0 +1,276 @@
+/**
+ * Resident mp, the server's half: the detached process a build with a lease leaves behind, which
+ * runs the next `mp build` commands of the same environment with mp already loaded. The client's
+ * half, and why there is a resident process at all, is bin/resident.js; bin/mp.js starts this one.
+ *
+ * One command at a time, in the client's folder and with the client's terminal (whether stdout and
+ * stderr are TTYs, their width, colours): the output goes back as it is written, then the exit
+ * code. The environment is the one the process was started with, and only clients with the same
+ * environment find its socket (the socket's name is a hash of it). A client's Ctrl-C cancels the
+ * build as it would in its own process; a client that goes (closed terminal, kill -9) cancels it
+ * too, so no lock or container is left to a command nobody waits for.
+ *
+ * It ends, removing its socket:
+ *   - when idle for the lease (MP_CONTAINER_LEASE, as leased toolchain containers do; no lease, no
+ *     resident process), counted by its own timer, so nothing has to be alive to end it;
+ *   - on `mp stop` or `mp clean` (a `stop` message), after the command it is running;
+ *   - when a module file it loaded changed (a plugin edited, mp updated): it declines the command,
+ *     which then runs in its own process, and that one starts a new resident process.
+ * Killed, it leaves its socket; a client then finds nobody listening and runs the command itself,
+ * and the next resident process takes the socket over.
+ */
+import { appendFileSync, statSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { leaseSecondsFromEnv } from '@mp/core';
+import { GLOBAL_OPTIONS } from '../commands/table.ts';
+import type { MainIO } from '../main.ts';
+import { useTerminalColors } from '../ui/style.ts';
+import { markResident } from './client.ts';
+
+/** Commands a resident process runs: they read no standard input and hold no serial port. */
+export const RESIDENT_COMMANDS: ReadonlySet<string> = new Set(['build']);
+
+export interface ResidentOptions {
+  socket: string;
+  /** Every module file the process loaded, with its mtime then (recorded by bin/mp.js). */
+  loaded: ReadonlyMap<string, number | undefined>;
+  main: (argv: string[], io: MainIO) => Promise<number>;
+}
+
+/** What the client sends first (bin/resident.js). */
+interface RunRequest {
+  type: 'run';
+  argv: string[];
+  cwd: string;
+  pwd?: string;
+  oldpwd?: string;
+  stdout: Terminal;
+  stderr: Terminal;
+}
+interface Terminal {
+  isTTY: boolean;
+  columns?: number;
+}
+type Message = RunRequest | { type: 'signal'; signal: string } | { type: 'stop' };
+
+export async function serveResident(options: ResidentOptions): Promise<void> {
+  const leaseSeconds = leaseSecondsFromEnv(process.env);
+  if (leaseSeconds <= 0) return;
+  const { socket } = options;
+  const log = (text: string) => {
+    try {
+      appendFileSync(`${socket}.log`, `${new Date().toISOString()} pid ${process.pid}: ${text}\n`);
+    } catch {
+      // Nowhere to say it.
+    }
+  };
+  const crash = (error: unknown) => {
+    log(`ended by an error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+
+  let busy = false;
+  let retiring = false;
+  let idle: NodeJS.Timeout | undefined;
+  const server = createServer((connection) => serveConnection(connection));
+  if (!(await listenOn(server, socket))) return;
+  const inode = statSync(socket).ino;
+  markResident();
+
+  const retire = () => {
+    if (retiring) return;
+    retiring = true;
+    clearTimeout(idle);
+    server.close();
+    // The socket is ours unless a later resident process took the name over.
+    try {
+      if (statSync(socket).ino === inode) unlinkSync(socket);
+    } catch {
+      // Gone already.
+    }
+    if (!busy) process.exit(0);
+  };
+  const armIdle = () => {
+    clearTimeout(idle);
+    idle = setTimeout(retire, leaseSeconds * 1000);
+  };
+  armIdle();
+
+  function serveConnection(connection: Socket): void {
+    let buffered = '';
+    let controller: AbortController | undefined;
+    const send = (message: object) => {
+      if (!connection.destroyed) connection.write(`${JSON.stringify(message)}\n`);
+    };
+    connection.setEncoding('utf8');
+    connection.on('error', () => {
+      // The client went; 'close' cancels what it asked for.
+    });
+    connection.on('close', () =>
+      controller?.abort(new Error('the mp command that asked for this build ended')),
+    );
+    connection.on('data', (chunk: string) => {
+      buffered += chunk;
+      for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 1);
+        let message: Message;
+        try {
+          message = JSON.parse(line) as Message;
+        } catch {
+          connection.destroy();
+          return;
+        }
+        handle(message);
+      }
+    });
+
+    const handle = (message: Message) => {
+      if (message.type === 'stop') {
+        send({ type: 'stopping', busy });
+        connection.end();
+        retire();
+      } else if (message.type === 'signal') {
+        controller?.abort(new Error(`received ${message.signal}`));
+      } else if (message.type === 'run') {
+        const changed = changedModule(options.loaded);
+        if (changed) {
+          log(`${changed} changed since it was loaded; leaving the commands to new processes`);
+          retire();
+        }
+        const declined = retiring
+          ? 'retiring'
+          : busy
+            ? 'busy'
+            : !RESIDENT_COMMANDS.has(commandOf(message.argv) ?? '')
+              ? 'command'
+              : !enter(message)
+                ? 'folder'
+                : undefined;
+        if (declined) {
+          send({ type: 'declined', reason: declined });
+          connection.end();
+          return;
+        }
+        busy = true;
+        clearTimeout(idle);
+        controller = new AbortController();
+        send({ type: 'accepted' });
+        useTerminalColors(message.stderr.isTTY);
+        options
+          .main(message.argv, {
+            stdout: terminalStream(send, 1, message.stdout),
+            stderr: terminalStream(send, 2, message.stderr),
+            signal: controller.signal,
+          })
+          .catch((error: unknown) => {
+            log(`the command failed outside its error handling: ${String(error)}`);
+            return 1;
+          })
+          .then((code) => {
+            controller = undefined;
+            busy = false;
+            send({ type: 'exit', code });
+            connection.end(() => {
+              if (retiring) process.exit(0);
+            });
+            if (!retiring) armIdle();
+          });
+      }
+    };
+  }
+}
+
+/** The client's folder, and the shell's idea of it, for the command; false if it is gone. */
+function enter(request: RunRequest): boolean {
+  try {
+    process.chdir(request.cwd);
+  } catch {
+    return false;
+  }
+  for (const [name, value] of [
+    ['PWD', request.pwd],
+    ['OLDPWD', request.oldpwd],
+  ] as const) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  return true;
+}
+
+/** The command word of a command line: the first word that is neither an option nor its value. */
+export function commandOf(argv: readonly string[]): string | undefined {
+  const options = Object.entries(GLOBAL_OPTIONS) as Array<[string, { type: string; short?: string }]>;
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (!word.startsWith('-')) return word;
+    if (word.includes('=')) continue;
+    const option = options.find(([name, o]) => word === `--${name}` || (o.short && word === `-${o.short}`));
+    if (option?.[1].type === 'string') i++;
+  }
+  return undefined;
+}
+
+/** A module file whose mtime is not the one it had when loaded, if any. */
+function changedModule(loaded: ReadonlyMap<string, number | undefined>): string | undefined {
+  for (const [file, mtimeMs] of loaded)
+    if (statSync(file, { throwIfNoEntry: false })?.mtimeMs !== mtimeMs) return file;
+  return undefined;
+}
+
+/** A stream that sends what is written to the client's stdout (1) or stderr (2). */
+function terminalStream(
+  send: (message: object) => void,
+  fd: 1 | 2,
+  terminal: Terminal,
+): Writable & { isTTY: boolean; columns?: number } {
+  const stream = new Writable({
+    decodeStrings: false,
+    write(chunk: string | Buffer, _encoding, callback) {
+      send(
+        typeof chunk === 'string'
+          ? { type: 'out', fd, text: chunk }
+          : { type: 'out', fd, base64: chunk.toString('base64') },
+      );
+      callback();
+    },
+  });
+  return Object.assign(stream, { isTTY: terminal.isTTY, columns: terminal.columns });
+}
+
+/**
+ * Listens on `socket`. A socket file nobody answers on is a killed resident process's: it is
+ * replaced. One somebody answers on is another resident process's, started at the same time:
+ * false, and this one has nothing to do.
+ */
+async function listenOn(server: Server, socket: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      server.once('error', resolve);
+      server.listen(socket, () => {
+        server.off('error', resolve);
+        resolve(undefined);
+      });
+    });
+    if (!error) return true;
+    if (error.code !== 'EADDRINUSE') return false;
+    const answered = await new Promise<boolean>((resolve) => {
+      const probe = createConnection(socket);
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve(true);
+      });
+      probe.once('error', () => resolve(false));
+    });
+    if (answered) return false;
+    try {
+      unlinkSync(socket);
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}

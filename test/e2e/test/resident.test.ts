@@ -1,0 +1,267 @@
+/**
+ * Resident mp (packages/cli/bin/resident.js, src/resident/server.ts). Given a lease
+ * (MP_CONTAINER_LEASE), when `mp build` runs, then it leaves a detached mp process behind that
+ * runs the next `mp build` of the same environment with the same output and exit code, ends
+ * itself when idle for the lease, ends at once on `mp stop`, cancels a build whose client was
+ * killed with -9, steps aside when a module it loaded changed (an edited mp.config.ts is seen),
+ * and when it was killed with -9 the next build runs in its own process and a new one takes over.
+ *
+ * The resident process is found as a user would find it: a process whose environment names this
+ * suite's cache and the socket it serves on (Linux's /proc).
+ */
+
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { runMp, type TempProject } from '@mp/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBundle } from '../../../packages/cli/src/bundle.ts';
+import {
+  type BuildFixtures,
+  buildProject,
+  jsonResult,
+  mpBuild,
+  projectContainers,
+  setupBuildFixtures,
+} from './build-helpers.ts';
+
+const LEASE = 6;
+const env = { MP_CONTAINER_LEASE: String(LEASE) };
+
+let fixtures: BuildFixtures;
+const projects: TempProject[] = [];
+beforeAll(async () => {
+  // A resident mp runs bundled code only (never sources being edited): the bundle must be there.
+  const bundle = await ensureBundle();
+  if (!bundle)
+    throw new Error('the CLI bundle could not be made (packages/cli/src/bundle.ts): no resident mp');
+  fixtures = await setupBuildFixtures();
+}, 600_000);
+afterAll(async () => {
+  for (const resident of residents()) process.kill(resident.pid, 'SIGKILL');
+  for (const p of projects) {
+    const ids = projectContainers(p);
+    if (ids.length) await runMp(['stop', '--all'], { env: { ...fixtures.env, ...env } });
+  }
+  fixtures?.cleanup();
+});
+
+function project(files: Record<string, string> = {}): TempProject {
+  const p = buildProject(fixtures, files);
+  projects.push(p);
+  return p;
+}
+
+async function build(p: TempProject, extraEnv: NodeJS.ProcessEnv = {}) {
+  const run = await mpBuild(fixtures, p, ['--json'], { env: { ...env, ...extraEnv } });
+  expect(run.code, run.output).toBe(0);
+  return jsonResult(run);
+}
+
+interface Resident {
+  pid: number;
+  socket: string;
+}
+
+/** The resident mp processes of this suite's cache, from their environments. */
+function residents(): Resident[] {
+  if (!fixtures) return [];
+  const found: Resident[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let environ: string[];
+    try {
+      environ = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const socket = environ
+      .find((v) => v.startsWith('MP_RESIDENT_SOCKET='))
+      ?.slice('MP_RESIDENT_SOCKET='.length);
+    if (socket && environ.includes(`MP_CACHE_DIR=${fixtures.cacheDir}`)) {
+      // A zombie is gone for all that matters here.
+      const state = readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (state !== 'Z') found.push({ pid: Number(name), socket });
+    }
+  }
+  return found;
+}
+
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  limitMs = 15_000,
+): Promise<T> {
+  const started = performance.now();
+  while (performance.now() - started < limitMs) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not within ${limitMs} ms`);
+}
+
+/** The one resident mp of this suite, once it answers on its socket. */
+const oneResident = async () => {
+  const all = residents();
+  return all.length === 1 && (await answers(all[0]!.socket)) ? all[0] : undefined;
+};
+
+/** True when something listens on the socket (a killed resident's socket file stays, unanswered). */
+function answers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(socket);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+const noResident = () => (residents().length === 0 ? true : undefined);
+const exists = (file: string) => statSync(file, { throwIfNoEntry: false }) !== undefined;
+
+describe('resident mp', () => {
+  it('runs the next build of the same environment, as the build’s own process would, and ends when idle', async () => {
+    const p = project({ 'modules/app.py': 'X = 1\n' });
+    const first = await build(p);
+    expect(first.resident).toBe(false);
+    const resident = await until('a resident mp after the first build', oneResident);
+    expect(exists(resident.socket)).toBe(true);
+
+    p.write('modules/app.py', 'X = 2\n');
+    const second = await build(p);
+    expect(second).toMatchObject({ resident: true, upToDate: false, fromCache: false, container: 'reused' });
+    expect(second.sha256).not.toBe(first.sha256);
+    expect(exists(second.firmware)).toBe(true);
+
+    // Another environment is not served by it: what a build sees must be its own environment.
+    p.write('modules/app.py', 'X = 3\n');
+    const other = await build(p, { MP_RESIDENT_TEST_OTHER: '1', MP_CONTAINER_LEASE: '0' });
+    expect(other.resident).toBe(false);
+
+    // A failing command: the same output and exit code as in a process of its own.
+    const badArgs = ['--board', 'no-such-board', '--json'];
+    const served = await mpBuild(fixtures, p, badArgs, { env });
+    const own = await mpBuild(fixtures, p, badArgs, { env: { ...env, MP_RESIDENT: '0' } });
+    expect(served.code).toBe(own.code);
+    expect(served.code).not.toBe(0);
+    const timeless = (out: string) => out.replace(/"ms":[\d.]+/g, '"ms":0');
+    expect(timeless(served.stdout)).toBe(timeless(own.stdout));
+    expect(served.stderr).toBe(own.stderr);
+    expect(served.stdout).toContain('no-such-board');
+
+    // Idle for the lease: gone, with its socket.
+    const idleSince = performance.now();
+    await until('the resident mp ending when idle', noResident, (LEASE + 10) * 1000);
+    expect(performance.now() - idleSince).toBeGreaterThan((LEASE - 2) * 1000);
+    expect(exists(resident.socket)).toBe(false);
+  }, 240_000);
+
+  it('killed with -9, leaves the next build to its own process, and a new one takes the socket over', async () => {
+    const p = project({ 'modules/app.py': 'X = 10\n' });
+    await build(p);
+    const resident = await until('a resident mp', oneResident);
+    process.kill(resident.pid, 'SIGKILL');
+    await until('the killed resident gone', noResident);
+    expect(exists(resident.socket)).toBe(true); // nobody removed it
+
+    p.write('modules/app.py', 'X = 11\n');
+    const after = await build(p);
+    expect(after.resident).toBe(false);
+    const next = await until('a new resident mp', oneResident);
+    expect(next.pid).not.toBe(resident.pid);
+    expect(next.socket).toBe(resident.socket);
+    p.write('modules/app.py', 'X = 12\n');
+    expect((await build(p)).resident).toBe(true);
+
+    // `mp stop` ends it at once, and says so.
+    const stop = await runMp(['stop', '--cwd', p.dir, '--json'], { env: { ...fixtures.env, ...env } });
+    expect(stop.code, stop.output).toBe(0);
+    expect(jsonResult(stop).residents).toBe(1);
+    await until('the resident mp ending on mp stop', noResident, 3000);
+    expect(exists(next.socket)).toBe(false);
+    expect(projectContainers(p)).toEqual([]);
+  }, 240_000);
+
+  it('cancels the build of a client that is interrupted or killed with -9, and serves the next one', async () => {
+    const p = project({ 'modules/app.py': 'X = 20\n' });
+    await build(p);
+    const resident = await until('a resident mp', oneResident);
+    // The fixture mpy-cross sleeps on this marker: make is busy when the client is signalled.
+    p.write('modules/slow.py', '__fixture_sleep__ = 60\n');
+    let interruptSent = false;
+    // Ctrl-C: the resident process cancels the build, and the client exits as its own process would.
+    const interrupted = await mpBuild(fixtures, p, ['--json'], {
+      env,
+      onSpawn: (child) => {
+        let seen = '';
+        child.stdout?.on('data', (d) => {
+          seen += d;
+          // Once: a second Ctrl-C means "exit now" (client and own process alike).
+          if (seen.includes('MPY slow.py') && child.signalCode === null && !interruptSent) {
+            interruptSent = true;
+            child.kill('SIGINT');
+          }
+        });
+      },
+    });
+    expect(interrupted.code, interrupted.output).toBe(130);
+    expect(jsonResult(interrupted)).toMatchObject({ ok: false, error: { code: 'CANCELLED' } });
+    await until('the resident serving again', () => answers(resident.socket));
+    p.write('modules/slow.py', '__fixture_sleep__ = 61\n');
+    const killed = await mpBuild(fixtures, p, ['--json'], {
+      env,
+      onSpawn: (child) => {
+        let seen = '';
+        child.stdout?.on('data', (d) => {
+          seen += d;
+          if (seen.includes('MPY slow.py')) child.kill('SIGKILL');
+        });
+      },
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killed.stdout).toContain('MPY slow.py');
+
+    rmSync(p.path('modules/slow.py'));
+    p.write('modules/app.py', 'X = 21\n');
+    // While it cancels (make stopped in the container) it is busy, and a build runs in its own
+    // process; then it serves again.
+    let next = await build(p);
+    for (let attempt = 0; next.resident !== true && attempt < 10; attempt++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      p.write('modules/app.py', `X = ${22 + attempt}\n`);
+      next = await build(p);
+    }
+    // The same process: the cancelled build released its lock and container, and it lives on.
+    expect(next).toMatchObject({ resident: true, upToDate: false });
+    expect(residents().map((r) => r.pid)).toEqual([resident.pid]);
+    const log = readFileSync(next.logFile, 'utf8');
+    expect(log).not.toContain('slow.py');
+  }, 240_000);
+
+  it('steps aside when a module it loaded changed: an edited mp.config.ts is seen', async () => {
+    const config = (dir: string) =>
+      `export default { image: ${JSON.stringify(fixtures.image)}, exportDir: ${JSON.stringify(dir)} };\n`;
+    const p = project({ 'mp.config.ts': config('out-a'), 'modules/app.py': 'X = 30\n' });
+    rmSync(p.path('mp.config.json'));
+    await build(p);
+    const resident = await until('a resident mp', oneResident);
+    p.write('modules/app.py', 'X = 31\n');
+    const served = await build(p);
+    expect(served.resident).toBe(true);
+    expect(served.firmware).toContain(join(p.dir, 'out-a'));
+
+    // A new mtime for the config module the resident process imported.
+    await new Promise((r) => setTimeout(r, 20));
+    p.write('mp.config.ts', config('out-b'));
+    const edited = await build(p);
+    expect(edited.resident).toBe(false);
+    expect(edited.firmware).toContain(join(p.dir, 'out-b'));
+    await until('the old resident gone', () =>
+      residents().some((r) => r.pid === resident.pid) ? undefined : true,
+    );
+    const next = await until('a new resident mp', oneResident);
+    expect(next.pid).not.toBe(resident.pid);
+  }, 240_000);
+});
