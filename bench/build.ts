@@ -5,8 +5,10 @@
  *   cached      back to an earlier state (the edit before last): answered from the firmware cache,
  *               no container, no make
  *   incremental one line of one module changed, `mp build` as a user runs it (a new process each
- *               time), in the container the previous build left warm under its lease
- *               (MP_CONTAINER_LEASE); and without a lease (container started and removed each time)
+ *               time), run by the resident mp the previous build left (packages/cli/bin/resident.js)
+ *               in the container it left warm, both under the lease (MP_CONTAINER_LEASE); without
+ *               a resident mp (MP_RESIDENT=0: each build loads mp itself); and without a lease
+ *               (container started and removed each time, no resident mp)
  *   warm        the same edit built by core's pipeline in an already running toolchain container
  *               (what `mp dev` does)
  *   raw make    the same edit built by `docker exec <that container> make …`: the floor
@@ -51,23 +53,22 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 
+/** The environment mp runs in: a lease of its own, as CI (set for plain output) would turn leases off. */
+function mpEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...process.env, MP_CONTAINER_LEASE: '120', ...env, CI: '1', NO_COLOR: '1' };
+}
+
 function mpBuild(
   projectDir: string,
   env: NodeJS.ProcessEnv,
   args: string[] = [],
 ): { ms: number; result: Record<string, unknown> } {
-  // A lease of its own: CI (set for plain output) would turn leases off.
-  return timedMp(['build', '--cwd', projectDir, ...args], {
-    ...process.env,
-    MP_CONTAINER_LEASE: '120',
-    ...env,
-    CI: '1',
-    NO_COLOR: '1',
-  });
+  return timedMp(['build', '--cwd', projectDir, ...args], mpEnv(env));
 }
 
+/** Ends the project's warm container and the resident mp of the builds' environment. */
 function mpStop(projectDir: string, env: NodeJS.ProcessEnv): void {
-  spawnSync(process.execPath, [MP_BIN, 'stop', '--cwd', projectDir], { env: { ...process.env, ...env } });
+  spawnSync(process.execPath, [MP_BIN, 'stop', '--cwd', projectDir], { env: mpEnv(env) });
 }
 
 function containersCreated(projectDir: string, since: number, until: number): number {
@@ -203,7 +204,20 @@ try {
   rows.push([
     'incremental (mp build)',
     median(incremental),
-    `new process, container left warm by the previous build (${reused}/${runs} reused)`,
+    `new process, run by the resident mp, container left warm (${reused}/${runs} reused)`,
+  ]);
+  // The same without a resident mp: each build loads mp in its own process.
+  const ownProcess: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    editModule(modulesDir);
+    const { ms, result } = mpBuild(projectDir, { ...env, MP_RESIDENT: '0' });
+    if (result.fromCache === true || result.upToDate === true) throw new Error('expected a compile');
+    ownProcess.push(ms);
+  }
+  rows.push([
+    'incremental (no resident)',
+    median(ownProcess),
+    'new process that loads mp itself (MP_RESIDENT=0), container left warm',
   ]);
   mpStop(projectDir, env);
   const oneShot: number[] = [];
@@ -285,6 +299,9 @@ try {
   const leased = median(incremental) / rawMs;
   console.log(
     `  incremental (mp build) / raw make   ${leased.toFixed(2)}×   (goal ≤ 1.3×: ${met(leased <= 1.3)})`,
+  );
+  console.log(
+    `  incremental (no resident) / raw make ${(median(ownProcess) / rawMs).toFixed(2)}×  (for comparison: mp loaded by each build)`,
   );
   console.log(
     `  incremental (no lease) / raw make   ${(median(oneShot) / rawMs).toFixed(2)}×   (for comparison: a container per build)`,
