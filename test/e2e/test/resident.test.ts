@@ -5,13 +5,15 @@
  * itself when idle for the lease, ends at once on `mp stop`, cancels a build whose client was
  * killed with -9, steps aside when a module it loaded changed (an edited mp.config.ts is seen),
  * and when it was killed with -9 the next build runs in its own process and a new one takes over.
+ * `mp clean` ends it; `mp clean --all` of another mp cache does not.
  *
  * The resident process is found as a user would find it: a process whose environment names this
  * suite's cache and the socket it serves on (Linux's /proc).
  */
 
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runMp, type TempProject } from '@mp/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,10 +41,9 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(async () => {
   for (const resident of residents()) process.kill(resident.pid, 'SIGKILL');
-  for (const p of projects) {
-    const ids = projectContainers(p);
-    if (ids.length) await runMp(['stop', '--all'], { env: { ...fixtures.env, ...env } });
-  }
+  for (const p of projects)
+    if (projectContainers(p).length)
+      await runMp(['stop', '--cwd', p.dir], { env: { ...fixtures.env, ...env } });
   fixtures?.cleanup();
 });
 
@@ -263,5 +264,22 @@ describe('resident mp', () => {
     );
     const next = await until('a new resident mp', oneResident);
     expect(next.pid).not.toBe(resident.pid);
+
+    // `mp clean --all` of another mp cache is none of its business; `mp clean` of its own ends it.
+    const otherCache = mkdtempSync(join(tmpdir(), 'mp-e2e-other-cache-'));
+    try {
+      const other = await runMp(['clean', '--all', '--cwd', p.dir, '--json'], {
+        env: { ...fixtures.env, ...env, MP_CACHE_DIR: otherCache },
+      });
+      expect(other.code, other.output).toBe(0);
+      expect(jsonResult(other).residents).toBe(0);
+      expect(await answers(next.socket)).toBe(true);
+    } finally {
+      rmSync(otherCache, { recursive: true, force: true });
+    }
+    const clean = await runMp(['clean', '--cwd', p.dir, '--json'], { env: { ...fixtures.env, ...env } });
+    expect(clean.code, clean.output).toBe(0);
+    expect(jsonResult(clean).residents).toBe(1);
+    await until('the resident mp ending on mp clean', noResident, 3000);
   }, 240_000);
 });

@@ -1,7 +1,7 @@
 /** `mp clean [--all]`: the project's build folders and copied volumes; with --all, mp's cache too. */
 
 import { relative } from 'node:path';
-import { cleanProject, formatBytes } from '@mp/core';
+import { cleanProject, formatBytes, userCacheDir } from '@mp/core';
 import { loadProject } from '../project.ts';
 import { stopResidents } from '../resident/client.ts';
 import { style } from '../ui/style.ts';
@@ -11,7 +11,10 @@ export const run: CommandRun<typeof OPTIONS.clean> = async (input) => {
   const project = await loadProject(input);
   const all = input.values.all === true;
   // A resident mp goes with the warm containers: the next build starts from scratch in every way.
-  const [result, residents] = await Promise.all([cleanProject({ project, all }), stopResidents({ all })]);
+  const [result, residents] = await Promise.all([
+    cleanProject({ project, all }),
+    stopResidents(all ? { cacheDir: userCacheDir() } : {}),
+  ]);
   if (input.json) {
     input.stdout.write(`${JSON.stringify({ type: 'result', ok: true, ...result, residents })}\n`);
     return 0;

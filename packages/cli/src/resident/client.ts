@@ -42,28 +42,29 @@ export function wantResident(leaseSeconds: number): void {
 }
 
 /**
- * Ends resident mp processes: the one of this environment, or with `all` every one of this user.
- * Each ends after the command it is running, if any. Their number; sockets nobody answers on
- * (killed ones') are removed and not counted.
+ * Ends resident mp processes: the one of this environment; with `all` every one of this user; with
+ * `cacheDir` those whose mp cache it is (`mp clean --all` removes it under them; the others are
+ * no business of it). Each ends after the command it is running, if any. Their number; sockets
+ * nobody answers on (killed ones') are removed and not counted.
  */
-export async function stopResidents(options: { all: boolean }): Promise<number> {
+export async function stopResidents(options: { all?: boolean; cacheDir?: string }): Promise<number> {
   const client = (await import(CLIENT_URL)) as ResidentClient;
   const dir = client.residentDir();
   if (!dir) return 0;
   let sockets: string[];
-  if (options.all) {
+  if (options.all || options.cacheDir) {
     sockets = (await readdir(dir)).filter((name) => name.endsWith('.sock')).map((name) => join(dir, name));
   } else {
     const codeId = (globalThis as WithState)[STATE]?.codeId;
     const own = codeId && client.residentSocket(dir, codeId);
     sockets = own ? [own] : [];
   }
-  const answers = await Promise.all(sockets.map((socket) => askToStop(socket)));
+  const answers = await Promise.all(sockets.map((socket) => askToStop(socket, options.cacheDir)));
   return answers.filter(Boolean).length;
 }
 
 /** True when a resident process answered on `socket` and is ending. */
-function askToStop(socket: string): Promise<boolean> {
+function askToStop(socket: string, cacheDir: string | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     const connection = createConnection(socket);
     let answer = '';
@@ -72,7 +73,7 @@ function askToStop(socket: string): Promise<boolean> {
       resolve(false);
     }, 5000);
     connection.setEncoding('utf8');
-    connection.on('connect', () => connection.write(`${JSON.stringify({ type: 'stop' })}\n`));
+    connection.on('connect', () => connection.write(`${JSON.stringify({ type: 'stop', cacheDir })}\n`));
     connection.on('data', (chunk: string) => {
       answer += chunk;
     });

@@ -13,7 +13,8 @@
  * It ends, removing its socket:
  *   - when idle for the lease (MP_CONTAINER_LEASE, as leased toolchain containers do; no lease, no
  *     resident process), counted by its own timer, so nothing has to be alive to end it;
- *   - on `mp stop` or `mp clean` (a `stop` message), after the command it is running;
+ *   - on `mp stop` or `mp clean` (a `stop` message; `mp clean --all` ends those of the cache it
+ *     removes), after the command it is running;
  *   - when a module file it loaded changed (a plugin edited, mp updated): it declines the command,
  *     which then runs in its own process, and that one starts a new resident process.
  * Killed, it leaves its socket; a client then finds nobody listening and runs the command itself,
@@ -21,8 +22,9 @@
  */
 import { appendFileSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { leaseSecondsFromEnv } from '@mp/core';
+import { leaseSecondsFromEnv, userCacheDir } from '@mp/core';
 import { GLOBAL_OPTIONS } from '../commands/table.ts';
 import type { MainIO } from '../main.ts';
 import { useTerminalColors } from '../ui/style.ts';
@@ -52,11 +54,13 @@ interface Terminal {
   isTTY: boolean;
   columns?: number;
 }
-type Message = RunRequest | { type: 'signal'; signal: string } | { type: 'stop' };
+type Message = RunRequest | { type: 'signal'; signal: string } | { type: 'stop'; cacheDir?: string };
 
 export async function serveResident(options: ResidentOptions): Promise<void> {
   const leaseSeconds = leaseSecondsFromEnv(process.env);
   if (leaseSeconds <= 0) return;
+  // The mp cache its builds use: `mp clean --all` of it ends this process.
+  const cacheDir = userCacheDir(process.env);
   const { socket } = options;
   const log = (text: string) => {
     try {
@@ -130,9 +134,10 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
 
     const handle = (message: Message) => {
       if (message.type === 'stop') {
-        send({ type: 'stopping', busy });
+        const mine = message.cacheDir === undefined || resolve(message.cacheDir) === resolve(cacheDir);
+        send({ type: mine ? 'stopping' : 'staying', busy });
         connection.end();
-        retire();
+        if (mine) retire();
       } else if (message.type === 'signal') {
         controller?.abort(new Error(`received ${message.signal}`));
       } else if (message.type === 'run') {
