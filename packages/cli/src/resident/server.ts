@@ -62,6 +62,7 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
   // The mp cache its builds use: `mp clean --all` of it ends this process.
   const cacheDir = userCacheDir(process.env);
   const { socket } = options;
+  // Only what ends a command unexpectedly: the client's message points here.
   const log = (text: string) => {
     try {
       appendFileSync(`${socket}.log`, `${new Date().toISOString()} pid ${process.pid}: ${text}\n`);
@@ -141,11 +142,8 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
       } else if (message.type === 'signal') {
         controller?.abort(new Error(`received ${message.signal}`));
       } else if (message.type === 'run') {
-        const changed = changedModule(options.loaded);
-        if (changed) {
-          log(`${changed} changed since it was loaded; leaving the commands to new processes`);
-          retire();
-        }
+        // Code it runs changed under it (an edited plugin or config, an update): new processes'.
+        if (changedModule(options.loaded)) retire();
         const declined = retiring
           ? 'retiring'
           : busy
