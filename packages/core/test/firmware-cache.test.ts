@@ -3,7 +3,7 @@
  * it gets the files back only while they are intact, and the cache keeps the most recently used
  * entries within its size.
  */
-import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempProject } from '@mp/test-utils';
 import { describe, expect, it } from 'vitest';
@@ -78,6 +78,29 @@ describe('firmware cache', () => {
     expect(evicted).toEqual(['a']);
     expect(await findCachedFirmware(cacheDir, 'b')).toBeDefined();
     expect(await trimFirmwareCache(cacheDir, 0)).toEqual(['b']);
+  });
+
+  it('keeps its size in a record instead of counting every entry each store, and counts again when that is due', async () => {
+    const { cacheDir, store } = setUp();
+    await store('a', 4000, 1);
+    await store('b', 4000, 2);
+    // An entry the record does not know of (made by hand): the sum stays under the limit, no count.
+    const root = join(cacheDir, 'firmware');
+    mkdirSync(join(root, 'unrecorded'));
+    writeFileSync(join(root, 'unrecorded', 'entry.json'), '{}');
+    writeFileSync(join(root, 'unrecorded', 'firmware.bin'), Buffer.alloc(20_000));
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(root, 'unrecorded', 'entry.json'), past, past);
+    expect((await store('c', 4000, 3, 20_000)).evicted).toEqual([]);
+    expect(readFileSync(join(root, '.usage'), 'utf8')).toMatch(/^counted \d+ \d+\n\+\d+\n\+\d+\n$/);
+    // A count over an hour old is counted again, and the cache is brought within its size.
+    const usage = readFileSync(join(root, '.usage'), 'utf8').split('\n');
+    usage[0] = usage[0]!.replace(/ \d+$/, ` ${Date.now() - 2 * 60 * 60 * 1000}`);
+    writeFileSync(join(root, '.usage'), usage.join('\n'));
+    expect((await store('d', 4000, 4, 20_000)).evicted).toEqual(['unrecorded']);
+    const size = await firmwareCacheSize(cacheDir);
+    expect(size).toMatchObject({ entries: 4 });
+    expect(readFileSync(join(root, '.usage'), 'utf8')).toMatch(new RegExp(`^counted ${size.bytes} \\d+\n$`));
   });
 
   it('storing a key twice keeps one entry', async () => {
