@@ -84,6 +84,9 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
   if (!(await listenOn(server, socket))) return;
   const inode = statSync(socket).ino;
   markResident();
+  // What `ps` shows; the folder it waits in is its own, not the last client's.
+  process.title = 'mp (resident)';
+  const home = process.cwd();
 
   const retire = () => {
     if (retiring) return;
@@ -176,6 +179,11 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
           .then((code) => {
             controller = undefined;
             busy = false;
+            try {
+              process.chdir(home);
+            } catch {
+              // Its folder went (the temp folder cleaned): it stays in the client's.
+            }
             send({ type: 'exit', code });
             connection.end(() => {
               if (retiring) process.exit(0);
