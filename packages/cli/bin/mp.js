@@ -10,8 +10,9 @@ if (major < 22 || (major === 22 && minor < 18)) {
   process.exit(1);
 }
 // Caches compiled (and type-stripped) modules between runs: start-up is most of a short command.
-const { enableCompileCache } = await import('node:module');
-enableCompileCache?.();
+// Node's own modules are taken with getBuiltinModule, here and in resident.js: an import() of one
+// costs a millisecond or more each, the most of what this file does before a resident mp answers.
+process.getBuiltinModule('node:module').enableCompileCache?.();
 // `mp boards | head` closes the pipe early; that is not an error.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error) => {
@@ -64,9 +65,9 @@ async function serve(socket) {
   delete process.env.MP_RESIDENT_CODE;
   // Started for other code than this process loaded (the bundle changed in between): no use.
   if (!codeId || codeId !== expected) return;
-  const { registerHooks } = await import('node:module');
-  const { statSync } = await import('node:fs');
-  const { fileURLToPath } = await import('node:url');
+  const { registerHooks } = process.getBuiltinModule('node:module');
+  const { statSync } = process.getBuiltinModule('node:fs');
+  const { fileURLToPath } = process.getBuiltinModule('node:url');
   const loaded = new Map();
   registerHooks({
     load(url, context, nextLoad) {
@@ -98,11 +99,14 @@ function installedCodeId() {
  */
 async function currentBundle() {
   if (process.env.MP_BUNDLE === '0') return undefined;
-  const { readFileSync, statSync } = await import('node:fs');
+  const { readFileSync, statSync } = process.getBuiltinModule('node:fs');
   let root;
   try {
-    // src/bundle.ts writes it under core's node_modules.
-    root = new URL('../node_modules/.cache/mp-cli/', import.meta.resolve('@mp/core'));
+    // src/bundle.ts writes it under core's node_modules: in a clone the sibling package, which
+    // is where import.meta.resolve('@mp/core') leads too, but without its 2 ms of looking.
+    root = new URL('../../core/node_modules/.cache/mp-cli/', import.meta.url);
+    if (!statSync(new URL('current.json', root), { throwIfNoEntry: false }))
+      root = new URL('../node_modules/.cache/mp-cli/', import.meta.resolve('@mp/core'));
     const record = JSON.parse(readFileSync(new URL('current.json', root), 'utf8'));
     if (
       record.inputs.every(([file, mtimeMs]) => statSync(file, { throwIfNoEntry: false })?.mtimeMs === mtimeMs)
