@@ -76,6 +76,12 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
     }
   }
   const firmwareSha = sha256Hex(firmwareData);
+  // The firmware cache is written while the export is (its own folder; it fails no build).
+  const durationMs = Date.now() - deps.startedAt;
+  const kept =
+    !compiled.cached && deps.cacheDir
+      ? keepInFirmwareCache(compiled, { builtAt: now.toISOString(), durationMs }, deps)
+      : undefined;
   const outcome = await writeExport({
     exportDir: config.exportDir,
     stateDir: project.stateDir,
@@ -92,6 +98,9 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
         size: firmwareData.length,
         durationMs: Date.now() - deps.startedAt,
       }),
+  }).catch(async (error: unknown) => {
+    await kept; // not left running under a failed build
+    throw error;
   });
   for (const file of outcome.sidecar.exportedFiles) {
     if (file.status === 'kept') {
@@ -107,9 +116,7 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
     sha256: firmwareSha,
     builtAt: outcome.sidecar.builtAt,
   });
-  if (!compiled.cached && deps.cacheDir) {
-    if (await keepInFirmwareCache(compiled, outcome.sidecar, deps)) await uploadToRemote(compiled, deps);
-  }
+  if (kept && (await kept)) await uploadToRemote(compiled, deps);
   const source = compiled.cached ? (compiled.cached.source ?? 'local') : undefined;
   deps.step.title(
     `Exported ${displayPath(project, outcome.firmware)}${source ? ` from the ${source === 'remote' ? 'remote ' : ''}firmware cache` : ''}`,
@@ -133,7 +140,7 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
  */
 async function keepInFirmwareCache(
   compiled: Compiled,
-  sidecar: ExportSidecar,
+  sidecar: Pick<ExportSidecar, 'builtAt' | 'durationMs'>,
   deps: ExportDeps,
 ): Promise<boolean> {
   const { board, target } = compiled;
