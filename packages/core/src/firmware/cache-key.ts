@@ -44,5 +44,8 @@ export async function readLastBuild(stateDir: string, boardId: string): Promise<
 }
 
 export async function writeLastBuild(stateDir: string, boardId: string, record: LastBuild): Promise<void> {
-  await writeFileAtomic(lastBuildFile(stateDir, boardId), `${JSON.stringify(record, null, 2)}\n`);
+  // Only saves a build: lost, the next one compiles (or answers from the firmware cache).
+  await writeFileAtomic(lastBuildFile(stateDir, boardId), `${JSON.stringify(record, null, 2)}\n`, {
+    durable: false,
+  });
 }

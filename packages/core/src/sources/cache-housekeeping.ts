@@ -188,7 +188,8 @@ export async function registerCacheUse(
   try {
     await withLock(
       cacheLockDir(cacheDir),
-      () => writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`),
+      // Says a live process uses the cache: nothing to keep over a power cut.
+      () => writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`, { durable: false }),
       { signal: use.signal, onWait: use.onWait },
     );
   } catch (error) {
