@@ -108,6 +108,26 @@ const oneResident = async () => {
   return all.length === 1 && (await answers(all[0]!.socket)) ? all[0] : undefined;
 };
 
+/**
+ * True when the resident on the socket is idle: it declines a command it does not serve as that
+ * ('command'), and any command as 'busy' while it runs one. Nothing runs either way.
+ */
+function idle(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(socket);
+    let answer = '';
+    probe.setEncoding('utf8');
+    probe.once('connect', () =>
+      probe.write(`${JSON.stringify({ type: 'run', argv: ['boards'], cwd: '/', stdout: {}, stderr: {} })}\n`),
+    );
+    probe.on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    probe.once('close', () => resolve(answer.includes('"reason":"command"')));
+    probe.once('error', () => resolve(false));
+  });
+}
+
 /** True when something listens on the socket (a killed resident's socket file stays, unanswered). */
 function answers(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -209,7 +229,8 @@ describe('resident mp', () => {
     });
     expect(interrupted.code, interrupted.output).toBe(130);
     expect(jsonResult(interrupted)).toMatchObject({ ok: false, error: { code: 'CANCELLED' } });
-    await until('the resident serving again', () => answers(resident.socket));
+    // Until its cancelled build is cleaned up it is busy, and the next build would run elsewhere.
+    await until('the resident idle again', () => idle(resident.socket));
     p.write('modules/slow.py', '__fixture_sleep__ = 61\n');
     const killed = await mpBuild(fixtures, p, ['--json'], {
       env,
