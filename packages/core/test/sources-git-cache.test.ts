@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,6 +146,44 @@ describe('checkouts', () => {
     ).toBe('1');
     const again = await c.checkout(ref);
     expect(again.dir).toBe(checkout.dir);
+  });
+
+  it('keeps what a fetch brings in one pack, never as loose objects a killed fetch could leave half-written', async () => {
+    const c = new GitSourceCache({
+      cacheDir: await mkdtemp(join(tmpdir(), 'mp-cache-pack-')),
+      mirrors: repos.mirrors,
+    });
+    const ref = await c.resolveRef(UPSTREAM.micropython, 'v1.28.0');
+    await c.checkout(ref);
+    const objects = join(c.repoDir(UPSTREAM.micropython), 'repo.git', 'objects');
+    const loose = readdirSync(objects).filter((d) => /^[0-9a-f]{2}$/.test(d));
+    expect(loose.flatMap((d) => readdirSync(join(objects, d)))).toEqual([]);
+    expect(readdirSync(join(objects, 'pack')).some((f) => f.endsWith('.pack'))).toBe(true);
+  });
+
+  it('fetches a repository again when the commit is there but objects it needs are not', async () => {
+    const c = new GitSourceCache({
+      cacheDir: await mkdtemp(join(tmpdir(), 'mp-cache-broken-')),
+      mirrors: repos.mirrors,
+    });
+    const ref = await c.resolveRef(UPSTREAM.micropython, 'v1.28.0');
+    const first = await c.checkout(ref);
+    // What a fetch killed while it unpacked loose objects left: the commit, without its files.
+    const gitDir = join(c.repoDir(UPSTREAM.micropython), 'repo.git');
+    const commit = execFileSync('git', ['--git-dir', gitDir, 'cat-file', 'commit', ref.sha]);
+    rmSync(join(gitDir, 'objects', 'pack'), { recursive: true, force: true });
+    execFileSync('git', ['--git-dir', gitDir, 'hash-object', '-t', 'commit', '-w', '--stdin'], {
+      input: commit,
+    });
+    rmSync(first.dir, { recursive: true, force: true });
+    expect(() =>
+      execFileSync('git', ['--git-dir', gitDir, 'ls-tree', '-r', ref.sha], { stdio: 'pipe' }),
+    ).toThrow();
+
+    const lines: string[] = [];
+    const again = await c.checkout(ref, { onLine: (line) => lines.push(line) });
+    expect(readFileSync(join(again.dir, 'py/mpconfig.h'), 'utf8')).toContain('MICROPY_VERSION_MINOR 28');
+    expect(lines.join('\n')).toContain('lacks objects');
   });
 
   it('is safe when several builds fetch the same and different commits at once', async () => {

@@ -161,8 +161,9 @@ export class GitSourceCache {
         const again = await readCheckoutRecord(treeDir);
         if (again) return this.checkoutOf(repo, treeDir, resolved, again);
         await sweepRepoTemps(repo);
-        await this.fetchCommit(resolved, options);
-        const record = await this.materialize(repo, resolved.sha, treeDir, resolved.url, options);
+        const record = await this.fetchAndCheckOut(repo, resolved, options, () =>
+          this.materialize(repo, resolved.sha, treeDir, resolved.url, options),
+        );
         return this.checkoutOf(repo, treeDir, resolved, record);
       },
       { signal: options.signal, onWait: options.onWait },
@@ -252,13 +253,21 @@ export class GitSourceCache {
           await withLock(
             join(subRepo, 'lock'),
             async () => {
-              await this.fetchCommit(sub, { ...options, label: `submodule ${path}` });
               const target = join(checkout.dir, path);
-              const temp = join(
-                checkout.dir,
-                `.mp-submodule-${process.pid}-${randomBytes(4).toString('hex')}`,
-              );
-              await checkoutTree(join(subRepo, 'repo.git'), gitlink, temp, options);
+              const subOptions = { ...options, label: `submodule ${path}` };
+              const temp = await this.fetchAndCheckOut(subRepo, sub, subOptions, async () => {
+                const temp = join(
+                  checkout.dir,
+                  `.mp-submodule-${process.pid}-${randomBytes(4).toString('hex')}`,
+                );
+                try {
+                  await checkoutTree(join(subRepo, 'repo.git'), gitlink, temp, options);
+                } catch (error) {
+                  await rm(temp, { recursive: true, force: true });
+                  throw error;
+                }
+                return temp;
+              });
               // The superproject checkout left an empty folder where the submodule goes.
               await rmdir(target).catch(() => rm(target, { recursive: true, force: true }));
               await mkdir(join(target, '..'), { recursive: true });
@@ -400,6 +409,33 @@ export class GitSourceCache {
     );
   }
 
+  /**
+   * Fetches the commit and checks it out (`checkOut`, under the repository's lock). When git finds
+   * objects of the commit missing, the repository (only a cache) is fetched again from nothing and
+   * checked out once more. A fetch killed while it unpacked loose objects left such a repository
+   * before every fetch kept a pack (see fetchCommit); so did the object-less history a short-sha
+   * lookup fetches. Without this, every later build of that commit failed the same way.
+   */
+  private async fetchAndCheckOut<T>(
+    repo: string,
+    resolved: ResolvedRef,
+    options: GitOperationOptions,
+    checkOut: () => Promise<T>,
+  ): Promise<T> {
+    await this.fetchCommit(resolved, options);
+    try {
+      return await checkOut();
+    } catch (error) {
+      if (options.signal?.aborted || !missingObjects(error)) throw error;
+      options.onLine?.(
+        `the cached repository of ${resolved.url} lacks objects of ${resolved.sha.slice(0, 10)}: fetching it again`,
+      );
+      await rm(join(repo, 'repo.git'), { recursive: true, force: true });
+      await this.fetchCommit(resolved, options);
+      return checkOut();
+    }
+  }
+
   private async fetchCommit(resolved: ResolvedRef, options: GitOperationOptions): Promise<void> {
     const repo = this.repoDir(resolved.url);
     const gitDir = await this.ensureBareRepo(repo, options);
@@ -408,6 +444,10 @@ export class GitSourceCache {
       runGit(['--git-dir', gitDir, 'fetch', '--progress', '--no-tags', ...args], {
         signal: options.signal,
         onLine: options.onLine,
+        // Always one pack, moved into place whole: below git's unpack limit (100 objects) a fetch
+        // writes loose objects one by one, and killed half-way (Ctrl-C) it leaves the commit
+        // without some of its files, which the check above then takes for a complete fetch.
+        config: { 'fetch.unpackLimit': '1' },
       });
     const keep = `refs/mp/commits/${resolved.sha}`;
     try {
@@ -481,4 +521,12 @@ export class GitSourceCache {
     const m = /^160000 commit ([0-9a-f]{40,64})\t/m.exec(out);
     return m?.[1];
   }
+}
+
+/** True when git failed because objects it needs are not in the repository. */
+function missingObjects(error: unknown): boolean {
+  const text = error instanceof GitCommandError ? error.stderr : '';
+  return /unable to read sha1 file|unable to read tree|failed to unpack tree object|bad object|missing (?:blob|tree|object)|is corrupt|did not send all necessary objects/i.test(
+    text,
+  );
 }
