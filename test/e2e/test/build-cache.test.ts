@@ -40,6 +40,7 @@ function cacheEntries(): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.')) : [];
 }
 
+// Each test runs several real builds in Docker; beside the other suites in CI one took 21 s.
 describe('the firmware cache answers any earlier input state without a container', () => {
   it('a reverted module edit exports the first build’s bytes from the cache, and says so', async () => {
     const project = buildProject(fixtures, { 'modules/app.py': V1 });
@@ -78,7 +79,7 @@ describe('the firmware cache answers any earlier input state without a container
     expect(plain.stdout).toMatch(
       /✔ From the firmware cache: export\/\S+\.bin \(built .* from the same inputs; nothing compiled, no container\)/,
     );
-  });
+  }, 120_000);
 
   it('going back to an earlier config (a make variable, a library) answers from the cache too', async () => {
     const project = buildProject(fixtures, {}, {});
@@ -94,7 +95,7 @@ describe('the firmware cache answers any earlier input state without a container
     const back = await build(project);
     expect(back.result).toMatchObject({ fromCache: true, sha256: plain.result.sha256 });
     expect(back.containers).toEqual([]);
-  });
+  }, 120_000);
 
   it('another project with the same inputs finds the same firmware; --force compiles anyway', async () => {
     const a = buildProject(fixtures, { 'modules/app.py': 'SHARED = 1\n' });
@@ -105,7 +106,7 @@ describe('the firmware cache answers any earlier input state without a container
     const forced = await build(b, ['--force']);
     expect(forced.result).toMatchObject({ fromCache: false, sha256: first.result.sha256 });
     expect(forced.containers).toHaveLength(1);
-  });
+  }, 120_000);
 
   it('a damaged cache entry is not used: the build compiles and replaces it', async () => {
     const project = buildProject(fixtures, { 'modules/app.py': 'DAMAGED = 1\n' });
@@ -121,7 +122,7 @@ describe('the firmware cache answers any earlier input state without a container
     const back = await build(project);
     expect(back.result).toMatchObject({ fromCache: false, sha256: first.result.sha256 });
     expect(readFileSync(file).equals(readFileSync(first.result.firmware))).toBe(true);
-  });
+  }, 120_000);
 });
 
 describe('the firmware cache is bounded by cache.maxSize', () => {
@@ -156,7 +157,7 @@ describe('the firmware cache is bounded by cache.maxSize', () => {
     // The evicted state compiles again.
     project.write('modules/app.py', 'N = 1\n');
     expect((await build(project)).result.fromCache).toBe(false);
-  });
+  }, 120_000);
 
   it('rejects a size it cannot read, naming the key', async () => {
     const project = buildProject(fixtures, {}, { cache: { maxSize: 'lots' } });
