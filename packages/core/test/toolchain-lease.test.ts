@@ -6,7 +6,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { CACHE_LABEL, LeasedContainer, leaseSecondsFromEnv, removeLeasedContainers } from '@mp/core';
+import {
+  CACHE_LABEL,
+  dockerToolchain,
+  LeasedContainer,
+  leaseSecondsFromEnv,
+  removeLeasedContainers,
+  TOOL_LABEL,
+} from '@mp/core';
 import { ensureFixtureToolchainImage, tempProject } from '@mp/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -98,6 +105,35 @@ describe('removing leased containers (mp stop, mp clean)', () => {
     expect(await removeLeasedContainers({ project: other.folder.dir })).toEqual([other.container.id]);
     expect(exists(theirs.container.id)).toBe(true);
     expect(await removeLeasedContainers({ project: theirs.folder.dir })).toEqual([theirs.container.id]);
+  }, 60_000);
+});
+
+describe('removing volumes (mp clean --all)', () => {
+  it('takes those of the cache it cleans, not another cache’s, nor a tool volume every cache uses', async () => {
+    const tag = Math.random().toString(16).slice(2, 10);
+    const cache = `/tmp/mp-cache-volumes-${tag}`;
+    const volume = (name: string, labels: Record<string, string>) => {
+      const flags = Object.entries({ 'mp.volume': '1', ...labels }).flatMap(([k, v]) => [
+        '--label',
+        `${k}=${v}`,
+      ]);
+      expect(spawnSync('docker', ['volume', 'create', ...flags, name], { stdio: 'ignore' }).status).toBe(0);
+      return name;
+    };
+    const mine = volume(`mp-test-mine-${tag}`, { [CACHE_LABEL]: cache });
+    const theirs = volume(`mp-test-theirs-${tag}`, { [CACHE_LABEL]: `${cache}-theirs` });
+    const tool = volume(`mp-test-tool-${tag}`, { [TOOL_LABEL]: 'test' });
+    const volumeExists = (name: string) =>
+      spawnSync('docker', ['volume', 'inspect', name], { stdio: 'ignore' }).status === 0;
+    try {
+      const { removed } = await dockerToolchain().removeVolumes({ cache });
+      expect(removed).toContain(mine);
+      expect(removed).not.toContain(theirs);
+      expect(removed).not.toContain(tool);
+      expect([volumeExists(mine), volumeExists(theirs), volumeExists(tool)]).toEqual([false, true, true]);
+    } finally {
+      spawnSync('docker', ['volume', 'rm', '-f', mine, theirs, tool], { stdio: 'ignore' });
+    }
   }, 60_000);
 });
 

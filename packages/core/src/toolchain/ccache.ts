@@ -52,6 +52,8 @@ RUN apt-get update \\
 `;
 
 const TOOL_HASH = hashOf(CCACHE_DOCKERFILE).slice(0, 12);
+/** On the volumes that hold a tool for every build on the engine (ccache's program), not a cache's data. */
+export const TOOL_LABEL = 'mp.tool';
 /** The named volume holding ccache on the engine (one per engine and helper image version). */
 export const CCACHE_TOOL_VOLUME = `mp-ccache-tool-${TOOL_HASH}`;
 /** After a failed attempt to make the tool, how long builds go without trying again. */
@@ -110,7 +112,7 @@ export async function ensureCcacheTool(
       Cmd: [
         'set -e; [ -x /out/current/ccache ] && exit 0; t=/out/.tmp-$(hostname); rm -rf "$t"; cp -a /opt/mp-ccache "$t"; mv -T "$t" /out/current || rm -rf "$t"',
       ],
-      Labels: { 'mp.tool': 'ccache' },
+      Labels: { [TOOL_LABEL]: 'ccache' },
       HostConfig: {
         AutoRemove: true,
         Mounts: [
@@ -118,7 +120,7 @@ export async function ensureCcacheTool(
             Type: 'volume',
             Source: CCACHE_TOOL_VOLUME,
             Target: '/out',
-            VolumeOptions: { NoCopy: true, Labels: { 'mp.volume': '1', 'mp.tool': 'ccache' } },
+            VolumeOptions: { NoCopy: true, Labels: { 'mp.volume': '1', [TOOL_LABEL]: 'ccache' } },
           } as never,
         ],
       },

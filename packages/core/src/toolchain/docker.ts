@@ -16,6 +16,7 @@ import {
   ccacheToolReady,
   ensureCcacheDir,
   ensureCcacheTool,
+  TOOL_LABEL,
 } from './ccache.ts';
 import { type ContainerMount, DockerContainer, type DockerContainerSpec } from './container.ts';
 import { copyFileOut, type MountMode, mountModeFor, syncIntoContainer } from './copy.ts';
@@ -245,7 +246,11 @@ async function removeVolumes(
     docker ??= await connectDocker(env);
     const label = scope.project ? ['mp.volume', `mp.project=${scope.project}`] : ['mp.volume'];
     volumes = ((await docker.listVolumes({ filters: JSON.stringify({ label }) })).Volumes ?? []).filter(
-      (v) => !scope.cache || (v.Labels?.[CACHE_LABEL] ?? scope.cache) === scope.cache,
+      (v) =>
+        !scope.cache ||
+        // A tool volume (ccache's program) serves every cache on the engine: builds of another
+        // cache may be about to mount it, so no cache's clean removes it.
+        (v.Labels?.[TOOL_LABEL] === undefined && (v.Labels?.[CACHE_LABEL] ?? scope.cache) === scope.cache),
     );
   } catch (error) {
     out.notes.push(

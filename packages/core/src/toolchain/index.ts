@@ -9,6 +9,7 @@ export {
   ccacheHostDir,
   ccacheToolReady,
   ensureCcacheTool,
+  TOOL_LABEL,
 } from './ccache.ts';
 export {
   type ContainerMount,
