@@ -19,20 +19,25 @@ import {
 /** A line to run, as parseCommandLine returns it. */
 export type PlainLine = Extract<CommandLine, { kind: 'run' }>;
 
-export function parsePlainLine(argv: readonly string[]): PlainLine | undefined {
-  // The command word: the first word that is not an option or a global option's value.
-  let spec: CommandSpec | undefined;
-  for (let i = 0; i < argv.length && !spec; i++) {
+/**
+ * The command word: the first word that is neither a global option nor such an option's value
+ * (`--cwd dir`, `--cwd=dir`). Undefined before an option no command line starts with.
+ */
+export function commandWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
     const word = argv[i]!;
-    if (!word.startsWith('-')) {
-      spec = COMMANDS.find((c) => c.name === word);
-      if (!spec) return undefined;
-      break;
-    }
+    if (!word.startsWith('-')) return word;
+    if (word.startsWith('--') && word.includes('=')) continue;
     const global = optionNamed(GLOBAL_OPTIONS, word);
     if (!global) return undefined;
     if (global[1].type === 'string') i++;
   }
+  return undefined;
+}
+
+export function parsePlainLine(argv: readonly string[]): PlainLine | undefined {
+  const name = commandWord(argv);
+  const spec: CommandSpec | undefined = COMMANDS.find((c) => c.name === name);
   if (!spec) return undefined;
   const own: OptionSpecs = spec.options;
   // An option the command shares with the program: which one takes it is commander's business.

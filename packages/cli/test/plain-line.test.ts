@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../src/command-line.ts';
 import { COMMANDS, GLOBAL_OPTIONS, type OptionSpecs } from '../src/commands/table.ts';
-import { parsePlainLine } from '../src/plain-line.ts';
+import { commandWord, parsePlainLine } from '../src/plain-line.ts';
 
 /** Each option as it may be written: long and short, with a value when it takes one. */
 function spellings(options: OptionSpecs): string[][] {
@@ -85,5 +85,19 @@ describe('plain command lines', () => {
       ['dev', '--monitor', '--no-monitor'],
     ])
       expect(parsePlainLine(argv), argv.join(' ')).toBeUndefined();
+  });
+});
+
+describe('the command word (what a resident mp serves by)', () => {
+  it('is the first word past the global options and their values', () => {
+    expect(commandWord(['build'])).toBe('build');
+    expect(commandWord(['--cwd', 'build', 'flash'])).toBe('flash');
+    expect(commandWord(['-C', 'dir', '--json', 'build', 'more'])).toBe('build');
+    expect(commandWord(['--cwd=dir', 'build'])).toBe('build');
+  });
+
+  it('is none before an option no line starts with, or without a word', () => {
+    expect(commandWord(['--nope', 'build'])).toBeUndefined();
+    expect(commandWord(['--json'])).toBeUndefined();
   });
 });

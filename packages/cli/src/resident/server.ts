@@ -25,8 +25,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { leaseSecondsFromEnv, userCacheDir } from '@mp/core';
-import { GLOBAL_OPTIONS } from '../commands/table.ts';
 import type { MainIO } from '../main.ts';
+import { commandWord } from '../plain-line.ts';
 import { useTerminalColors } from '../ui/style.ts';
 import { markResident } from './client.ts';
 
@@ -151,7 +151,7 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
           ? 'retiring'
           : busy
             ? 'busy'
-            : !RESIDENT_COMMANDS.has(commandOf(message.argv) ?? '')
+            : !RESIDENT_COMMANDS.has(commandWord(message.argv) ?? '')
               ? 'command'
               : !enter(message)
                 ? 'folder'
@@ -210,19 +210,6 @@ function enter(request: RunRequest): boolean {
     else process.env[name] = value;
   }
   return true;
-}
-
-/** The command word of a command line: the first word that is neither an option nor its value. */
-export function commandOf(argv: readonly string[]): string | undefined {
-  const options = Object.entries(GLOBAL_OPTIONS) as Array<[string, { type: string; short?: string }]>;
-  for (let i = 0; i < argv.length; i++) {
-    const word = argv[i]!;
-    if (!word.startsWith('-')) return word;
-    if (word.includes('=')) continue;
-    const option = options.find(([name, o]) => word === `--${name}` || (o.short && word === `-${o.short}`));
-    if (option?.[1].type === 'string') i++;
-  }
-  return undefined;
 }
 
 /** A module file whose mtime is not the one it had when loaded, if any. */
