@@ -24,7 +24,7 @@ import { appendFileSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { leaseSecondsFromEnv, userCacheDir } from '@mp/core';
+import { LineSplitter, leaseSecondsFromEnv, userCacheDir } from '@mp/core';
 import type { MainIO } from '../main.ts';
 import { commandWord } from '../plain-line.ts';
 import { useTerminalColors } from '../ui/style.ts';
@@ -108,7 +108,6 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
   armIdle();
 
   function serveConnection(connection: Socket): void {
-    let buffered = '';
     let controller: AbortController | undefined;
     const send = (message: object) => {
       if (!connection.destroyed) connection.write(`${JSON.stringify(message)}\n`);
@@ -120,21 +119,19 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
     connection.on('close', () =>
       controller?.abort(new Error('the mp command that asked for this build ended')),
     );
-    connection.on('data', (chunk: string) => {
-      buffered += chunk;
-      for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, end);
-        buffered = buffered.slice(end + 1);
-        let message: Message;
-        try {
-          message = JSON.parse(line) as Message;
-        } catch {
-          connection.destroy();
-          return;
-        }
-        handle(message);
+    // One JSON message a line (JSON.stringify escapes the line breaks inside one).
+    const lines = new LineSplitter((line) => {
+      if (connection.destroyed) return;
+      let message: Message;
+      try {
+        message = JSON.parse(line) as Message;
+      } catch {
+        connection.destroy();
+        return;
       }
+      handle(message);
     });
+    connection.on('data', (chunk: string) => lines.push(chunk));
 
     const handle = (message: Message) => {
       if (message.type === 'stop') {
