@@ -10,7 +10,10 @@ import { join } from 'node:path';
 const STATE = Symbol.for('mp.resident');
 interface ResidentState {
   codeId: string;
+  /** A command asked for a resident mp after it (bin/mp.js starts one as it exits). */
   wanted?: boolean;
+  /** This process is a resident mp (resident/server.ts). */
+  serving?: boolean;
 }
 type WithState = { [STATE]?: ResidentState };
 
@@ -21,18 +24,15 @@ interface ResidentClient {
 }
 const CLIENT_URL = new URL('../../bin/resident.js', import.meta.url).href;
 
-/** Set by resident/server.ts in the process it serves from. */
-const SERVING = Symbol.for('mp.residentServing');
-type WithServing = { [SERVING]?: boolean };
-
 /** True in a resident mp: the command runs for a client (`mp build --json` says so as `resident`). */
 export function inResident(): boolean {
-  return (globalThis as WithServing)[SERVING] === true;
+  return (globalThis as WithState)[STATE]?.serving === true;
 }
 
-/** Marks this process as a resident mp (resident/server.ts). */
+/** Marks this process as a resident mp (resident/server.ts; bin/mp.js set the state before). */
 export function markResident(): void {
-  (globalThis as WithServing)[SERVING] = true;
+  const state = (globalThis as WithState)[STATE];
+  if (state) state.serving = true;
 }
 
 /** Asks for a resident mp after this command, when it ran with a lease (MP_CONTAINER_LEASE). */
