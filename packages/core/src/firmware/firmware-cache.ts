@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BYTE_SIZE } from '../config/schema.ts';
+import { writeFileAtomic } from '../util/fs.ts';
 import { sha256Hex } from '../util/hash.ts';
 
 /** The bound when the config sets none: 2 GB, some two thousand ESP8266 firmware images. */
@@ -163,7 +164,8 @@ export async function trimFirmwareCache(
   const found = await Promise.all(
     names.map(async (name): Promise<{ key: string; used: number; bytes: number } | undefined> => {
       const path = join(root, name);
-      if (name.startsWith('.tmp-')) {
+      // An entry's temporary, or the usage record's (writeFileAtomic's `.<name>.<pid>.<hex>.tmp`).
+      if (name.startsWith('.tmp-') || (name.startsWith('.') && name.endsWith('.tmp'))) {
         const info = await stat(path).catch(() => undefined);
         if (info && Date.now() - info.mtimeMs > STALE_TEMP_MS)
           await rm(path, { recursive: true, force: true });
@@ -216,13 +218,10 @@ async function readUsage(root: string): Promise<{ bytes: number } | undefined> {
 }
 
 async function writeUsage(root: string, bytes: number): Promise<void> {
-  const temp = join(root, `.tmp-usage-${process.pid}-${randomBytes(4).toString('hex')}`);
-  try {
-    await writeFile(temp, `counted ${bytes} ${Date.now()}\n`);
-    await rename(temp, join(root, USAGE_FILE));
-  } catch {
-    await rm(temp, { force: true }).catch(() => undefined);
-  }
+  // A lost or old record only means another count: no fsync.
+  await writeFileAtomic(join(root, USAGE_FILE), `counted ${bytes} ${Date.now()}\n`, { durable: false }).catch(
+    () => undefined,
+  );
 }
 
 /** What the cache holds: entries and bytes (for `mp doctor`-like reports and the tests). */
