@@ -267,43 +267,38 @@ try {
     });
     return performance.now() - t;
   };
-  const incremental: number[] = [];
-  let reused = 0;
-  for (let i = 0; i < runs; i++) {
-    editModule(modulesDir);
-    const { ms, result } = mpBuild(projectDir, env);
-    if (result.fromCache === true || result.upToDate === true) throw new Error('expected a compile');
-    if (result.container === 'reused') reused++;
-    incremental.push(ms);
-    rawBeside.push(rawMakeInLeased());
-  }
+  /** `runs` one-module edits, each compiled by a new `mp build` process; `after` runs after each. */
+  const compiles = (extraEnv: NodeJS.ProcessEnv, after?: () => void) => {
+    const ms: number[] = [];
+    let reused = 0;
+    for (let i = 0; i < runs; i++) {
+      editModule(modulesDir);
+      const build = mpBuild(projectDir, { ...env, ...extraEnv });
+      if (build.result.fromCache === true || build.result.upToDate === true)
+        throw new Error('expected a compile');
+      if (build.result.container === 'reused') reused++;
+      ms.push(build.ms);
+      after?.();
+    }
+    return { ms, reused };
+  };
+  const besideRaw = () => rawBeside.push(rawMakeInLeased());
+  const leasedRuns = compiles({}, besideRaw);
+  const incremental = leasedRuns.ms;
   rows.push([
     'incremental (mp build)',
     median(incremental),
-    `new process, run by the resident mp, container left warm (${reused}/${runs} reused)`,
+    `new process, run by the resident mp, container left warm (${leasedRuns.reused}/${runs} reused)`,
   ]);
   // The same without a resident mp: each build loads mp in its own process.
-  const ownProcess: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    editModule(modulesDir);
-    const { ms, result } = mpBuild(projectDir, { ...env, MP_RESIDENT: '0' });
-    if (result.fromCache === true || result.upToDate === true) throw new Error('expected a compile');
-    ownProcess.push(ms);
-    rawBeside.push(rawMakeInLeased());
-  }
+  const ownProcess = compiles({ MP_RESIDENT: '0' }, besideRaw).ms;
   rows.push([
     'incremental (no resident)',
     median(ownProcess),
     'new process that loads mp itself (MP_RESIDENT=0), container left warm',
   ]);
   mpStop(projectDir, env);
-  const oneShot: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    editModule(modulesDir);
-    const { ms, result } = mpBuild(projectDir, { ...env, MP_CONTAINER_LEASE: '0' });
-    if (result.fromCache === true || result.upToDate === true) throw new Error('expected a compile');
-    oneShot.push(ms);
-  }
+  const oneShot = compiles({ MP_CONTAINER_LEASE: '0' }).ms;
   rows.push([
     'incremental (no lease)',
     median(oneShot),
