@@ -11,6 +11,7 @@
  * suite's cache and the socket it serves on (Linux's /proc).
  */
 
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -100,6 +101,24 @@ async function until<T>(
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${what}: not within ${limitMs} ms`);
+}
+
+/**
+ * An onSpawn that signals the client once, when its output shows `marker` (make is busy then).
+ * Once: a second Ctrl-C means "exit now", in the client and in a build's own process alike.
+ */
+function signalOnce(marker: string, signal: NodeJS.Signals) {
+  return (child: ChildProcess) => {
+    let seen = '';
+    let sent = false;
+    child.stdout?.on('data', (d) => {
+      seen += d;
+      if (!sent && seen.includes(marker)) {
+        sent = true;
+        child.kill(signal);
+      }
+    });
+  };
 }
 
 /** The one resident mp of this suite, once it answers on its socket. */
@@ -211,21 +230,10 @@ describe('resident mp', () => {
     const resident = await until('a resident mp', oneResident);
     // The fixture mpy-cross sleeps on this marker: make is busy when the client is signalled.
     p.write('modules/slow.py', '__fixture_sleep__ = 60\n');
-    let interruptSent = false;
     // Ctrl-C: the resident process cancels the build, and the client exits as its own process would.
     const interrupted = await mpBuild(fixtures, p, ['--json'], {
       env,
-      onSpawn: (child) => {
-        let seen = '';
-        child.stdout?.on('data', (d) => {
-          seen += d;
-          // Once: a second Ctrl-C means "exit now" (client and own process alike).
-          if (seen.includes('MPY slow.py') && child.signalCode === null && !interruptSent) {
-            interruptSent = true;
-            child.kill('SIGINT');
-          }
-        });
-      },
+      onSpawn: signalOnce('MPY slow.py', 'SIGINT'),
     });
     expect(interrupted.code, interrupted.output).toBe(130);
     expect(jsonResult(interrupted)).toMatchObject({ ok: false, error: { code: 'CANCELLED' } });
@@ -234,13 +242,7 @@ describe('resident mp', () => {
     p.write('modules/slow.py', '__fixture_sleep__ = 61\n');
     const killed = await mpBuild(fixtures, p, ['--json'], {
       env,
-      onSpawn: (child) => {
-        let seen = '';
-        child.stdout?.on('data', (d) => {
-          seen += d;
-          if (seen.includes('MPY slow.py')) child.kill('SIGKILL');
-        });
-      },
+      onSpawn: signalOnce('MPY slow.py', 'SIGKILL'),
     });
     expect(killed.signal).toBe('SIGKILL');
     expect(killed.stdout).toContain('MPY slow.py');
