@@ -10,8 +10,10 @@
  * no longer matches, it is kept and the new version goes to `<name>.new`.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
+// The export's metadata calls are synchronous (a few microseconds each, where a promise of
+// node:fs/promises waits 100–200 µs for the thread pool); only the writes and their fsyncs wait.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statfsSync, statSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MpError } from '../errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
@@ -36,7 +38,7 @@ type WriteRecords = Record<string, string>;
 
 async function readRecords(file: string): Promise<WriteRecords> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as WriteRecords;
+    return JSON.parse(readFileSync(file, 'utf8')) as WriteRecords;
   } catch {
     return {};
   }
@@ -57,12 +59,12 @@ export async function decideProtectedWrite(
   records: WriteRecords,
 ): Promise<ProtectedDecision> {
   if (!existsSync(path)) return { action: 'write', path };
-  const current = sha256Hex(await readFile(path));
+  const current = sha256Hex(readFileSync(path));
   if (current === sha256Hex(data)) return { action: 'unchanged', path };
   if (records[path] === current) return { action: 'write', path };
   const newPath = `${path}.new`;
   if (existsSync(newPath)) {
-    const previous = sha256Hex(await readFile(newPath));
+    const previous = sha256Hex(readFileSync(newPath));
     if (previous === sha256Hex(data)) return { action: 'kept', path };
     if (records[newPath] !== previous) return { action: 'kept', path };
   }
@@ -123,12 +125,22 @@ function tempPath(exportDir: string, target: string): string {
  */
 export async function sweepExportTemps(exportDir: string): Promise<Array<{ path: string; bytes: number }>> {
   const removed: Array<{ path: string; bytes: number }> = [];
-  const names = await readdir(exportDir).catch(() => [] as string[]);
+  let names: string[] = [];
+  try {
+    names = readdirSync(exportDir);
+  } catch {
+    // No export folder yet: nothing to sweep.
+  }
   for (const name of names) {
     const m = EXPORT_TEMP.exec(name);
     if (!m) continue;
     const path = join(exportDir, name);
-    const info = await stat(path).catch(() => undefined);
+    let info: ReturnType<typeof statSync> | undefined;
+    try {
+      info = statSync(path);
+    } catch {
+      continue;
+    }
     if (!info?.isFile()) continue;
     const ours = m[2] === undefined || m[2] === hostTag();
     const abandoned = Date.now() - info.mtimeMs > ABANDONED_MS || (ours && !isProcessAlive(Number(m[3])));
@@ -144,7 +156,7 @@ export async function sweepExportTemps(exportDir: string): Promise<Array<{ path:
 export async function writeExport(plan: ExportPlan): Promise<ExportOutcome> {
   const { exportDir } = plan;
   try {
-    await mkdir(exportDir, { recursive: true });
+    mkdirSync(exportDir, { recursive: true });
   } catch (error) {
     throw exportFailed(exportDir, error);
   }
@@ -181,7 +193,12 @@ export async function writeExport(plan: ExportPlan): Promise<ExportOutcome> {
   staged.push({ path: latestPath, data: Buffer.from(`${JSON.stringify(latest, null, 2)}\n`), record: false });
 
   const needed = staged.reduce((sum, s) => sum + s.data.length, 0) + SPACE_MARGIN;
-  const space = await statfs(exportDir).catch(() => undefined);
+  let space: ReturnType<typeof statfsSync> | undefined;
+  try {
+    space = statfsSync(exportDir);
+  } catch {
+    space = undefined;
+  }
   if (space && space.bavail * space.bsize < needed)
     throw noSpace(exportDir, needed, space.bavail * space.bsize);
 
@@ -190,7 +207,10 @@ export async function writeExport(plan: ExportPlan): Promise<ExportOutcome> {
   );
   const committed = await commitTemps(exportDir, staged, temps);
   for (const item of staged) if (item.record) records[item.path] = sha256Hex(item.data);
-  await writeFileAtomic(recordsFile, `${JSON.stringify(records, null, 2)}\n`).catch(() => undefined);
+  // Not durable: lost, it only makes the next export keep a library file it could have replaced.
+  await writeFileAtomic(recordsFile, `${JSON.stringify(records, null, 2)}\n`, { durable: false }).catch(
+    () => undefined,
+  );
   return {
     firmware: join(exportDir, sidecar.firmware),
     sidecarFile: join(exportDir, sidecarName),
@@ -208,26 +228,31 @@ interface StagedFile {
   record: boolean;
 }
 
-/** 1. Stage: every file written to a temporary beside its target and synced; none left on failure. */
+/**
+ * 1. Stage: every file written to a temporary beside its target and synced; none left on failure.
+ * The files are written side by side: their fsyncs then share the file system's journal commits
+ * instead of waiting for one each (five files with a 320 KB firmware: 3.4 ms in a row here, 1.5 ms together).
+ */
 async function writeTemps(
   exportDir: string,
   staged: StagedFile[],
   noRoom: (cause: unknown) => MpError,
 ): Promise<string[]> {
-  const temps: string[] = [];
-  try {
-    for (const item of staged) {
-      const temp = tempPath(exportDir, item.path);
-      temps.push(temp);
-      const handle = await open(temp, 'w', item.mode ?? 0o644);
+  const temps = staged.map((item) => tempPath(exportDir, item.path));
+  const writes = await Promise.allSettled(
+    staged.map(async (item, i) => {
+      const handle = await open(temps[i]!, 'w', item.mode ?? 0o644);
       try {
         await handle.writeFile(item.data);
         await handle.sync();
       } finally {
         await handle.close();
       }
-    }
-  } catch (error) {
+    }),
+  );
+  const failed = writes.find((w) => w.status === 'rejected');
+  if (failed) {
+    const error = failed.reason;
     await Promise.all(temps.map((t) => rm(t, { force: true })));
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') throw noRoom(error);
@@ -242,7 +267,7 @@ async function commitTemps(exportDir: string, staged: StagedFile[], temps: strin
   const existed = new Set(staged.filter((item) => existsSync(item.path)).map((item) => item.path));
   try {
     for (const [i, item] of staged.entries()) {
-      await rename(temps[i]!, item.path);
+      renameSync(temps[i]!, item.path);
       committed.push(item.path);
     }
   } catch (error) {

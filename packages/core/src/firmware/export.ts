@@ -4,7 +4,7 @@
  * export-write.ts), and the build remembered for the next up-to-date check.
  */
 
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { describeError } from '../errors.ts';
 import type { StepContext } from '../events.ts';
@@ -68,7 +68,7 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
     for (const file of library.exports) {
       libraryFiles.push({
         name: file.as,
-        data: await readFile(join(library.dir, file.from)),
+        data: readFileSync(join(library.dir, file.from)),
         library: library.id,
         from: file.from,
         protect: true,
@@ -201,7 +201,9 @@ export function exportNameFor(fetched: Fetched, now: Date): string {
 async function flashFiles(compiled: Compiled, name: string) {
   const { board, target, artifacts } = compiled;
   const extension = board.firmwareExtension ?? '.bin';
-  const firmwareData = await readFile(artifacts[board.firmware]!);
+  // Read at once (under a millisecond for a megabyte in the page cache make just wrote it to):
+  // node:fs/promises reads in chunks, a turn of the event loop each, 2 ms for 320 KB here.
+  const firmwareData = readFileSync(artifacts[board.firmware]!);
   const files: ExportFile[] = [{ name, data: firmwareData, mode: extension === '' ? 0o755 : 0o644 }];
   const segments: ExportedSegment[] = [];
   const stem = name.endsWith(extension) && extension ? name.slice(0, -extension.length) : name;
@@ -209,7 +211,7 @@ async function flashFiles(compiled: Compiled, name: string) {
     let file = name;
     let data = firmwareData;
     if (segment.artifact !== board.firmware) {
-      data = await readFile(artifacts[segment.artifact]!);
+      data = readFileSync(artifacts[segment.artifact]!);
       file = `${stem}-${segment.artifact}${extname(target.artifacts[segment.artifact]!) || '.bin'}`;
       if (!files.some((f) => f.name === file)) files.push({ name: file, data, mode: 0o644 });
     }
