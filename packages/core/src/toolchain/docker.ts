@@ -59,9 +59,15 @@ export function dockerToolchain(options: DockerToolchainOptions = {}): Toolchain
     },
     removeContainers: (scope) => removeLeasedContainers(scope, env),
     async prepare(request, progress = {}) {
-      // A clear "engine not reachable" before anything else asks it.
-      await pingEngine(env);
-      return ensureImage(request, { ...progress, env, docker: options.docker });
+      // The engine's ping beside the image's inspection, one round trip instead of two; when the
+      // engine cannot be reached, the ping's "not reachable" is the error shown.
+      const [pinged, image] = await Promise.allSettled([
+        pingEngine(env),
+        ensureImage(request, { ...progress, env, docker: options.docker }),
+      ]);
+      if (pinged.status === 'rejected') throw pinged.reason;
+      if (image.status === 'rejected') throw image.reason;
+      return image.value;
     },
     async start(spec, { signal, lease, onTitle } = {}) {
       const mode = mountModeFor(env);
