@@ -22,7 +22,8 @@
  *                            Default 10 minutes, and no lease when CI is set (one build per job).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+// Synchronous file calls for the lease's few tiny files (see util/lock.ts for why).
+import { readFileSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, posix } from 'node:path';
 import { CancelledError, MpError } from '../errors.ts';
@@ -96,7 +97,7 @@ async function mountsIdentity(spec: DockerContainerSpec): Promise<string> {
   const ids: string[] = [];
   for (const m of spec.mounts) {
     if ('volume' in m) continue;
-    const info = await stat(m.host).catch(() => undefined);
+    const info = statQuietly(m.host);
     ids.push(`${m.container}=${info ? `${info.dev}:${info.ino}` : 'none'}`);
   }
   return hashOf(ids).slice(0, 24);
@@ -243,8 +244,8 @@ export class LeasedContainer {
     for (const info of list) {
       const labels = info.Labels ?? {};
       // What the watchdog goes by: the length the last holder wrote, from when it wrote it.
-      const renewed = await stat(leaseFile).catch(() => undefined);
-      const length = Number((await readFile(leaseFile, 'utf8').catch(() => '')).split(' ')[0]);
+      const renewed = statQuietly(leaseFile);
+      const length = Number(readLeaseText(leaseFile).split(' ')[0]);
       const left = renewed && length ? renewed.mtimeMs + length * 1000 - Date.now() : -1;
       // With less than the margin left the watchdog may exit at any moment: not this one.
       // A folder replaced since (a checkout that removed and made `modules/` again) is not what
@@ -350,13 +351,31 @@ export class LeasedContainer {
 }
 
 /** A new token, by rename so the watchdog never reads half of one (no fsync: it is not data). */
+/** A file's stat, undefined when it cannot be had (gone, or not ours to see). */
+function statQuietly(file: string): Stats | undefined {
+  try {
+    return statSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The lease file's text, '' when it cannot be read. */
+function readLeaseText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 async function writeLease(file: string, seconds: number, renewal: number): Promise<void> {
   const temp = `${file}.${process.pid}.${randomBytes(3).toString('hex')}.tmp`;
   try {
-    await writeFile(temp, `${seconds} ${process.pid}-${renewal}-${randomBytes(3).toString('hex')}\n`);
-    await rename(temp, file);
+    writeFileSync(temp, `${seconds} ${process.pid}-${renewal}-${randomBytes(3).toString('hex')}\n`);
+    renameSync(temp, file);
   } catch (error) {
-    await rm(temp, { force: true });
+    rmSync(temp, { force: true });
     throw error;
   }
 }
