@@ -5,7 +5,7 @@
  * it is frozen: `mqtt_local.py` (mqtt_as's config template), `secrets.py`, or any module assigning
  * both a Wi-Fi SSID and a password.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 const CREDENTIAL_FILES = new Set(['mqtt_local.py', 'secrets.py', 'secret.py', 'credentials.py']);
@@ -24,7 +24,12 @@ export async function credentialModules(
       found.push({ file, why: `${basename(file)} is where credentials usually live` });
       continue;
     }
-    const text = await readFile(join(modulesDir, file), 'utf8').catch(() => '');
+    let text = '';
+    try {
+      text = readFileSync(join(modulesDir, file), 'utf8');
+    } catch {
+      // Gone since it was listed: nothing to warn about.
+    }
     if (SSID.test(text) && PASSWORD.test(text))
       found.push({ file, why: 'it sets a Wi-Fi SSID and a password' });
   }

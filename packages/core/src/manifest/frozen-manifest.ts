@@ -4,8 +4,7 @@
  * library's freeze entries and the project's own modules, all with absolute paths as the toolchain
  * container sees them.
  */
-import { existsSync, statSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { MpError } from '../errors.ts';
 import type { FreezeEntry } from '../plugin/types.ts';
@@ -109,7 +108,7 @@ const SKIPPED = new Set(['__pycache__', 'node_modules']);
  */
 async function entriesOf(root: string, relative: string) {
   const dir = join(root, relative);
-  const entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
+  const entries = readdirSync(dir, { withFileTypes: true, encoding: 'buffer' });
   return entries
     .map((entry) => {
       const name = entry.name.toString('utf8');
