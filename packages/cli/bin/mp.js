@@ -45,7 +45,7 @@ if (serving) {
     if (outcome.code !== undefined) process.exitCode = outcome.code;
     // A new one where there is none, or the one there is on its way out; a busy one stays.
     else if (outcome.declined === 'absent' || outcome.declined === 'retiring')
-      startResident = () => resident.startResidentOnExit(socket, dir, codeId);
+      startResident = () => resident.startResidentOnExit(socket, dir, codeId, argv);
   }
   if (process.exitCode === undefined) {
     const { main } = await import(mainUrl);
@@ -61,8 +61,10 @@ if (serving) {
  */
 async function serve(socket) {
   const expected = process.env.MP_RESIDENT_CODE;
+  const warmUp = process.env.MP_RESIDENT_WARMUP;
   delete process.env.MP_RESIDENT_SOCKET;
   delete process.env.MP_RESIDENT_CODE;
+  delete process.env.MP_RESIDENT_WARMUP;
   // Started for other code than this process loaded (the bundle changed in between): no use.
   if (!codeId || codeId !== expected) return;
   const { registerHooks } = process.getBuiltinModule('node:module');
@@ -79,7 +81,17 @@ async function serve(socket) {
     },
   });
   const { main, serveResident } = await import(mainUrl);
-  await serveResident({ socket, loaded, main });
+  await serveResident({ socket, loaded, main, warmUp: parseWarmUp(warmUp) });
+}
+
+/** The command that started this resident process, to warm up on; undefined if unreadable. */
+function parseWarmUp(text) {
+  try {
+    const { argv, cwd } = JSON.parse(text);
+    return Array.isArray(argv) && typeof cwd === 'string' ? { argv, cwd } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** An installed mp is its dist folder as it was built: the folder and its entry's mtime. */

@@ -19,7 +19,15 @@ const { join } = process.getBuiltinModule('node:path');
 /** Part of every socket's name: a client and a server of different protocols never meet. */
 const PROTOCOL = 1;
 /** Variables that differ between two shells of one user without changing what a build does. */
-const VOLATILE = new Set(['_', 'PWD', 'OLDPWD', 'SHLVL', 'MP_RESIDENT_SOCKET', 'MP_RESIDENT_CODE']);
+const VOLATILE = new Set([
+  '_',
+  'PWD',
+  'OLDPWD',
+  'SHLVL',
+  'MP_RESIDENT_SOCKET',
+  'MP_RESIDENT_CODE',
+  'MP_RESIDENT_WARMUP',
+]);
 /** Under the usual 104–108 bytes of a socket address, with room for the folder. */
 const MAX_SOCKET_PATH = 100;
 
@@ -148,9 +156,10 @@ export function runInResident(socket, argv) {
 
 /**
  * Starts a resident mp for `socket` when this process exits, detached, with this process's
- * environment; it loads mp while the user edits, and serves the next build.
+ * environment; it loads mp while the user edits, and serves the next build. `argv` and the folder
+ * are this command's: the resident process warms up on them (src/resident/server.ts).
  */
-export function startResidentOnExit(socket, dir, codeId) {
+export function startResidentOnExit(socket, dir, codeId, argv) {
   // Loaded here, not above: most runs connect to a resident process and start none.
   const { spawn } = process.getBuiltinModule('node:child_process');
   const { fileURLToPath } = process.getBuiltinModule('node:url');
@@ -160,7 +169,12 @@ export function startResidentOnExit(socket, dir, codeId) {
         detached: true,
         stdio: 'ignore',
         cwd: dir,
-        env: { ...process.env, MP_RESIDENT_SOCKET: socket, MP_RESIDENT_CODE: codeId },
+        env: {
+          ...process.env,
+          MP_RESIDENT_SOCKET: socket,
+          MP_RESIDENT_CODE: codeId,
+          MP_RESIDENT_WARMUP: JSON.stringify({ argv, cwd: process.cwd() }),
+        },
       }).unref();
     } catch {
       // Without one the next build runs in its own process.

@@ -5,7 +5,8 @@
  * itself when idle for the lease, ends at once on `mp stop`, cancels a build whose client was
  * killed with -9, steps aside when a module it loaded changed (an edited mp.config.ts is seen),
  * and when it was killed with -9 the next build runs in its own process and a new one takes over.
- * `mp clean` ends it; `mp clean --all` of another mp cache does not.
+ * `mp clean` ends it; `mp clean --all` of another mp cache does not. It warms up on the command
+ * that started it (dry runs), and a build or `mp stop` that comes meanwhile is served or ends it.
  *
  * The resident process is found as a user would find it: a process whose environment names this
  * suite's cache and the socket it serves on (Linux's /proc).
@@ -159,6 +160,26 @@ function answers(socket: string): Promise<boolean> {
   });
 }
 const noResident = () => (residents().length === 0 ? true : undefined);
+
+/** The registrations in the mp cache of builds by `pid` (`users/<pid>-<token>.json`). */
+function cacheUsers(pid: number): string[] {
+  const dir = join(fixtures.cacheDir, 'users');
+  return exists(dir) ? readdirSync(dir).filter((name) => name.startsWith(`${pid}-`)) : [];
+}
+
+/**
+ * The resident mp, caught warming up: its warm-up's dry runs register as users of the mp cache,
+ * as every build does, for some milliseconds each; looked for every 2 ms.
+ */
+async function warmingUp(limitMs = 15_000): Promise<Resident> {
+  const started = performance.now();
+  while (performance.now() - started < limitMs) {
+    const [resident] = residents();
+    if (resident && cacheUsers(resident.pid).length > 0) return resident;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  throw new Error(`no resident mp seen warming up within ${limitMs} ms`);
+}
 const exists = (file: string) => statSync(file, { throwIfNoEntry: false }) !== undefined;
 
 describe('resident mp', () => {
@@ -262,6 +283,33 @@ describe('resident mp', () => {
     expect(residents().map((r) => r.pid)).toEqual([resident.pid]);
     const log = readFileSync(next.logFile, 'utf8');
     expect(log).not.toContain('slow.py');
+  }, 240_000);
+
+  it('warms up on the command that started it, serves a build that comes meanwhile, and ends cleanly on mp stop', async () => {
+    const p = project({ 'modules/app.py': 'X = 40\n' });
+    const stop = () => runMp(['stop', '--cwd', p.dir, '--json'], { env: { ...fixtures.env, ...env } });
+    // One started by this build, not the one an earlier test left warm.
+    await stop();
+    await until('no resident mp', noResident, 3000);
+    await build(p);
+    const resident = await warmingUp();
+    // A build while it warms up waits for the warm-up (a dry run, ended within a step), not elsewhere.
+    p.write('modules/app.py', 'X = 41\n');
+    const served = await build(p);
+    expect(served).toMatchObject({ resident: true, upToDate: false, fromCache: false });
+    expect(residents().map((r) => r.pid)).toEqual([resident.pid]);
+
+    // `mp stop` while a new one warms up: it ends, its dry run cancelled and cleaned up after.
+    expect((await stop()).code).toBe(0);
+    await until('the resident mp ending on mp stop', noResident, 3000);
+    p.write('modules/app.py', 'X = 42\n');
+    expect((await build(p)).resident).toBe(false);
+    const next = await warmingUp();
+    expect(jsonResult(await stop()).residents).toBe(1);
+    await until('the warming resident ending on mp stop', noResident, 3000);
+    expect(exists(next.socket)).toBe(false);
+    expect(cacheUsers(next.pid)).toEqual([]);
+    expect(exists(join(fixtures.cacheDir, 'lock'))).toBe(false);
   }, 240_000);
 
   it('steps aside when a module it loaded changed: an edited mp.config.ts is seen', async () => {
