@@ -9,17 +9,8 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
-// Caches compiled (and type-stripped) modules between runs: start-up is most of a short command.
 // Node's own modules are taken with getBuiltinModule, here and in resident.js: an import() of one
 // costs a millisecond or more each, the most of what this file does before a resident mp answers.
-process.getBuiltinModule('node:module').enableCompileCache?.();
-// `mp boards | head` closes the pipe early; that is not an error.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error) => {
-    if (error.code === 'EPIPE') process.exit(0);
-    throw error;
-  });
-}
 // From a clone the TypeScript sources run, bundled (src/bundle.ts) while the bundle is what the
 // sources say, as they are otherwise; Node does not strip types under node_modules, so an
 // installed mp runs the JavaScript that `pnpm build` emitted into dist/.
@@ -41,18 +32,32 @@ if (serving) {
     const resident = await import('./resident.js');
     const dir = resident.residentDir();
     const socket = dir && resident.residentSocket(dir, codeId);
-    const outcome = socket ? await resident.runInResident(socket, argv) : { declined: 'no socket' };
+    const outcome = socket
+      ? await resident.runInResident(socket, argv, brokenPipe)
+      : { declined: 'no socket' };
+    // Answered, and its output written: ending now spares the millisecond Node's orderly end takes.
+    if (outcome.code !== undefined && outcome.drained) process.exit(outcome.code);
     if (outcome.code !== undefined) process.exitCode = outcome.code;
     // A new one where there is none, or the one there is on its way out; a busy one stays.
     else if (outcome.declined === 'absent' || outcome.declined === 'retiring')
       startResident = () => resident.startResidentOnExit(socket, dir, codeId, argv);
   }
   if (process.exitCode === undefined) {
+    // Caches compiled (and type-stripped) modules between runs: start-up is most of a short
+    // command. Not before a resident mp is asked: that answer needs none of it.
+    process.getBuiltinModule('node:module').enableCompileCache?.();
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', brokenPipe);
     const { main } = await import(mainUrl);
     process.exitCode = await main(argv);
     // The command asks for a resident mp when it ran with a lease (src/resident/client.ts).
     if (startResident && globalThis[Symbol.for('mp.resident')].wanted) startResident();
   }
+}
+
+/** `mp boards | head` closes the pipe early; that is not an error. */
+function brokenPipe(error) {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
 }
 
 /**
@@ -71,6 +76,7 @@ async function serve(socket) {
   const { statSync } = process.getBuiltinModule('node:fs');
   const { fileURLToPath } = process.getBuiltinModule('node:url');
   const loaded = new Map();
+  process.getBuiltinModule('node:module').enableCompileCache?.();
   registerHooks({
     load(url, context, nextLoad) {
       if (url.startsWith('file:')) {

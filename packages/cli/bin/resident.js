@@ -15,6 +15,7 @@ const { lstatSync, mkdirSync } = process.getBuiltinModule('node:fs');
 const { createConnection } = process.getBuiltinModule('node:net');
 const { tmpdir } = process.getBuiltinModule('node:os');
 const { join } = process.getBuiltinModule('node:path');
+const { isatty } = process.getBuiltinModule('node:tty');
 
 /** Part of every socket's name: a client and a server of different protocols never meet. */
 const PROTOCOL = 1;
@@ -79,12 +80,33 @@ function hash64(text) {
 }
 
 /**
+ * What the resident process needs to know of this process's stdout (1) or stderr (2): whether it
+ * is a terminal, and how wide. Told without making Node's stream for one that is not a terminal
+ * (a pipe's costs a millisecond): that is made when there is output for it.
+ */
+function terminal(fd) {
+  if (!isatty(fd)) return { isTTY: false };
+  return { isTTY: true, columns: (fd === 2 ? process.stderr : process.stdout).columns };
+}
+
+/**
  * Runs the command in the resident mp at `socket`: `{ code }`, its exit code; or `{ declined }`
  * when it did not run there and the caller runs it itself: 'absent' (no resident process, or a
  * killed one's socket), 'retiring' (out of date or asked to stop: a new one is due), 'busy',
- * 'command' (one it does not serve), 'folder' (it cannot enter the client's).
+ * 'command' (one it does not serve), 'folder' (it cannot enter the client's). `onStreamError`
+ * handles an error of stdout or stderr (a closed pipe), once either is written to.
  */
-export function runInResident(socket, argv) {
+export function runInResident(socket, argv, onStreamError) {
+  const streams = new Map();
+  const stream = (fd) => {
+    let out = streams.get(fd);
+    if (!out) {
+      out = fd === 2 ? process.stderr : process.stdout;
+      if (onStreamError) out.on('error', onStreamError);
+      streams.set(fd, out);
+    }
+    return out;
+  };
   return new Promise((resolve) => {
     const connection = createConnection(socket);
     let accepted = false;
@@ -117,8 +139,8 @@ export function runInResident(socket, argv) {
         cwd: process.cwd(),
         pwd: process.env.PWD,
         oldpwd: process.env.OLDPWD,
-        stdout: { isTTY: process.stdout.isTTY === true, columns: process.stdout.columns },
-        stderr: { isTTY: process.stderr.isTTY === true, columns: process.stderr.columns },
+        stdout: terminal(1),
+        stderr: terminal(2),
       };
       connection.write(`${JSON.stringify(request)}\n`);
     });
@@ -135,10 +157,11 @@ export function runInResident(socket, argv) {
         } else if (message.type === 'declined') {
           finish({ declined: message.reason });
         } else if (message.type === 'out') {
-          const stream = message.fd === 2 ? process.stderr : process.stdout;
-          stream.write(message.text ?? Buffer.from(message.base64, 'base64'));
+          stream(message.fd === 2 ? 2 : 1).write(message.text ?? Buffer.from(message.base64, 'base64'));
         } else if (message.type === 'exit') {
-          finish({ code: message.code });
+          // Written out already (what is still queued, on a slow pipe, waits for the natural end).
+          const drained = [...streams.values()].every((out) => out.writableLength === 0);
+          finish({ code: message.code, drained });
         }
       }
     });
