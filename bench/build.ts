@@ -18,7 +18,7 @@
  * Every ratio is printed with its goal, all measured in the same run. mp runs bundled, as a
  * clone does after its first command (packages/cli/src/bundle.ts); MP_BUNDLE=0: from its sources.
  *
- * Run: node bench/build.ts [--runs 5]
+ * Run: node bench/build.ts [--runs 7]
  *   Uses the fixture MicroPython/mqtt_as repositories (test/utils) behind mp's default URLs.
  *   To measure another project instead (e.g. a real MicroPython via mirrors), pass
  *   --project <dir>; its environment (MP_GIT_MIRRORS, MP_CACHE_DIR) is used as it is, and only
@@ -51,7 +51,7 @@ const bundle = await ensureBundle();
 console.log(`mp runs ${bundle ? `bundled (${bundle})` : 'from its TypeScript sources'}`);
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '5' }, project: { type: 'string' } },
+  options: { runs: { type: 'string', default: '7' }, project: { type: 'string' } },
 });
 const runs = Number(values.runs);
 
@@ -267,31 +267,42 @@ try {
     });
     return performance.now() - t;
   };
-  /** `runs` one-module edits, each compiled by a new `mp build` process; `after` runs after each. */
-  const compiles = (extraEnv: NodeJS.ProcessEnv, after?: () => void) => {
+  /**
+   * `runs` one-module edits, each compiled by a new `mp build` process; with `beside`, raw make
+   * after each, and each build's ratio to the make right after it (`ratios`): make's own time
+   * drifts from one second to the next here, and a pair is the same moment for both.
+   */
+  const compiles = (extraEnv: NodeJS.ProcessEnv, beside = false) => {
     const ms: number[] = [];
+    const ratios: number[] = [];
     let reused = 0;
+    let resident = 0;
     for (let i = 0; i < runs; i++) {
       editModule(modulesDir);
       const build = mpBuild(projectDir, { ...env, ...extraEnv });
       if (build.result.fromCache === true || build.result.upToDate === true)
         throw new Error('expected a compile');
       if (build.result.container === 'reused') reused++;
+      if (build.result.resident === true) resident++;
       ms.push(build.ms);
-      after?.();
+      if (beside) {
+        const raw = rawMakeInLeased();
+        rawBeside.push(raw);
+        ratios.push(build.ms / raw);
+      }
     }
-    return { ms, reused };
+    return { ms, ratios, reused, resident };
   };
-  const besideRaw = () => rawBeside.push(rawMakeInLeased());
-  const leasedRuns = compiles({}, besideRaw);
+  const leasedRuns = compiles({}, true);
   const incremental = leasedRuns.ms;
   rows.push([
     'incremental (mp build)',
     median(incremental),
-    `new process, run by the resident mp, container left warm (${leasedRuns.reused}/${runs} reused)`,
+    `new process, run by the resident mp (${leasedRuns.resident}/${runs}), container left warm (${leasedRuns.reused}/${runs} reused)`,
   ]);
   // The same without a resident mp: each build loads mp in its own process.
-  const ownProcess = compiles({ MP_RESIDENT: '0' }, besideRaw).ms;
+  const ownRuns = compiles({ MP_RESIDENT: '0' }, true);
+  const ownProcess = ownRuns.ms;
   rows.push([
     'incremental (no resident)',
     median(ownProcess),
@@ -321,12 +332,13 @@ try {
   for (const [name, ms, note] of rows)
     console.log(`  ${name.padEnd(24)} ${(ms / 1000).toFixed(3).padStart(7)} s   ${note}`);
   console.log('\nratios (goal beside each)');
-  const leased = median(incremental) / rawBesideMs;
+  const leased = median(leasedRuns.ratios);
+  const spread = (xs: number[]) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
   console.log(
-    `  incremental (mp build) / raw make   ${leased.toFixed(2)}×   (raw make beside it; goal ≤ 1.3×: ${met(leased <= 1.3)})`,
+    `  incremental (mp build) / raw make   ${leased.toFixed(2)}×   (median of ${runs} pairs, ${spread(leasedRuns.ratios)}, each with the raw make right after it; medians' ratio ${(median(incremental) / rawBesideMs).toFixed(2)}×; goal ≤ 1.3×: ${met(leased <= 1.3)})`,
   );
   console.log(
-    `  incremental (no resident) / raw make ${(median(ownProcess) / rawBesideMs).toFixed(2)}×  (raw make beside it; for comparison: mp loaded by each build)`,
+    `  incremental (no resident) / raw make ${median(ownRuns.ratios).toFixed(2)}×  (median of ${runs} pairs; for comparison: mp loaded by each build)`,
   );
   console.log(
     `  incremental (no lease) / raw make   ${(median(oneShot) / rawMs).toFixed(2)}×   (for comparison: a container per build)`,
