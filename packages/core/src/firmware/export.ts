@@ -80,7 +80,7 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
   const durationMs = Date.now() - deps.startedAt;
   const kept =
     !compiled.cached && deps.cacheDir
-      ? keepInFirmwareCache(compiled, { builtAt: now.toISOString(), durationMs }, deps)
+      ? keepInFirmwareCache(compiled, firmwareData, { builtAt: now.toISOString(), durationMs }, deps)
       : undefined;
   const outcome = await writeExport({
     exportDir: config.exportDir,
@@ -140,12 +140,16 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
  */
 async function keepInFirmwareCache(
   compiled: Compiled,
+  firmwareData: Uint8Array,
   sidecar: Pick<ExportSidecar, 'builtAt' | 'durationMs'>,
   deps: ExportDeps,
 ): Promise<boolean> {
   const { board, target } = compiled;
   const names = new Set([board.firmware, ...(target.flash?.segments.map((s) => s.artifact) ?? [])]);
-  const artifacts = Object.fromEntries([...names].map((n) => [n, compiled.artifacts[n]!]));
+  // The firmware as the export read it, not read again; the other artifacts from their files.
+  const artifacts = Object.fromEntries(
+    [...names].map((n) => [n, n === board.firmware ? firmwareData : compiled.artifacts[n]!]),
+  );
   try {
     await storeFirmware(
       deps.cacheDir!,

@@ -16,7 +16,8 @@
  * firmware the cache hands out is the one make would have written.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BYTE_SIZE } from '../config/schema.ts';
 import { writeFileAtomic } from '../util/fs.ts';
@@ -107,8 +108,11 @@ export async function storeFirmware(
   const root = firmwareCacheDir(cacheDir);
   const dir = join(root, key);
   const temp = join(root, `.tmp-${key.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(temp, { recursive: true });
+  // Synchronous calls: a store is a folder, a few files written into the page cache (no fsync: a
+  // cache entry lost to a power cut is a build again) and a rename, microseconds each. As promises
+  // they took turns of the thread pool with the export's writes, which do wait for the disk.
   try {
+    mkdirSync(temp, { recursive: true });
     const entry: FirmwareCacheEntry = {
       key,
       builtAt: build.builtAt,
@@ -118,27 +122,32 @@ export async function storeFirmware(
     };
     for (const [name, host] of Object.entries(build.artifacts)) {
       const file = `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.bin`;
-      const data = typeof host === 'string' ? await readFile(host) : host;
-      await writeFile(join(temp, file), data);
+      const data = typeof host === 'string' ? readFileSync(host) : host;
+      writeFileSync(join(temp, file), data);
       entry.artifacts[name] = { file, sha256: sha256Hex(data), size: data.length };
     }
     const entryText = `${JSON.stringify(entry, null, 2)}\n`;
-    await writeFile(join(temp, 'entry.json'), entryText);
-    const stored = await rename(temp, dir).then(
-      () => true,
-      async (error: NodeJS.ErrnoException) => {
-        // Another build of the same inputs got there first: its files are these files.
-        if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
-        await rm(temp, { recursive: true, force: true });
-        return false;
-      },
-    );
+    writeFileSync(join(temp, 'entry.json'), entryText);
+    let stored = true;
+    try {
+      renameSync(temp, dir);
+    } catch (error) {
+      // Another build of the same inputs got there first: its files are these files.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+      await rm(temp, { recursive: true, force: true });
+      stored = false;
+    }
     if (stored) {
       const bytes = Object.values(entry.artifacts).reduce(
         (sum, a) => sum + a.size,
         Buffer.byteLength(entryText),
       );
-      await appendFile(join(root, USAGE_FILE), `+${bytes}\n`).catch(() => undefined);
+      try {
+        appendFileSync(join(root, USAGE_FILE), `+${bytes}\n`);
+      } catch {
+        // No record: the next store counts the entries.
+      }
     }
   } catch (error) {
     await rm(temp, { recursive: true, force: true }).catch(() => undefined);
@@ -203,7 +212,12 @@ const USAGE_RECOUNT_MS = 60 * 60 * 1000;
 const USAGE_RECOUNT_STORES = 200;
 
 async function readUsage(root: string): Promise<{ bytes: number } | undefined> {
-  const text = await readFile(join(root, USAGE_FILE), 'utf8').catch(() => undefined);
+  let text: string | undefined;
+  try {
+    text = readFileSync(join(root, USAGE_FILE), 'utf8');
+  } catch {
+    text = undefined;
+  }
   const lines = text?.split('\n').filter(Boolean) ?? [];
   const counted = /^counted (\d+) (\d+)$/.exec(lines[0] ?? '');
   if (!counted || Date.now() - Number(counted[2]) > USAGE_RECOUNT_MS || lines.length > USAGE_RECOUNT_STORES)
