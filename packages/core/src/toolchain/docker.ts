@@ -53,7 +53,7 @@ export function dockerToolchain(options: DockerToolchainOptions = {}): Toolchain
     async reuse(spec, { lease }) {
       const leased = leaseFor(spec, mountModeFor(env), env, lease);
       if (!leased) return undefined;
-      const tool = spec.ccache ? await ccacheToolReady(env) : false;
+      const tool = spec.ccache ? await toolVolumeSeen(env) : false;
       const found = await LeasedContainer.find(dockerSpec(spec, 'bind', tool), leased, { env });
       return found && new DockerToolchainContainer(found, spec, false);
     },
@@ -89,6 +89,25 @@ export function dockerToolchain(options: DockerToolchainOptions = {}): Toolchain
     },
     removeVolumes: (scope) => removeVolumes(scope, options.docker, env),
   };
+}
+
+/** When this process last saw the ccache tool volume, per engine (DOCKER_HOST). */
+const toolVolumeSeenAt = new Map<string, number>();
+
+/**
+ * Whether the engine has the ccache tool volume, for finding a leased container (whose spec names
+ * it): a yes is taken as such for a minute, one round trip less for the next builds of a process
+ * that builds many times (resident mp, mp dev). A yes gone stale costs nothing: a container that
+ * mounts the volume keeps it (the engine removes no volume in use), and one to be started checks
+ * again (ensureCcacheTool).
+ */
+async function toolVolumeSeen(env: NodeJS.ProcessEnv): Promise<boolean> {
+  const engine = env.DOCKER_HOST ?? '';
+  const seen = toolVolumeSeenAt.get(engine);
+  if (seen !== undefined && Date.now() - seen < 60_000) return true;
+  const ready = await ccacheToolReady(env);
+  if (ready) toolVolumeSeenAt.set(engine, Date.now());
+  return ready;
 }
 
 /**
