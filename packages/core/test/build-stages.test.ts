@@ -185,6 +185,18 @@ describe('a build with a fake toolchain and fake sources', () => {
     expect(second.steps.filter((s) => s.skip?.(second.ctx)).map((s) => s.id)).toEqual(['compile', 'export']);
   });
 
+  it('exports again when the last export’s sidecar cannot be read (torn by a power cut, edited by hand)', async () => {
+    const { options } = await setUp();
+    const first = await build(options);
+    writeFileSync(first.ctx.result!.sidecarFile, '{"schema": 1, "firmw');
+    const second = await build(options);
+    expect(second.ctx.upToDate).toBe(false);
+    expect(second.ctx.result!.sidecar.sha256).toBe(first.ctx.result!.sidecar.sha256);
+    expect(JSON.parse(readFileSync(second.ctx.result!.sidecarFile, 'utf8')).sha256).toBe(
+      first.ctx.result!.sidecar.sha256,
+    );
+  });
+
   it('rebuilds in mp dev’s warm container after an edit, and leaves it running', async () => {
     const { project, options, toolchain } = await setUp();
     const first = await build({ ...options, keepContainer: true });

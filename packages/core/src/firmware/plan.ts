@@ -188,7 +188,12 @@ async function lastExportIfCurrent(planned: Planned, deps: PlanDeps): Promise<Bu
   if (!last || last.key !== planned.cacheKey || !existsSync(last.firmware) || !existsSync(last.sidecarFile))
     return undefined;
   if (sha256Hex(await readFile(last.firmware)) !== last.sha256) return undefined;
-  const sidecar = JSON.parse(await readFile(last.sidecarFile, 'utf8')) as ExportSidecar;
+  let sidecar: ExportSidecar;
+  try {
+    sidecar = JSON.parse(await readFile(last.sidecarFile, 'utf8')) as ExportSidecar;
+  } catch {
+    return undefined; // torn (a power cut) or edited by hand: exported again
+  }
   return {
     upToDate: true,
     firmware: last.firmware,
