@@ -18,7 +18,7 @@
  * Every ratio is printed with its goal, all measured in the same run. mp runs bundled, as a
  * clone does after its first command (packages/cli/src/bundle.ts); MP_BUNDLE=0: from its sources.
  *
- * Run: node bench/build.ts [--runs 9]
+ * Run: node bench/build.ts [--runs 15]
  *   Uses the fixture MicroPython/mqtt_as repositories (test/utils) behind mp's default URLs.
  *   To measure another project instead (e.g. a real MicroPython via mirrors), pass
  *   --project <dir>; its environment (MP_GIT_MIRRORS, MP_CACHE_DIR) is used as it is, and only
@@ -51,7 +51,7 @@ const bundle = await ensureBundle();
 console.log(`mp runs ${bundle ? `bundled (${bundle})` : 'from its TypeScript sources'}`);
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '9' }, project: { type: 'string' } },
+  options: { runs: { type: 'string', default: '15' }, project: { type: 'string' } },
 });
 const runs = Number(values.runs);
 
