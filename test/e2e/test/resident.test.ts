@@ -5,7 +5,8 @@
  * itself when idle for the lease, ends at once on `mp stop`, cancels a build whose client was
  * killed with -9, steps aside when a module it loaded changed (an edited mp.config.ts is seen),
  * and when it was killed with -9 the next build runs in its own process and a new one takes over.
- * `mp clean` ends it; `mp clean --all` of another mp cache does not. It warms up on the command
+ * `mp clean` ends it; `mp clean --all` of another mp cache does not; a SIGTERM ends it with its
+ * socket. It warms up on the command
  * that started it (dry runs), and a build or `mp stop` that comes meanwhile is served or ends it.
  *
  * The resident process is found as a user would find it: a process whose environment names this
@@ -243,6 +244,14 @@ describe('resident mp', () => {
     await until('the resident mp ending on mp stop', noResident, 3000);
     expect(exists(next.socket)).toBe(false);
     expect(projectContainers(p)).toEqual([]);
+
+    // Ended by a signal (`kill`, a logout's SIGHUP), it removes its socket as it goes.
+    p.write('modules/app.py', 'X = 13\n');
+    await build(p);
+    const third = await until('a resident mp', oneResident);
+    process.kill(third.pid, 'SIGTERM');
+    await until('the resident mp ending on SIGTERM', noResident, 3000);
+    expect(exists(third.socket)).toBe(false);
   }, 240_000);
 
   it('cancels the build of a client that is interrupted or killed with -9, and serves the next one', async () => {

@@ -17,8 +17,9 @@
  *     removes), after the command it is running;
  *   - when a module file it loaded changed (a plugin edited, mp updated): it declines the command,
  *     which then runs in its own process, and that one starts a new resident process.
- * Killed, it leaves its socket; a client then finds nobody listening and runs the command itself,
- * and the next resident process takes the socket over.
+ * Ended by a signal (SIGTERM, SIGINT, SIGHUP), it cancels the command it runs and removes its
+ * socket. Killed with -9, it leaves its socket; a client then finds nobody listening and runs the
+ * command itself, and the next resident process takes the socket over.
  *
  * It warms up first: the command that started it runs again as a `--dry-run` whose output goes
  * nowhere (no Docker, no lock, nothing written to the project). That loads the modules a build of
@@ -90,6 +91,8 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
 
   let busy = false;
   let retiring = false;
+  /** Cancels the command running now, if any. */
+  let cancelRunning: ((reason: Error) => void) | undefined;
   let warming: Promise<void> | undefined;
   const stopWarmUp = new AbortController();
   let idle: NodeJS.Timeout | undefined;
@@ -115,6 +118,14 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
     stopWarmUp.abort(new Error('the resident mp is ending'));
     if (!busy && !warming) process.exit(0);
   };
+  // Ended by a signal (`kill`, a logout's SIGHUP): as by `mp stop`, but the command it runs is
+  // cancelled (its client is told so), and the socket goes too.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      cancelRunning?.(new Error(`the resident mp received ${signal}`));
+      retire();
+    });
+  }
   const armIdle = () => {
     clearTimeout(idle);
     idle = setTimeout(retire, leaseSeconds * 1000);
@@ -223,6 +234,8 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
         return decline('folder');
       }
       controller = new AbortController();
+      const running = controller;
+      cancelRunning = (reason) => running.abort(reason);
       send({ type: 'accepted' });
       useTerminalColors(message.stderr.isTTY);
       const code = await options
@@ -236,6 +249,7 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
           return 1;
         });
       controller = undefined;
+      cancelRunning = undefined;
       busy = false;
       goHome();
       send({ type: 'exit', code });
