@@ -12,11 +12,11 @@
 import { randomBytes } from 'node:crypto';
 // The export's metadata calls are synchronous (a few microseconds each, where a promise of
 // node:fs/promises waits 100–200 µs for the thread pool); only the writes and their fsyncs wait.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statfsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statfsSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MpError } from '../errors.ts';
-import { writeFileAtomic } from '../util/fs.ts';
+import { statQuietly, writeFileAtomic } from '../util/fs.ts';
 import { sha256Hex } from '../util/hash.ts';
 import { hostTag, isProcessAlive } from '../util/lock.ts';
 import type { ExportedLibraryFile, ExportSidecar, LatestExportIndex } from './sidecar.ts';
@@ -135,12 +135,7 @@ export async function sweepExportTemps(exportDir: string): Promise<Array<{ path:
     const m = EXPORT_TEMP.exec(name);
     if (!m) continue;
     const path = join(exportDir, name);
-    let info: ReturnType<typeof statSync> | undefined;
-    try {
-      info = statSync(path);
-    } catch {
-      continue;
-    }
+    const info = statQuietly(path);
     if (!info?.isFile()) continue;
     const ours = m[2] === undefined || m[2] === hostTag();
     const abandoned = Date.now() - info.mtimeMs > ABANDONED_MS || (ours && !isProcessAlive(Number(m[3])));

@@ -23,10 +23,11 @@
  */
 import { randomBytes } from 'node:crypto';
 // Synchronous file calls for the lease's few tiny files (see util/lock.ts for why).
-import { readFileSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, posix } from 'node:path';
 import { CancelledError, MpError } from '../errors.ts';
+import { statQuietly } from '../util/fs.ts';
 import { hashOf } from '../util/hash.ts';
 import {
   type DockerContainerSpec,
@@ -351,15 +352,6 @@ export class LeasedContainer {
 }
 
 /** A new token, by rename so the watchdog never reads half of one (no fsync: it is not data). */
-/** A file's stat, undefined when it cannot be had (gone, or not ours to see). */
-function statQuietly(file: string): Stats | undefined {
-  try {
-    return statSync(file);
-  } catch {
-    return undefined;
-  }
-}
-
 /** The lease file's text, '' when it cannot be read. */
 function readLeaseText(file: string): string {
   try {

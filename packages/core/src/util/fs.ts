@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, type Stats, statSync, writeFileSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -42,5 +42,14 @@ export async function writeFileAtomic(
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  }
+}
+
+/** A file's stat, or undefined when there is none to be had (gone, or not ours to look at). */
+export function statQuietly(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
   }
 }

@@ -29,7 +29,6 @@ import {
   readdirSync,
   readFileSync,
   rmdirSync,
-  statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -37,6 +36,7 @@ import { hostname } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, MpError } from '../errors.ts';
+import { statQuietly } from './fs.ts';
 import { sha256Hex } from './hash.ts';
 
 export interface LockOptions {
@@ -269,12 +269,7 @@ function survey(
     else {
       // Unreadable: a crash while writing a legacy owner file or a ticket without hard links. Free
       // once old enough; until then it may be one being written.
-      let info: { mtimeMs: number } | undefined;
-      try {
-        info = statSync(path);
-      } catch {
-        info = undefined;
-      }
+      const info = statQuietly(path);
       free = !info || Date.now() - info.mtimeMs > UNREADABLE_GRACE_MS;
     }
     tickets.push({ name, n: legacy ? 0 : Number(name), owner, free });
