@@ -76,7 +76,8 @@ export async function exportFirmware(compiled: Compiled, deps: ExportDeps): Prom
     }
   }
   const firmwareSha = sha256Hex(firmwareData);
-  // The firmware cache is written while the export is (its own folder; it fails no build).
+  // Into the firmware cache (its own folder; it fails no build): the entry's files are written at
+  // once, without fsync, and a trim it needs goes on beside the export's writes.
   const durationMs = Date.now() - deps.startedAt;
   const kept =
     !compiled.cached && deps.cacheDir

@@ -327,7 +327,6 @@ function dependencyDirs(root: string): string[] {
   return dirs;
 }
 
-/** Imports and validates one discovered plugin; errors name the package and what to do. */
 /**
  * Imports (once per process) a discovered plugin and checks it against the plugin contract. Once:
  * Node keeps a module for the life of the process, so a second import gives the very object the
@@ -348,6 +347,7 @@ export function importPluginPackage(found: PluginPackage): Promise<Plugin> {
 }
 const importedPlugins = new Map<string, Promise<Plugin>>();
 
+/** Imports and validates one discovered plugin; errors name the package and what to do. */
 async function importAndCheck(found: PluginPackage): Promise<Plugin> {
   let module: Record<string, unknown>;
   registerCoreResolver();
