@@ -222,16 +222,11 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
     const run = async (message: RunRequest) => {
       // The warm-up ends within a step; the folder is the process's, so it goes first.
       await warming;
-      if (connection.destroyed) {
-        // The client went while it waited: nothing to run.
-        busy = false;
-        if (retiring) process.exit(0);
-        return armIdle();
-      }
+      // The client went while it waited: nothing to run.
+      if (connection.destroyed) return free();
       if (!enter(message)) {
-        busy = false;
-        if (!retiring) armIdle();
-        return decline('folder');
+        send({ type: 'declined', reason: 'folder' });
+        return free();
       }
       controller = new AbortController();
       const running = controller;
@@ -250,9 +245,18 @@ export async function serveResident(options: ResidentOptions): Promise<void> {
         });
       controller = undefined;
       cancelRunning = undefined;
-      busy = false;
       goHome();
       send({ type: 'exit', code });
+      free();
+    };
+
+    /**
+     * The command slot is free again. Once the client has had the last word, a process asked to
+     * end meanwhile (`mp stop`, a signal) ends; otherwise it idles. Each way a command ends goes
+     * through here, so none leaves a retiring process behind (one whose folder was refused did).
+     */
+    const free = () => {
+      busy = false;
       connection.end(() => {
         if (retiring) process.exit(0);
       });
