@@ -256,17 +256,17 @@ export class GitSourceCache {
               const target = join(checkout.dir, path);
               const subOptions = { ...options, label: `submodule ${path}` };
               const temp = await this.fetchAndCheckOut(subRepo, sub, subOptions, async () => {
-                const temp = join(
+                const folder = join(
                   checkout.dir,
                   `.mp-submodule-${process.pid}-${randomBytes(4).toString('hex')}`,
                 );
                 try {
-                  await checkoutTree(join(subRepo, 'repo.git'), gitlink, temp, options);
+                  await checkoutTree(join(subRepo, 'repo.git'), gitlink, folder, options);
                 } catch (error) {
-                  await rm(temp, { recursive: true, force: true });
+                  await rm(folder, { recursive: true, force: true });
                   throw error;
                 }
-                return temp;
+                return folder;
               });
               // The superproject checkout left an empty folder where the submodule goes.
               await rmdir(target).catch(() => rm(target, { recursive: true, force: true }));
